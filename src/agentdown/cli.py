@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agentdown import __version__
+from agentdown.version import __version__
 
 app = typer.Typer(help="agentdown: AI agents written as Markdown.", no_args_is_help=True)
 

@@ -107,9 +107,7 @@ class Content:
         items: list[Content] | None = None,
         is_error: bool = False,
     ) -> Content:
-        return cls(
-            type="tool_result", call_id=call_id, text=text, name=name, items=items, is_error=is_error
-        )
+        return cls(type="tool_result", call_id=call_id, text=text, name=name, items=items, is_error=is_error)
 
     @property
     def data_uri(self) -> str | None:
@@ -121,7 +119,16 @@ class Content:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
-        for key in ("text", "call_id", "name", "arguments", "raw_arguments", "uri", "media_type", "error_code"):
+        for key in (
+            "text",
+            "call_id",
+            "name",
+            "arguments",
+            "raw_arguments",
+            "uri",
+            "media_type",
+            "error_code",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

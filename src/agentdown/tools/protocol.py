@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -11,7 +12,10 @@ if TYPE_CHECKING:
 ApprovalMode = Literal["never_require", "always_require"]
 APPROVAL_MODES: tuple[ApprovalMode, ...] = ("never_require", "always_require")
 
-__all__ = ["APPROVAL_MODES", "ApprovalMode", "Tool", "tool_attr"]
+TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Tool names every major provider accepts (OpenAI's rule)."""
+
+__all__ = ["APPROVAL_MODES", "TOOL_NAME_PATTERN", "ApprovalMode", "Tool", "check_tool_name", "tool_attr"]
 
 
 @runtime_checkable
@@ -39,3 +43,13 @@ class Tool(Protocol):
 def tool_attr(tool: object, name: str, default: Any) -> Any:
     """An optional protocol attribute, with the protocol's default when absent."""
     return getattr(tool, name, default)
+
+
+def check_tool_name(name: object, what: str) -> str:
+    """Return ``name`` if it is a valid tool name, else raise ``ValueError`` naming ``what``."""
+    if not isinstance(name, str) or TOOL_NAME_PATTERN.fullmatch(name) is None:
+        raise ValueError(
+            f"invalid tool name {name!r} for {what}: tool names must match {TOOL_NAME_PATTERN.pattern} "
+            "(1-64 letters, digits, '_' or '-'); pass name=... to choose one"
+        )
+    return name

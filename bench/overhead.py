@@ -1,0 +1,219 @@
+"""Run-loop overhead against a loopback fake model server.
+
+A "turn" is one user prompt that makes the model call one tool, then answer:
+two chat-completions requests. The same turn is made three ways:
+
+  (a) agentdown: ``Agent(OpenAIChatModel(...), tools=[add]).run(prompt)``
+  (b) the ``openai`` SDK, two requests by hand, tool run by hand
+  (c) bare aiohttp, two requests by hand (the floor)
+
+Part 1: sequential turns, zero model latency -> median / p95 per turn.
+Part 2: 100 concurrent conversations, 50 ms model latency -> turns per second.
+
+The fake servers run in separate processes so their CPU does not count here.
+Usage: python bench/overhead.py [--turns 300] [--concurrency 100] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import openai
+
+from agentdown import Agent, tool
+from agentdown.models.openai_compat import OpenAIChatModel
+
+PROMPT = "What is 2 + 3? Use the add tool."
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add two integers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        },
+    }
+]
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@contextmanager
+def fake_server(latency_ms: int) -> Any:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentdown.testing.fake_server",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            "--print-url",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"fake server did not start: {url!r}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+TurnFactory = Callable[[], Awaitable[None]]
+
+
+async def make_agentdown(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
+    model = OpenAIChatModel(model="fake", base_url=url, api_key="bench")
+    agent = Agent(model, tools=[add])
+
+    async def turn() -> None:
+        result = await agent.run(PROMPT)
+        assert result.text, result
+
+    return turn, model.aclose
+
+
+async def make_openai(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
+    client = openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0)
+
+    async def turn() -> None:
+        messages: list[Any] = [{"role": "user", "content": PROMPT}]
+        first = await client.chat.completions.create(model="fake", messages=messages, tools=TOOLS)  # type: ignore[arg-type]
+        msg = first.choices[0].message
+        calls = msg.tool_calls or []
+        messages.append(msg.model_dump(exclude_none=True))
+        for call in calls:
+            args = json.loads(call.function.arguments)  # type: ignore[union-attr]
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": str(args["a"] + args["b"])})
+        second = await client.chat.completions.create(model="fake", messages=messages, tools=TOOLS)  # type: ignore[arg-type]
+        assert second.choices[0].message.content
+
+    return turn, client.close
+
+
+async def make_aiohttp(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
+    session = aiohttp.ClientSession(headers={"Authorization": "Bearer bench"})
+    endpoint = url.rstrip("/") + "/chat/completions"
+
+    async def turn() -> None:
+        messages: list[Any] = [{"role": "user", "content": PROMPT}]
+        async with session.post(endpoint, json={"model": "fake", "messages": messages, "tools": TOOLS}) as r:
+            first = await r.json()
+        msg = first["choices"][0]["message"]
+        messages.append(msg)
+        for call in msg.get("tool_calls") or []:
+            args = json.loads(call["function"]["arguments"])
+            messages.append(
+                {"role": "tool", "tool_call_id": call["id"], "content": str(args["a"] + args["b"])}
+            )
+        async with session.post(endpoint, json={"model": "fake", "messages": messages, "tools": TOOLS}) as r:
+            second = await r.json()
+        assert second["choices"][0]["message"]["content"]
+
+    return turn, session.close
+
+
+CLIENTS = {"agentdown": make_agentdown, "openai-sdk": make_openai, "aiohttp": make_aiohttp}
+
+
+async def sequential(url: str, turns: int) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, factory in CLIENTS.items():
+        turn, close = await factory(url)
+        for _ in range(30):  # warm up connections and caches
+            await turn()
+        gc.collect()
+        samples = []
+        for _ in range(turns):
+            t0 = time.perf_counter()
+            await turn()
+            samples.append((time.perf_counter() - t0) * 1000)
+        await close()
+        samples.sort()
+        out[name] = (statistics.median(samples), samples[int(len(samples) * 0.95) - 1])
+    return out
+
+
+async def concurrent(url: str, concurrency: int, seconds: float) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, factory in CLIENTS.items():
+        turn, close = await factory(url)
+        await asyncio.gather(*(turn() for _ in range(concurrency)))  # open the connection pool
+        done = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def conversation(turn: TurnFactory = turn, stop_at: float = stop_at) -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                await turn()
+                done += 1
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(conversation() for _ in range(concurrency)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        await close()
+        out[name] = (done / wall, cpu / done * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+
+    with fake_server(0) as url:
+        seq = asyncio.run(sequential(url, args.turns))
+    with fake_server(50) as url:
+        conc = asyncio.run(concurrent(url, args.concurrency, args.seconds))
+
+    floor_med = seq["aiohttp"][0]
+    floor_tps = conc["aiohttp"][0]
+    print(f"one-tool turns (2 model requests), {args.turns} sequential turns, 0 ms model latency")
+    print(f"{'client':<12} {'median ms':>10} {'p95 ms':>8} {'vs aiohttp':>11}")
+    for name, (med, p95) in seq.items():
+        print(f"{name:<12} {med:>10.2f} {p95:>8.2f} {med - floor_med:>+10.2f}ms")
+    print()
+    print(f"{args.concurrency} concurrent conversations, 50 ms model latency, {args.seconds:.0f} s each")
+    print(f"{'client':<12} {'turns/s':>10} {'CPU ms/turn':>12} {'vs aiohttp':>11}")
+    for name, (tps, cpu) in conc.items():
+        print(f"{name:<12} {tps:>10.1f} {cpu:>12.2f} {tps / floor_tps:>10.1%}")
+    print()
+    a_med, b_med = seq["agentdown"][0], seq["openai-sdk"][0]
+    print(f"agentdown median - aiohttp median = {a_med - floor_med:+.2f} ms (target <= +1.00 ms)")
+    print(f"agentdown median / openai-sdk median = {a_med / b_med:.2f} (target < 1)")
+    print(
+        f"agentdown throughput / aiohttp throughput = {conc['agentdown'][0] / floor_tps:.1%} (target >= 90%)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""``Agent``: a model, instructions and tools, run by the loop in :mod:`agentdown.loop`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import Any, Literal
+
+from agentdown.exceptions import ConfigurationError, ToolError
+from agentdown.loop.config import FunctionInvocationConfiguration
+from agentdown.loop.engine import RunSetup, run_events
+from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunErrorEvent, RunEvent
+from agentdown.loop.state import RunState
+from agentdown.loop.structured import OutputSpec
+from agentdown.messages import Message
+from agentdown.models.base import ChatModel, ChatOptions
+from agentdown.sessions import Session
+from agentdown.tools import FunctionInvocationContext, Tool, normalize_tools, tool_definition
+from agentdown.tools.middleware import normalize_function_middleware
+from agentdown.tools.protocol import APPROVAL_MODES, ApprovalMode
+
+__all__ = ["Agent", "AgentTool"]
+
+Prompt = str | Message | Sequence[Message] | None
+
+
+class Agent:
+    """An agent: a model, instructions, tools and an optional structured response format.
+
+    ``model`` may be a :class:`ChatModel`, a model name (provider from the
+    environment) or ``None`` (provider and model from the environment); a missing
+    configuration fails here, not at the first request.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel | str | None = None,
+        instructions: str | None = None,
+        tools: Any = None,
+        middleware: Sequence[object] | None = None,
+        response_format: Any = None,
+        name: str | None = None,
+        description: str | None = None,
+        options: ChatOptions | Mapping[str, Any] | None = None,
+        *,
+        function_invocation_configuration: FunctionInvocationConfiguration | Mapping[str, Any] | None = None,
+        output_retries: int = 2,
+        timeout: float | None = None,
+        structured_output_mode: Literal["prompt", "native"] = "prompt",
+    ) -> None:
+        self.model = _resolve_model(model)
+        self.name = name or "agent"
+        self.description = description or ""
+        self.instructions = instructions
+        self.config = FunctionInvocationConfiguration.coerce(function_invocation_configuration)
+        self.tools: list[Tool] = normalize_tools(tools)
+        extra = normalize_tools(self.config.additional_tools)
+        self._executable: dict[str, Tool] = {t.name: t for t in self.tools}
+        for t in extra:
+            if t.name in self._executable:
+                raise ConfigurationError(f"additional tool {t.name!r} has the same name as an agent tool")
+            self._executable[t.name] = t
+        self._definitions = [tool_definition(t) for t in self.tools]
+        self.middleware = normalize_function_middleware(middleware)
+        self.options = _coerce_options(options)
+        if output_retries < 0:
+            raise ConfigurationError(f"output_retries must be >= 0, got {output_retries}")
+        self.output_retries = output_retries
+        self.timeout = timeout
+        self.output = OutputSpec(response_format) if response_format is not None else None
+        if self.output is not None and structured_output_mode == "native":
+            self.options = dataclasses.replace(self.options, response_format=self.output.response_format())
+        parts = [p for p in (instructions, self.output.instructions() if self.output else None) if p]
+        self.system_prompt = "\n\n".join(parts) or None
+
+    def __repr__(self) -> str:
+        return f"Agent(name={self.name!r}, model={self.model.model_name!r}, tools={[t.name for t in self.tools]})"
+
+    def _setup(
+        self,
+        session: Session | None,
+        function_invocation_kwargs: Mapping[str, Any] | None,
+        timeout: float | None,
+        options: ChatOptions | Mapping[str, Any] | None,
+        streaming: bool,
+    ) -> RunSetup:
+        limit = timeout if timeout is not None else self.timeout
+        deadline = asyncio.get_running_loop().time() + limit if limit is not None else None
+        return RunSetup(
+            model=self.model,
+            system_prompt=self.system_prompt,
+            tools=self._executable,
+            definitions=self._definitions,
+            middleware=self.middleware,
+            config=self.config,
+            options=_coerce_options(options) if options is not None else self.options,
+            output=self.output,
+            output_retries=self.output_retries,
+            session=session,
+            function_invocation_kwargs=dict(function_invocation_kwargs or {}),
+            deadline=deadline,
+            streaming=streaming,
+            author_name=self.name,
+        )
+
+    async def run(
+        self,
+        prompt: Prompt = None,
+        *,
+        session: Session | None = None,
+        function_invocation_kwargs: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
+        approvals: Mapping[str, bool] | None = None,
+        tool_outputs: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        options: ChatOptions | Mapping[str, Any] | None = None,
+    ) -> AgentRunResult[Any]:
+        """Run one turn to completion (or until it needs approvals / tool outputs).
+
+        Resume a ``requires_action`` result with ``resume=result.state`` plus
+        ``approvals={call_id: bool}`` and/or ``tool_outputs={call_id: value}``.
+        """
+        events = self._events(
+            prompt,
+            session,
+            function_invocation_kwargs,
+            resume,
+            approvals,
+            tool_outputs,
+            timeout,
+            options,
+            False,
+        )
+        try:
+            async for event in events:
+                if isinstance(event, RunCompletedEvent):
+                    return event.result
+        finally:
+            await events.aclose()
+        raise AssertionError("the run loop ended without a result")  # pragma: no cover
+
+    async def run_stream(
+        self,
+        prompt: Prompt = None,
+        *,
+        session: Session | None = None,
+        function_invocation_kwargs: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
+        approvals: Mapping[str, bool] | None = None,
+        tool_outputs: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        options: ChatOptions | Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """Run one turn, yielding events as they happen.
+
+        On failure a :class:`RunErrorEvent` is yielded and the exception is then raised.
+        Closing the iterator early cancels the run; the session stays consistent.
+        """
+        events = self._events(
+            prompt,
+            session,
+            function_invocation_kwargs,
+            resume,
+            approvals,
+            tool_outputs,
+            timeout,
+            options,
+            True,
+        )
+        try:
+            async for event in events:
+                yield event
+        except Exception as exc:
+            yield RunErrorEvent(exc, str(exc) or type(exc).__name__)
+            raise
+        finally:
+            await events.aclose()
+
+    def _events(
+        self,
+        prompt: Prompt,
+        session: Session | None,
+        function_invocation_kwargs: Mapping[str, Any] | None,
+        resume: Mapping[str, Any] | None,
+        approvals: Mapping[str, bool] | None,
+        tool_outputs: Mapping[str, Any] | None,
+        timeout: float | None,
+        options: ChatOptions | Mapping[str, Any] | None,
+        streaming: bool,
+    ) -> AsyncGenerator[RunEvent, None]:
+        state: RunState | None = None
+        if resume is not None:
+            if prompt is not None:
+                raise ValueError("pass either a prompt or resume=..., not both")
+            state = RunState.from_dict(resume)
+            if session is not None and state.session_id not in (None, session.id):
+                raise ValueError(f"the run state belongs to session {state.session_id!r}, not {session.id!r}")
+            state.apply_decisions(approvals, tool_outputs)
+            inputs: list[Message] = []
+        else:
+            if approvals or tool_outputs:
+                raise ValueError("approvals and tool_outputs are only valid with resume=...")
+            inputs = _inputs(prompt)
+        setup = self._setup(session, function_invocation_kwargs, timeout, options, streaming)
+        return run_events(setup, inputs, state)
+
+    def as_tool(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        arg_name: str = "task",
+        arg_description: str | None = None,
+        approval_mode: ApprovalMode = "never_require",
+        propagate_session: bool = False,
+    ) -> AgentTool:
+        """This agent as a tool another agent can delegate to."""
+        tool_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", self.name)[:64]
+        return AgentTool(
+            self,
+            name=tool_name,
+            description=description if description is not None else self.description,
+            arg_name=arg_name,
+            arg_description=arg_description or f"The task for {self.name}.",
+            approval_mode=approval_mode,
+            propagate_session=propagate_session,
+        )
+
+
+class AgentTool:
+    """A tool that runs an agent with the model's text as the prompt (agent-as-tool)."""
+
+    kind = "agent"
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        name: str,
+        description: str,
+        arg_name: str,
+        arg_description: str,
+        approval_mode: ApprovalMode,
+        propagate_session: bool,
+    ) -> None:
+        if approval_mode not in APPROVAL_MODES:
+            raise ConfigurationError(f"approval_mode must be one of {APPROVAL_MODES}, got {approval_mode!r}")
+        self.agent = agent
+        self.name = name
+        self.description = description
+        self.arg_name = arg_name
+        self.approval_mode = approval_mode
+        self.propagate_session = propagate_session
+        self.additional_properties: dict[str, Any] = {}
+        self._parameters = {
+            "type": "object",
+            "properties": {arg_name: {"type": "string", "description": arg_description}},
+            "required": [arg_name],
+        }
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._parameters
+
+    async def invoke(self, arguments: dict[str, Any], context: FunctionInvocationContext) -> Any:
+        prompt = arguments[self.arg_name]
+        session = context.session if self.propagate_session and isinstance(context.session, Session) else None
+        result = await self.agent.run(
+            str(prompt), session=session, function_invocation_kwargs=context.function_invocation_kwargs
+        )
+        if result.requires_action:
+            raise ToolError(f"the agent {self.name!r} stopped to wait for approvals or tool outputs")
+        if result.value is not None:
+            value = result.value
+            return value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
+        return result.text
+
+
+def _resolve_model(model: ChatModel | str | None) -> ChatModel:
+    if model is None or isinstance(model, str):
+        from agentdown.models.provider import model_from_env
+
+        return model_from_env(model=model)
+    if not isinstance(model, ChatModel):
+        raise ConfigurationError(
+            f"model must be a ChatModel (complete/stream/model_name), a model name or None; got {model!r:.80}"
+        )
+    return model
+
+
+def _coerce_options(options: ChatOptions | Mapping[str, Any] | None) -> ChatOptions:
+    if options is None:
+        return ChatOptions()
+    if isinstance(options, ChatOptions):
+        return options
+    known = {f.name for f in dataclasses.fields(ChatOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(f"unknown chat option(s) {unknown}; expected some of {sorted(known)}")
+    return ChatOptions(**options)
+
+
+def _inputs(prompt: Prompt) -> list[Message]:
+    if prompt is None:
+        raise ValueError("a prompt (text or messages) is required unless resuming a run")
+    if isinstance(prompt, str):
+        return [Message.user(prompt)]
+    if isinstance(prompt, Message):
+        return [prompt]
+    messages = list(prompt)
+    for m in messages:
+        if not isinstance(m, Message):
+            raise TypeError(f"prompt messages must be Message objects, got {type(m).__name__}")
+    return messages

@@ -1,0 +1,5 @@
+"""Conversation sessions."""
+
+from agentdown.sessions.session import SESSION_ID_PATTERN, Session, validate_session_id
+
+__all__ = ["SESSION_ID_PATTERN", "Session", "validate_session_id"]
