@@ -9,18 +9,19 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
-from agentdown.exceptions import ConfigurationError, ToolError
+from agentdown.exceptions import ConfigurationError, ToolError, ToolsetUnavailableError
 from agentdown.loop.config import FunctionInvocationConfiguration
 from agentdown.loop.engine import RunSetup, run_events
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunErrorEvent, RunEvent
 from agentdown.loop.state import RunState
 from agentdown.loop.structured import OutputSpec
 from agentdown.messages import Message
-from agentdown.models.base import ChatModel, ChatOptions
+from agentdown.models.base import ChatModel, ChatOptions, ToolDefinition
 from agentdown.sessions import Session
 from agentdown.tools import FunctionInvocationContext, Tool, normalize_tools, tool_definition
 from agentdown.tools.middleware import normalize_function_middleware
 from agentdown.tools.protocol import APPROVAL_MODES, ApprovalMode
+from agentdown.tools.toolset import Toolset, split_toolsets
 
 __all__ = ["Agent", "AgentTool"]
 
@@ -56,7 +57,8 @@ class Agent:
         self.description = description or ""
         self.instructions = instructions
         self.config = FunctionInvocationConfiguration.coerce(function_invocation_configuration)
-        self.tools: list[Tool] = normalize_tools(tools)
+        static, self.toolsets = split_toolsets(tools)
+        self.tools: list[Tool] = normalize_tools(static)
         extra = normalize_tools(self.config.additional_tools)
         self._executable: dict[str, Tool] = {t.name: t for t in self.tools}
         for t in extra:
@@ -79,7 +81,31 @@ class Agent:
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={self.model.model_name!r}, tools={[t.name for t in self.tools]})"
 
-    def _setup(
+    async def _run_tools(self) -> tuple[dict[str, Tool], list[ToolDefinition]]:
+        """Static tools plus what each toolset lists now; a failing toolset fails this run only."""
+        if not self.toolsets:
+            return self._executable, self._definitions
+
+        async def listed(toolset: Toolset) -> Sequence[Tool]:
+            try:
+                return await toolset.list_tools()
+            except Exception as exc:
+                raise ToolsetUnavailableError(f"toolset {toolset.name!r} is unavailable: {exc}") from exc
+
+        groups = await asyncio.gather(*(listed(ts) for ts in self.toolsets))
+        executable = dict(self._executable)
+        definitions = list(self._definitions)
+        for toolset, group in zip(self.toolsets, groups, strict=True):
+            for t in normalize_tools(list(group)):
+                if t.name in executable:
+                    raise ConfigurationError(
+                        f"toolset {toolset.name!r} lists a tool {t.name!r} whose name is already taken"
+                    )
+                executable[t.name] = t
+                definitions.append(tool_definition(t))
+        return executable, definitions
+
+    async def _setup(
         self,
         session: Session | None,
         function_invocation_kwargs: Mapping[str, Any] | None,
@@ -89,11 +115,12 @@ class Agent:
     ) -> RunSetup:
         limit = timeout if timeout is not None else self.timeout
         deadline = asyncio.get_running_loop().time() + limit if limit is not None else None
+        tools, definitions = await self._run_tools()
         return RunSetup(
             model=self.model,
             system_prompt=self.system_prompt,
-            tools=self._executable,
-            definitions=self._definitions,
+            tools=tools,
+            definitions=definitions,
             middleware=self.middleware,
             config=self.config,
             options=_coerce_options(options) if options is not None else self.options,
@@ -179,7 +206,7 @@ class Agent:
         finally:
             await events.aclose()
 
-    def _events(
+    async def _events(
         self,
         prompt: Prompt,
         session: Session | None,
@@ -204,8 +231,13 @@ class Agent:
             if approvals or tool_outputs:
                 raise ValueError("approvals and tool_outputs are only valid with resume=...")
             inputs = _inputs(prompt)
-        setup = self._setup(session, function_invocation_kwargs, timeout, options, streaming)
-        return run_events(setup, inputs, state)
+        setup = await self._setup(session, function_invocation_kwargs, timeout, options, streaming)
+        events = run_events(setup, inputs, state)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
 
     def as_tool(
         self,

@@ -38,6 +38,10 @@ class ToolError(AgentdownError):
     """
 
 
+class ToolsetUnavailableError(AgentdownError):
+    """A toolset (e.g. an MCP server) could not list its tools; runs of agents using it fail."""
+
+
 class UnexpectedModelBehavior(AgentdownError):
     """The model did something the run loop cannot continue from (e.g. no reply at all)."""
 

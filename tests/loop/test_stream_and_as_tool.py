@@ -101,3 +101,48 @@ async def test_agent_as_tool_propagates_session() -> None:
 def test_agent_display_name_becomes_a_valid_tool_name() -> None:
     agent = Agent(ScriptedModel([]), name="Weather Agent (EU)")
     assert agent.as_tool().name == "Weather_Agent__EU_"
+
+
+class _Toolset:
+    """A run-time toolset (the shape MCP servers take)."""
+
+    def __init__(self, name: str, tools: list[object] | None = None, fail: bool = False) -> None:
+        self.name = name
+        self.tools = tools or []
+        self.fail = fail
+        self.listed = 0
+
+    async def list_tools(self) -> list[object]:
+        self.listed += 1
+        if self.fail:
+            raise ConnectionError("server down")
+        return self.tools  # type: ignore[return-value]
+
+
+async def test_toolset_tools_are_listed_at_run_time() -> None:
+    toolset = _Toolset("remote", [shout])
+    model = ScriptedModel([tool_call("shout", {"text": "x"}), "X"])
+    agent = Agent(model, tools=[toolset])
+    assert toolset.listed == 0  # lazily, not at construction
+    result = await agent.run("go")
+    assert toolset.listed == 1
+    assert [d.name for d in model.requests[0].tools] == ["shout"]
+    assert result.messages[2].contents[0].text == "X"
+
+
+async def test_failing_toolset_fails_only_its_agent() -> None:
+    from agentdown.exceptions import ToolsetUnavailableError
+
+    broken = Agent(ScriptedModel(["never"]), tools=[_Toolset("mcp-down", fail=True)])
+    with pytest.raises(ToolsetUnavailableError, match=r"mcp-down.*server down"):
+        await broken.run("go")
+    healthy = Agent(ScriptedModel(["fine"]), tools=[shout])
+    assert (await healthy.run("go")).text == "fine"
+
+
+async def test_toolset_name_clash_is_an_error() -> None:
+    from agentdown.exceptions import ConfigurationError
+
+    agent = Agent(ScriptedModel(["x"]), tools=[shout, _Toolset("remote", [shout])])
+    with pytest.raises(ConfigurationError, match="already taken"):
+        await agent.run("go")

@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -138,6 +138,7 @@ class OpenAIChatModel:
         self._urls: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
         self._owned: list[Any] = []
 
     # -- factories ---------------------------------------------------------------------------
@@ -244,8 +245,12 @@ class OpenAIChatModel:
     async def aclose(self) -> None:
         """Close the HTTP session (and any credential the model owns); the model may be reused."""
         session, self._session, self._session_loop = self._session, None, None
+        guard, self._guard = self._guard, None
         if session is not None and not session.closed:
             await session.close()
+        if guard is not None:
+            with contextlib.suppress(RuntimeError):
+                await guard.aclose()
         owned, self._owned = self._owned, []
         for resource in owned:
             result = resource.close()
@@ -285,6 +290,10 @@ class OpenAIChatModel:
             connector=aiohttp.TCPConnector(ttl_dns_cache=300),
         )
         self._session, self._session_loop = session, loop
+        # asyncio.run() closes pending async generators before closing its loop, so this
+        # closes the session on its own loop even when aclose() is never called.
+        self._guard = _close_at_loop_end(session)
+        await anext(self._guard)
         return session
 
     @staticmethod
@@ -398,6 +407,13 @@ class OpenAIChatModel:
                 resp.release()
             self._raise_status(resp.status, raw, url, resp.headers)
         return resp
+
+
+async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

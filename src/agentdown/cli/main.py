@@ -1,4 +1,4 @@
-"""The ``agentdown`` command line."""
+"""The root ``agentdown`` command; subcommands register themselves on :data:`app`."""
 
 from __future__ import annotations
 
