@@ -25,11 +25,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-test: lint typecheck
+# Real peers the tests start themselves (Azurite for Azure Storage), installed locally.
+AZURITE := .tools/node_modules/.bin/azurite
+$(AZURITE):
+	npm install --silent --no-audit --no-fund --prefix .tools azurite@3.37.0
+
+test: lint typecheck $(AZURITE)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

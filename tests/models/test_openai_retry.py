@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 import warnings
@@ -199,18 +200,33 @@ async def test_concurrent_requests_share_the_session(srv: FakeModelServer) -> No
 
 def test_model_survives_a_new_event_loop() -> None:
     server = FakeModelServer()
-    with server.in_thread() as srv, warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)
+    with server.in_thread() as srv:
         model = OpenAIChatModel("m", base_url=srv.base_url)
 
         async def ask(text: str) -> str:
             return (await model.complete([Message.user(text)])).message.text
 
         assert asyncio.run(ask("one")) == "Echo: one"
-        # A second asyncio.run is a new loop: the old session is dropped, a new one made.
+        first = model._session
+        # asyncio.run closed the session on its way out although aclose() was never called.
+        assert first is not None
+        assert first.closed
         assert asyncio.run(ask("two")) == "Echo: two"
+        # A loop closed without that courtesy: the next loop discards its session. The
+        # sockets left open by the dead loop can only be reclaimed by the GC.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            loop = asyncio.new_event_loop()
+            assert loop.run_until_complete(ask("three")) == "Echo: three"
+            stale = model._session
+            loop.close()
+            assert asyncio.run(ask("four")) == "Echo: four"
+            assert stale is not None
+            assert stale.closed
+            del stale, loop
+            gc.collect()
         asyncio.run(model.aclose())
-    assert len(srv.requests) == 2
+    assert len(srv.requests) == 4
 
 
 def test_parse_retry_after_forms() -> None:

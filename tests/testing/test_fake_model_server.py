@@ -171,6 +171,8 @@ def test_standalone_process_prints_url_and_serves() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_example_arguments_from_schema() -> None:

@@ -282,8 +282,8 @@ class OpenAIChatModel:
         session = self._session
         if session is not None and self._session_loop is loop and not session.closed:
             return session
-        if session is not None and not session.closed:
-            await self._discard(session, self._session_loop)
+        if session is not None and not session.closed and self._guard is not None:
+            await _discard(self._guard, self._session_loop)
         # Model APIs set no cookies we need; skipping the jar saves work per request.
         session = aiohttp.ClientSession(
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -295,20 +295,6 @@ class OpenAIChatModel:
         self._guard = _close_at_loop_end(session)
         await anext(self._guard)
         return session
-
-    @staticmethod
-    async def _discard(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None) -> None:
-        # The session belongs to another event loop (e.g. a previous asyncio.run).
-        if loop is None or loop.is_closed():
-            # Its transports died with the loop, so closing does no I/O and is safe from here.
-            try:
-                await session.close()
-            except RuntimeError:
-                session.detach()
-        elif loop.is_running():
-            asyncio.run_coroutine_threadsafe(session.close(), loop)
-        else:
-            session.detach()
 
     async def _request_headers(self) -> dict[str, str]:
         if self._token_provider is None:
@@ -414,6 +400,16 @@ async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[N
         yield
     finally:
         await session.close()
+
+
+async def _discard(guard: AsyncGenerator[None, None], loop: asyncio.AbstractEventLoop | None) -> None:
+    # The session belongs to another event loop that ended without closing it.
+    if loop is None or loop.is_closed():
+        # Its transports died with the loop, so closing does no I/O and is safe from here.
+        with contextlib.suppress(RuntimeError):
+            await guard.aclose()
+    elif loop.is_running():
+        asyncio.run_coroutine_threadsafe(guard.aclose(), loop)
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
