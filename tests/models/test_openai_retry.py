@@ -182,11 +182,11 @@ async def test_connection_refused_names_url_not_key() -> None:
 async def test_one_session_reused_across_requests(srv: FakeModelServer) -> None:
     async with make(srv) as model:
         await model.complete([Message.user("1")])
-        session = model._session
+        session = model._http.current
         await model.complete([Message.user("2")])
         _ = [e async for e in model.stream([Message.user("3")])]
         await model.complete([Message.user("4")])
-        assert model._session is session
+        assert model._http.current is session
         assert session is not None
     assert session.closed
     assert len({r.peer for r in srv.requests}) == 1  # one keep-alive connection throughout
@@ -207,7 +207,7 @@ def test_model_survives_a_new_event_loop() -> None:
             return (await model.complete([Message.user(text)])).message.text
 
         assert asyncio.run(ask("one")) == "Echo: one"
-        first = model._session
+        first = model._http.current
         # asyncio.run closed the session on its way out although aclose() was never called.
         assert first is not None
         assert first.closed
@@ -218,7 +218,7 @@ def test_model_survives_a_new_event_loop() -> None:
             warnings.simplefilter("ignore", ResourceWarning)
             loop = asyncio.new_event_loop()
             assert loop.run_until_complete(ask("three")) == "Echo: three"
-            stale = model._session
+            stale = model._http.current
             loop.close()
             assert asyncio.run(ask("four")) == "Echo: four"
             assert stale is not None

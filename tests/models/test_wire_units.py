@@ -218,3 +218,13 @@ async def test_sse_data_stops_at_done_and_flushes_at_eof() -> None:
     got = [d async for d in sse_data(chunks(b"data: a\n\nda", b"ta: b\n\ndata: [DONE]\n\ndata: after\n\n"))]
     assert got == ["a", "b"]
     assert [d async for d in sse_data(chunks(b"data: tail"))] == ["tail"]
+
+
+def test_user_text_parts() -> None:
+    (single,) = messages_to_openai([Message.user("one")])
+    assert single == {"role": "user", "content": "one"}
+    two = Message(role="user", contents=[Content.from_text("a"), Content.from_text("b")])
+    (multi,) = messages_to_openai([two])
+    assert multi["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    (empty,) = messages_to_openai([Message(role="user")])
+    assert empty == {"role": "user", "content": ""}

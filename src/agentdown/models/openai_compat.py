@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -24,8 +24,10 @@ from agentdown.exceptions import ConfigurationError, ModelError, ModelHTTPError
 from agentdown.messages import Message
 from agentdown.models.base import ChatOptions, ChatResponse, ModelStreamEvent, ToolDefinition
 from agentdown.models.retry import RetryPolicy
+from agentdown.models.session import LoopBoundSession
 from agentdown.models.sse import sse_data
 from agentdown.models.wire import StreamAssembler, build_request_body, parse_completion
+from agentdown.version import __version__
 
 __all__ = ["ModelTimeoutError", "OpenAIChatModel", "TokenProvider"]
 
@@ -36,23 +38,11 @@ TokenProvider = Callable[[], str | Awaitable[str]]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-_user_agent: str | None = None
+USER_AGENT = f"agentdown/{__version__}"
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _get_user_agent() -> str:
-    global _user_agent
-    if _user_agent is None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            _user_agent = f"agentdown/{version('agentdown')}"
-        except PackageNotFoundError:
-            _user_agent = "agentdown"
-    return _user_agent
 
 
 class ModelTimeoutError(ModelError, TimeoutError):
@@ -128,7 +118,7 @@ class OpenAIChatModel:
         self._headers: dict[str, str] = {
             "content-type": "application/json",
             "accept": "application/json",
-            "user-agent": _get_user_agent(),
+            "user-agent": USER_AGENT,
         }
         self._headers.update(headers or {})
         if self._api_key is not None:
@@ -136,9 +126,7 @@ class OpenAIChatModel:
                 f"Bearer {self._api_key}" if api_key_header.lower() == "authorization" else self._api_key
             )
         self._urls: dict[str, str] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._guard: AsyncGenerator[None, None] | None = None
+        self._http = LoopBoundSession()
         self._owned: list[Any] = []
 
     # -- factories ---------------------------------------------------------------------------
@@ -244,13 +232,7 @@ class OpenAIChatModel:
 
     async def aclose(self) -> None:
         """Close the HTTP session (and any credential the model owns); the model may be reused."""
-        session, self._session, self._session_loop = self._session, None, None
-        guard, self._guard = self._guard, None
-        if session is not None and not session.closed:
-            await session.close()
-        if guard is not None:
-            with contextlib.suppress(RuntimeError):
-                await guard.aclose()
+        await self._http.aclose()
         owned, self._owned = self._owned, []
         for resource in owned:
             result = resource.close()
@@ -277,25 +259,6 @@ class OpenAIChatModel:
 
     # -- internals -----------------------------------------------------------------------------
 
-    async def _get_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._session_loop is loop and not session.closed:
-            return session
-        if session is not None and not session.closed and self._guard is not None:
-            await _discard(self._guard, self._session_loop)
-        # Model APIs set no cookies we need; skipping the jar saves work per request.
-        session = aiohttp.ClientSession(
-            cookie_jar=aiohttp.DummyCookieJar(),
-            connector=aiohttp.TCPConnector(ttl_dns_cache=300),
-        )
-        self._session, self._session_loop = session, loop
-        # asyncio.run() closes pending async generators before closing its loop, so this
-        # closes the session on its own loop even when aclose() is never called.
-        self._guard = _close_at_loop_end(session)
-        await anext(self._guard)
-        return session
-
     async def _request_headers(self) -> dict[str, str]:
         if self._token_provider is None:
             return self._headers
@@ -320,7 +283,7 @@ class OpenAIChatModel:
         await asyncio.sleep(delay)
 
     async def _complete_once(self, url: str, payload: bytes) -> ChatResponse:
-        session = await self._get_session()
+        session = await self._http.get()
         headers = await self._request_headers()
         try:
             async with session.post(url, data=payload, headers=headers, timeout=self._timeout) as resp:
@@ -375,7 +338,7 @@ class OpenAIChatModel:
         yield assembler.result()
 
     async def _open_stream(self, url: str, payload: bytes) -> aiohttp.ClientResponse:
-        session = await self._get_session()
+        session = await self._http.get()
         headers = dict(await self._request_headers())
         headers["accept"] = "text/event-stream"
         try:
@@ -393,23 +356,6 @@ class OpenAIChatModel:
                 resp.release()
             self._raise_status(resp.status, raw, url, resp.headers)
         return resp
-
-
-async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await session.close()
-
-
-async def _discard(guard: AsyncGenerator[None, None], loop: asyncio.AbstractEventLoop | None) -> None:
-    # The session belongs to another event loop that ended without closing it.
-    if loop is None or loop.is_closed():
-        # Its transports died with the loop, so closing does no I/O and is safe from here.
-        with contextlib.suppress(RuntimeError):
-            await guard.aclose()
-    elif loop.is_running():
-        asyncio.run_coroutine_threadsafe(guard.aclose(), loop)
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

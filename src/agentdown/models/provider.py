@@ -14,9 +14,9 @@ Provider, first found wins:
    error (name one); none at all is an error too.
 
 Provider names (case-insensitive, ``-`` and ``_`` alike): ``openai``; ``azure_openai``
-(alias ``azure``); ``foundry``; ``ollama``; ``openai_compatible`` (alias ``compatible``);
-``local`` (in-process model, an optional extra). More can be added with
-:func:`register_provider`.
+(aliases ``azure``, ``azureopenai``); ``foundry`` (aliases ``azure_foundry``,
+``microsoft_foundry``); ``ollama``; ``openai_compatible`` (alias ``compatible``); ``local``
+(in-process model, an optional extra). More can be added with :func:`register_provider`.
 
 Model (the Azure deployment name for Azure), first found wins:
 
@@ -34,7 +34,9 @@ Per provider:
   and ``OPENAI_PROJECT_ID``.
 - ``azure_openai``: ``AZURE_OPENAI_ENDPOINT`` (required); ``AZURE_OPENAI_API_KEY``, or
   else Entra ID through ``azure-identity``'s ``DefaultAzureCredential`` (managed
-  identity, ``az login``, ...; ``AZURE_CLIENT_ID`` picks a user-assigned identity);
+  identity, ``az login``, ...; it reads the process environment, where
+  ``AZURE_CLIENT_ID`` picks a user-assigned identity); token scope
+  ``https://cognitiveservices.azure.com/.default``;
   ``AZURE_OPENAI_API_VERSION`` selects the classic
   ``/openai/deployments/{deployment}`` URL, without it the ``/openai/v1`` API is used.
 - ``foundry``: ``FOUNDRY_PROJECT_ENDPOINT`` (required); Entra ID as above; requests

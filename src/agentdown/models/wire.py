@@ -56,10 +56,14 @@ def _media_part(content: Content) -> dict[str, Any]:
 
 
 def _user_content(message: Message) -> str | list[dict[str, Any]]:
-    if all(c.type == "text" for c in message.contents):
-        return message.text
+    contents = message.contents
+    if not contents:
+        return ""
+    if len(contents) == 1 and contents[0].type == "text":
+        return contents[0].text or ""
+    # Several parts stay separate (joining texts could run words together).
     parts: list[dict[str, Any]] = []
-    for content in message.contents:
+    for content in contents:
         if content.type == "text":
             parts.append({"type": "text", "text": content.text or ""})
         elif content.type in ("data", "uri"):
