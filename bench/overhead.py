@@ -52,7 +52,13 @@ TOOLS = [
 
 
 @tool
-def add(a: int, b: int) -> int:
+async def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool(name="add")
+def add_sync(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
 
@@ -87,9 +93,11 @@ def fake_server(latency_ms: int) -> Any:
 TurnFactory = Callable[[], Awaitable[None]]
 
 
-async def make_agentdown(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
+async def make_agentdown(
+    url: str, sync_tool: bool = False
+) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
     model = OpenAIChatModel(model="fake", base_url=url, api_key="bench")
-    agent = Agent(model, tools=[add])
+    agent = Agent(model, tools=[add_sync if sync_tool else add])
 
     async def turn() -> None:
         result = await agent.run(PROMPT)
@@ -138,7 +146,19 @@ async def make_aiohttp(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[No
     return turn, session.close
 
 
-CLIENTS = {"agentdown": make_agentdown, "openai-sdk": make_openai, "aiohttp": make_aiohttp}
+async def make_agentdown_sync(url: str) -> tuple[TurnFactory, Callable[[], Awaitable[None]]]:
+    return await make_agentdown(url, sync_tool=True)
+
+
+# "agentdown" runs an async tool, like the hand-written clients run the tool inline;
+# "agentdown-sync" runs a plain `def` tool, which agentdown moves to a worker thread
+# so a blocking tool can never stall the event loop: that hop is priced separately.
+CLIENTS = {
+    "agentdown": make_agentdown,
+    "agentdown-sync": make_agentdown_sync,
+    "openai-sdk": make_openai,
+    "aiohttp": make_aiohttp,
+}
 
 
 async def sequential(url: str, turns: int) -> dict[str, tuple[float, float]]:

@@ -30,6 +30,10 @@ class ModelHTTPError(ModelError):
         super().__init__(f"model request to {url or 'provider'} failed with HTTP {status}: {snippet}")
 
 
+class ModelTimeoutError(ModelError, TimeoutError):
+    """The model did not answer (or stopped streaming) within the configured timeout."""
+
+
 class ToolError(AgentdownError):
     """Raised by a tool to report a failure; the model reads the message as the tool result.
 

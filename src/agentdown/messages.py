@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +22,8 @@ __all__ = ["Content", "ContentType", "Message", "Role", "Usage", "new_id"]
 
 def new_id(prefix: str) -> str:
     """A short random identifier such as ``call_3f2a...``."""
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+    # 96 random bits: as collision-proof as a uuid4 for our purposes, at a quarter of the cost.
+    return f"{prefix}_{os.urandom(12).hex()}"
 
 
 @dataclass(slots=True)

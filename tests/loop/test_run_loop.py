@@ -316,3 +316,12 @@ async def test_messages_round_trip_json() -> None:
         again = Message.from_dict(json.loads(message.to_json()))
         assert again == message
     assert Content.from_error("bad").to_dict() == {"type": "error", "text": "bad"}
+
+
+async def test_model_timeout_is_not_mistaken_for_the_run_timeout() -> None:
+    from agentdown.exceptions import ModelTimeoutError
+
+    session = Session()
+    with pytest.raises(ModelTimeoutError):
+        await Agent(ScriptedModel([ModelTimeoutError("slow model")])).run("go", session=session, timeout=30)
+    assert session.messages == []

@@ -221,6 +221,9 @@ async def run_events(
                 yield RunCompletedEvent(_pause_result(run, step))
                 return
     except TimeoutError as exc:
+        deadline = setup.deadline
+        if deadline is None or asyncio.get_running_loop().time() < deadline:
+            raise  # a timeout of its own (e.g. the model request's), not the run's
         run.commit()
         raise RunTimeoutError("the run exceeded its timeout; the session keeps the turn so far") from exc
     except (asyncio.CancelledError, GeneratorExit):

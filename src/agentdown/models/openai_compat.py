@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from agentdown.exceptions import ConfigurationError, ModelError, ModelHTTPError
+from agentdown.exceptions import ConfigurationError, ModelError, ModelHTTPError, ModelTimeoutError
 from agentdown.messages import Message
 from agentdown.models.base import ChatOptions, ChatResponse, ModelStreamEvent, ToolDefinition
 from agentdown.models.retry import RetryPolicy
@@ -43,10 +43,6 @@ USER_AGENT = f"agentdown/{__version__}"
 
 def _dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-class ModelTimeoutError(ModelError, TimeoutError):
-    """The model did not answer (or stopped streaming) within the configured timeout."""
 
 
 class _Retry(Exception):
