@@ -1,0 +1,207 @@
+"""Bridging a :class:`SessionStore` to ``Agent.run``: load the tail, run, append what the run added.
+
+Intended use (the runner and the server do exactly this)::
+
+    store = default_store()                      # or store_from_env(...), SqliteSessionStore(...)
+    async with open_session(store, "support", session_id, truncation=strategy) as session:
+        result = await agent.run(prompt, session=session)
+    # on leaving the block the run's new messages were appended as one turn
+
+or, spelled out::
+
+    session = await load_session(store, "support", session_id, truncation=strategy)
+    result = await agent.run(prompt, session=session)
+    await save_turn(store, session)
+
+:func:`load_session` reads only the tail the truncation strategy needs (for ``auto``
+it grows the tail until the token budget is covered). ``Agent.run`` extends
+``session.messages`` once, at the end of the run; :func:`save_turn` appends exactly
+the messages after the loaded ones, with :func:`append_with_retry`: if another writer
+appended meanwhile, the turn lands after theirs, whole. ``open_session`` also saves
+when the block raises (a timed-out or cancelled run commits its consistent partial
+turn to the session), so nothing the run committed is lost.
+
+A :class:`StoredSession` is for one request: it does not see turns other writers
+add after it was loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentdown.messages import Message, new_id
+from agentdown.sessions.session import Session
+from agentdown.sessions.store import SessionConflictError, SessionStore, validate_agent_name
+from agentdown.sessions.truncation import (
+    DEFAULT_MAX_INPUT_TOKENS,
+    TokenCounter,
+    TruncationStrategy,
+    estimate_tokens,
+)
+
+__all__ = ["StoredSession", "append_with_retry", "load_session", "open_session", "save_turn"]
+
+DEFAULT_ATTEMPTS = 30
+AUTO_FIRST_LOAD = 64
+"""Messages an ``auto`` load reads first; it reads 4x more while the budget is not covered."""
+
+
+@dataclass(slots=True)
+class StoredSession(Session):
+    """A :class:`Session` loaded from a store: remembers where it came from and what is saved."""
+
+    agent: str = "agent"
+    """The agent the session belongs to (sessions are scoped per agent)."""
+    version: str | None = None
+    """The store version the next append expects; ``None`` for a session not stored yet."""
+    saved: int = 0
+    """``messages[:saved]`` are in the store; later ones are what the run added."""
+    total_messages: int = 0
+    """Messages in the stored session, including those not loaded."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems the store tolerated while loading (e.g. a torn last line)."""
+
+    def __post_init__(self) -> None:
+        Session.__post_init__(self)
+        validate_agent_name(self.agent)
+
+    @property
+    def unsaved(self) -> list[Message]:
+        """The messages a :func:`save_turn` would append."""
+        return self.messages[self.saved :]
+
+
+async def append_with_retry(
+    store: SessionStore,
+    agent: str,
+    session_id: str,
+    messages: Sequence[Message],
+    expected_version: str | None,
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    base_delay: float = 0.002,
+    max_delay: float = 0.2,
+) -> str:
+    """Append one turn; on a version conflict re-read the version and append again.
+
+    The turn then lands after the other writer's, whole; nothing is lost or interleaved.
+    Waits between attempts grow exponentially with full jitter (so two writers do not
+    collide again in lockstep). Raises the last :class:`SessionConflictError` after
+    ``attempts`` tries. Returns the new version.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    version = expected_version
+    for attempt in range(attempts):
+        try:
+            return await store.append(agent, session_id, messages, expected_version=version)
+        except SessionConflictError:
+            if attempt == attempts - 1:
+                raise
+        await asyncio.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
+        version = (await store.load(agent, session_id, max_messages=0)).version
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def load_session(
+    store: SessionStore,
+    agent: str,
+    session_id: str | None = None,
+    *,
+    max_messages: int | None = None,
+    truncation: TruncationStrategy | Any = None,
+    max_input_tokens: int | None = None,
+    count_tokens: TokenCounter = estimate_tokens,
+) -> StoredSession:
+    """Load the tail of a session as a :class:`StoredSession` (a new id when ``session_id`` is None).
+
+    How much is read: ``max_messages`` if given (whole turns covering at least that
+    many); else what ``truncation`` needs (default ``auto``): ``last_messages`` N reads
+    N, ``auto`` reads the newest turns until their estimated tokens reach
+    ``max_input_tokens`` (default :data:`DEFAULT_MAX_INPUT_TOKENS`) or the session ends.
+    Truncation itself still happens at the model call (:func:`truncate`).
+    """
+    session_id = session_id or new_id("sess")
+    if max_messages is None:
+        strategy = TruncationStrategy.parse(truncation) if truncation is not None else TruncationStrategy()
+        max_messages = strategy.max_messages
+    if max_messages is not None:
+        history = await store.load(agent, session_id, max_messages=max_messages)
+    else:
+        budget = max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
+        want = AUTO_FIRST_LOAD
+        while True:
+            history = await store.load(agent, session_id, max_messages=want)
+            loaded = history.messages
+            # Fewer than asked for means the store has nothing older (even if it skipped a bad record).
+            if len(loaded) < want or history.complete or sum(map(count_tokens, loaded)) >= budget:
+                break
+            want *= 4
+    messages = history.messages
+    return StoredSession(
+        id=session_id,
+        messages=messages,
+        agent=agent,
+        version=history.version,
+        saved=len(messages),
+        total_messages=history.total_messages,
+        warnings=list(history.warnings),
+    )
+
+
+async def save_turn(
+    store: SessionStore, session: StoredSession, *, attempts: int = DEFAULT_ATTEMPTS
+) -> str | None:
+    """Append the messages added since the load (or the last save) as one turn; returns the version.
+
+    Does nothing when there is nothing new. Requires that earlier messages were not
+    removed from ``session.messages`` (truncate copies, never in place).
+    """
+    if len(session.messages) < session.saved:
+        raise ValueError(
+            f"session {session.id!r} has {len(session.messages)} messages but {session.saved} were "
+            "already saved: messages must only be appended to a stored session"
+        )
+    new = session.unsaved
+    if not new:
+        return session.version
+    session.version = await append_with_retry(
+        store, session.agent, session.id, new, session.version, attempts=attempts
+    )
+    session.saved = len(session.messages)
+    session.total_messages += len(new)
+    return session.version
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    store: SessionStore,
+    agent: str,
+    session_id: str | None = None,
+    *,
+    max_messages: int | None = None,
+    truncation: TruncationStrategy | Any = None,
+    max_input_tokens: int | None = None,
+    count_tokens: TokenCounter = estimate_tokens,
+) -> AsyncIterator[StoredSession]:
+    """``load_session`` on entry, ``save_turn`` on exit (also when the block raises or is cancelled)."""
+    session = await load_session(
+        store,
+        agent,
+        session_id,
+        max_messages=max_messages,
+        truncation=truncation,
+        max_input_tokens=max_input_tokens,
+        count_tokens=count_tokens,
+    )
+    try:
+        yield session
+    finally:
+        if session.unsaved:
+            # Shielded: a second cancellation must not abandon an append already under way.
+            await asyncio.shield(save_turn(store, session))

@@ -1,0 +1,188 @@
+"""Truncation strategies: auto (token budget), last_messages, tool call/result pairs never split."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentdown.exceptions import ConfigurationError
+from agentdown.messages import Content, Message
+from agentdown.sessions import (
+    DEFAULT_TRUNCATION,
+    TruncationStrategy,
+    estimate_tokens,
+    resolve_truncation,
+    truncate,
+)
+
+
+def exchange(i: int, results: int = 1) -> list[Message]:
+    """An assistant tool call (``results`` calls) and the tool message answering them."""
+    calls = [Content.from_tool_call("f", {"i": i}, call_id=f"c{i}_{k}") for k in range(results)]
+    answers = [Content.from_tool_result(f"c{i}_{k}", "ok", name="f") for k in range(results)]
+    return [Message(role="assistant", contents=calls), Message(role="tool", contents=answers)]
+
+
+def texts(messages: list[Message]) -> list[str]:
+    out = []
+    for m in messages:
+        if m.tool_calls:
+            out.append("call:" + ",".join(str(c.call_id) for c in m.tool_calls))
+        elif m.tool_results:
+            out.append("result:" + ",".join(str(c.call_id) for c in m.tool_results))
+        else:
+            out.append(f"{m.role}:{m.text}")
+    return out
+
+
+def test_parse_accepts_the_agents_api_shapes() -> None:
+    assert TruncationStrategy.parse({"type": "auto"}) == TruncationStrategy("auto")
+    assert TruncationStrategy.parse({"type": "auto", "last_messages": None}) == DEFAULT_TRUNCATION
+    parsed = TruncationStrategy.parse({"type": "last_messages", "last_messages": 10})
+    assert parsed == TruncationStrategy("last_messages", 10)
+    assert parsed.to_dict() == {"type": "last_messages", "last_messages": 10}
+    assert parsed.max_messages == 10 and DEFAULT_TRUNCATION.max_messages is None
+    assert TruncationStrategy.parse("auto") == DEFAULT_TRUNCATION
+    assert TruncationStrategy.parse(parsed) is parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"type": "newest"}, r'truncation_strategy.type: expected "auto" or "last_messages", got \'newest\''),
+        ({}, r"truncation_strategy.type is required"),
+        ({"type": "last_messages"}, r"last_messages: expected an integer >= 1 .* got None"),
+        ({"type": "last_messages", "last_messages": 0}, r"expected an integer >= 1 .* got 0"),
+        ({"type": "last_messages", "last_messages": "5"}, r"got '5'"),
+        ({"type": "last_messages", "last_messages": True}, r"got True"),
+        ({"type": "auto", "last_messages": 3}, r'only valid with type "last_messages"'),
+        ({"type": "auto", "max_tokens": 3}, r"unknown field\(s\) \['max_tokens'\]"),
+        ("last", r"expected an object like"),
+        (5, r"expected an object like"),
+    ],
+)
+def test_parse_errors_say_what_was_expected(value: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        TruncationStrategy.parse(value)
+
+
+def test_errors_name_where_the_value_came_from() -> None:
+    with pytest.raises(ConfigurationError, match=r"^agents/a.agent.md:4 truncation.type"):
+        TruncationStrategy.parse({"type": "x"}, where="agents/a.agent.md:4 truncation")
+    with pytest.raises(ConfigurationError):
+        TruncationStrategy("last_messages")
+
+
+def test_run_strategy_replaces_the_agents() -> None:
+    agent = {"type": "last_messages", "last_messages": 4}
+    assert resolve_truncation(None, None) == DEFAULT_TRUNCATION
+    assert resolve_truncation(agent, None) == TruncationStrategy("last_messages", 4)
+    assert resolve_truncation(agent, {"type": "auto"}) == DEFAULT_TRUNCATION
+    with pytest.raises(ConfigurationError, match=r"^run truncation_strategy"):
+        resolve_truncation(agent, {"type": "bogus"})
+
+
+def test_last_messages_keeps_instructions_and_the_newest_n() -> None:
+    history = [Message.system("rules"), *(Message.user(str(i)) for i in range(10))]
+    kept = truncate(history, TruncationStrategy("last_messages", 3))
+    assert texts(kept) == ["system:rules", "user:7", "user:8", "user:9"]
+    assert truncate(history, TruncationStrategy("last_messages", 50)) == history
+
+
+def test_last_messages_never_splits_a_call_from_its_results() -> None:
+    history = [Message.user("q"), *exchange(1), *exchange(2), Message.assistant("done")]
+    # 3 newest = result c2, answer... the cut would fall between call c2 and its result: the pair goes.
+    assert texts(truncate(history, TruncationStrategy("last_messages", 2))) == ["assistant:done"]
+    assert texts(truncate(history, TruncationStrategy("last_messages", 3))) == [
+        "call:c2_0",
+        "result:c2_0",
+        "assistant:done",
+    ]
+
+
+def test_the_newest_group_is_kept_even_when_it_alone_exceeds_the_bound() -> None:
+    history = [Message.user("q"), *exchange(1, results=3)]
+    assert texts(truncate(history, TruncationStrategy("last_messages", 1))) == [
+        "call:c1_0,c1_1,c1_2",
+        "result:c1_0,c1_1,c1_2",
+    ]
+    big = [Message.user("x" * 4000)]
+    assert truncate(big, DEFAULT_TRUNCATION, max_input_tokens=10) == big
+
+
+def test_results_spread_over_several_messages_stay_with_their_call() -> None:
+    call = Message(
+        role="assistant",
+        contents=[Content.from_tool_call("f", {}, call_id="a"), Content.from_tool_call("f", {}, call_id="b")],
+    )
+    first = Message(role="tool", contents=[Content.from_tool_result("a", "1")])
+    second = Message(role="tool", contents=[Content.from_tool_result("b", "2")])
+    history = [Message.user("q"), call, first, Message.user("interjection"), second, Message.assistant("end")]
+    kept = truncate(history, TruncationStrategy("last_messages", 2))
+    assert texts(kept) == ["assistant:end"]
+    kept = truncate(history, TruncationStrategy("last_messages", 5))
+    assert texts(kept) == ["call:a,b", "result:a", "user:interjection", "result:b", "assistant:end"]
+
+
+def test_a_window_never_starts_with_orphaned_results() -> None:
+    # The history was already cut before its first call (e.g. loaded mid-way): the result goes too.
+    history = [
+        Message(role="tool", contents=[Content.from_tool_result("gone", "x")]),
+        Message.user("q"),
+        Message.assistant("a"),
+    ]
+    assert texts(truncate(history, TruncationStrategy("last_messages", 10))) == ["user:q", "assistant:a"]
+    assert texts(truncate(history, DEFAULT_TRUNCATION)) == ["user:q", "assistant:a"]
+
+
+def test_auto_fits_the_token_budget_keeping_the_newest() -> None:
+    history = [Message.system("s" * 40), *(Message.user(f"{i:02d}" + "x" * 38) for i in range(20))]
+    per_message = estimate_tokens(history[1])
+    assert per_message == 4 + 10
+    budget = estimate_tokens(history[0]) + 5 * per_message + 3
+    kept = truncate(history, DEFAULT_TRUNCATION, max_input_tokens=budget)
+    assert [m.text[:2] for m in kept[1:]] == ["15", "16", "17", "18", "19"] and kept[0].role == "system"
+    kept = truncate(history, DEFAULT_TRUNCATION, max_input_tokens=budget, reserved_tokens=2 * per_message)
+    assert [m.text[:2] for m in kept[1:]] == ["17", "18", "19"]
+    assert truncate(history, DEFAULT_TRUNCATION) == history  # the default budget holds it all
+
+
+def test_auto_drops_a_tool_pair_whole_when_it_does_not_fit() -> None:
+    history = [Message.user("q"), *exchange(1), Message.user("next")]
+    pair_cost = sum(estimate_tokens(m) for m in history[1:3])
+    budget = estimate_tokens(history[3]) + pair_cost - 1
+    assert texts(truncate(history, DEFAULT_TRUNCATION, max_input_tokens=budget)) == ["user:next"]
+    budget += 1
+    assert texts(truncate(history, DEFAULT_TRUNCATION, max_input_tokens=budget)) == [
+        "call:c1_0",
+        "result:c1_0",
+        "user:next",
+    ]
+
+
+def test_a_pluggable_counter_is_used() -> None:
+    history = [Message.user(str(i)) for i in range(10)]
+    kept = truncate(history, DEFAULT_TRUNCATION, max_input_tokens=300, count_tokens=lambda m: 100)
+    assert texts(kept) == ["user:7", "user:8", "user:9"]
+    with pytest.raises(ValueError, match="max_input_tokens"):
+        truncate(history, DEFAULT_TRUNCATION, max_input_tokens=0)
+
+
+def test_estimate_counts_arguments_results_and_media() -> None:
+    call = Message(role="assistant", contents=[Content.from_tool_call("name", {"k": "v" * 100})])
+    assert estimate_tokens(call) > 25
+    raw = Message(role="assistant", contents=[Content.from_tool_call("n", None, raw_arguments="{" * 400)])
+    assert estimate_tokens(raw) >= 100
+    image = Message(role="user", contents=[Content.from_data(b"x" * 100_000, "image/png")])
+    assert estimate_tokens(image) == 4 + 256
+    nested = Message(
+        role="tool", contents=[Content.from_tool_result("c", "ok", items=[Content.from_uri("https://x")])]
+    )
+    assert estimate_tokens(nested) >= 4 + 256
+
+
+def test_truncate_does_not_modify_its_input() -> None:
+    history = [Message.user(str(i)) for i in range(5)]
+    before = list(history)
+    truncate(history, TruncationStrategy("last_messages", 2))
+    assert history == before
+    assert truncate([], DEFAULT_TRUNCATION) == []
