@@ -18,6 +18,7 @@ from agentdown.loop.structured import OutputSpec
 from agentdown.messages import Message
 from agentdown.models.base import ChatModel, ChatOptions, ToolDefinition
 from agentdown.sessions import Session
+from agentdown.sessions.truncation import TruncationStrategy, resolve_truncation
 from agentdown.tools import FunctionInvocationContext, Tool, normalize_tools, tool_definition
 from agentdown.tools.middleware import normalize_function_middleware
 from agentdown.tools.protocol import APPROVAL_MODES, ApprovalMode
@@ -51,6 +52,8 @@ class Agent:
         output_retries: int = 2,
         timeout: float | None = None,
         structured_output_mode: Literal["prompt", "native"] = "prompt",
+        truncation: TruncationStrategy | Mapping[str, Any] | None = None,
+        max_input_tokens: int | None = None,
     ) -> None:
         self.model = _resolve_model(model)
         self.name = name or "agent"
@@ -72,6 +75,10 @@ class Agent:
             raise ConfigurationError(f"output_retries must be >= 0, got {output_retries}")
         self.output_retries = output_retries
         self.timeout = timeout
+        self.truncation = resolve_truncation(truncation)
+        if max_input_tokens is not None and max_input_tokens < 1:
+            raise ConfigurationError(f"max_input_tokens must be >= 1, got {max_input_tokens}")
+        self.max_input_tokens = max_input_tokens
         self.output = OutputSpec(response_format) if response_format is not None else None
         if self.output is not None and structured_output_mode == "native":
             self.options = dataclasses.replace(self.options, response_format=self.output.response_format())
@@ -112,6 +119,7 @@ class Agent:
         timeout: float | None,
         options: ChatOptions | Mapping[str, Any] | None,
         streaming: bool,
+        truncation: TruncationStrategy | Mapping[str, Any] | None,
     ) -> RunSetup:
         limit = timeout if timeout is not None else self.timeout
         deadline = asyncio.get_running_loop().time() + limit if limit is not None else None
@@ -131,6 +139,9 @@ class Agent:
             deadline=deadline,
             streaming=streaming,
             author_name=self.name,
+            truncation=resolve_truncation(self.truncation, truncation),
+            max_input_tokens=self.max_input_tokens,
+            reserved_tokens=_definition_tokens(definitions),
         )
 
     async def run(
@@ -144,6 +155,7 @@ class Agent:
         tool_outputs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         options: ChatOptions | Mapping[str, Any] | None = None,
+        truncation: TruncationStrategy | Mapping[str, Any] | None = None,
     ) -> AgentRunResult[Any]:
         """Run one turn to completion (or until it needs approvals / tool outputs).
 
@@ -160,6 +172,7 @@ class Agent:
             timeout,
             options,
             False,
+            truncation,
         )
         try:
             async for event in events:
@@ -180,6 +193,7 @@ class Agent:
         tool_outputs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         options: ChatOptions | Mapping[str, Any] | None = None,
+        truncation: TruncationStrategy | Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run one turn, yielding events as they happen.
 
@@ -196,6 +210,7 @@ class Agent:
             timeout,
             options,
             True,
+            truncation,
         )
         try:
             async for event in events:
@@ -217,6 +232,7 @@ class Agent:
         timeout: float | None,
         options: ChatOptions | Mapping[str, Any] | None,
         streaming: bool,
+        truncation: TruncationStrategy | Mapping[str, Any] | None,
     ) -> AsyncGenerator[RunEvent, None]:
         state: RunState | None = None
         if resume is not None:
@@ -231,7 +247,9 @@ class Agent:
             if approvals or tool_outputs:
                 raise ValueError("approvals and tool_outputs are only valid with resume=...")
             inputs = _inputs(prompt)
-        setup = await self._setup(session, function_invocation_kwargs, timeout, options, streaming)
+        setup = await self._setup(
+            session, function_invocation_kwargs, timeout, options, streaming, truncation
+        )
         events = run_events(setup, inputs, state)
         try:
             async for event in events:
@@ -320,6 +338,12 @@ def _resolve_model(model: ChatModel | str | None) -> ChatModel:
             f"model must be a ChatModel (complete/stream/model_name), a model name or None; got {model!r:.80}"
         )
     return model
+
+
+def _definition_tokens(definitions: Sequence[ToolDefinition]) -> int:
+    """A cheap estimate (characters / 4) of what the tool definitions cost in the request."""
+    chars = sum(len(d.name) + len(d.description) + len(json.dumps(d.parameters)) for d in definitions)
+    return chars // 4
 
 
 def _coerce_options(options: ChatOptions | Mapping[str, Any] | None) -> ChatOptions:

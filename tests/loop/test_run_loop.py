@@ -325,3 +325,32 @@ async def test_model_timeout_is_not_mistaken_for_the_run_timeout() -> None:
     with pytest.raises(ModelTimeoutError):
         await Agent(ScriptedModel([ModelTimeoutError("slow model")])).run("go", session=session, timeout=30)
     assert session.messages == []
+
+
+async def test_truncation_per_agent_and_per_run() -> None:
+    session = Session()
+    for i in range(5):
+        session.messages += [Message.user(f"q{i}"), Message.assistant(f"a{i}")]
+    model = ScriptedModel(["x", "y"])
+    agent = Agent(model, instructions="sys", truncation={"type": "last_messages", "last_messages": 3})
+    await agent.run("now", session=session)
+    assert [m.text for m in model.requests[0].messages] == ["sys", "q4", "a4", "now"]
+    await agent.run("again", session=session, truncation={"type": "last_messages", "last_messages": 1})
+    assert [m.text for m in model.requests[1].messages] == ["sys", "again"]
+    # The session itself keeps everything.
+    assert len(session.messages) == 14
+
+
+async def test_auto_truncation_fits_the_token_budget_and_keeps_tool_pairs() -> None:
+    session = Session()
+    session.messages.append(Message.user("old " * 400))
+    session.messages.append(
+        Message(role="assistant", contents=[Content.from_tool_call("add", {"a": 1, "b": 2}, "c0")])
+    )
+    session.messages.append(Message(role="tool", contents=[Content.from_tool_result("c0", "3")]))
+    session.messages.append(Message.assistant("3"))
+    model = ScriptedModel(["ok"])
+    await Agent(model, tools=[add], max_input_tokens=300).run("next", session=session)
+    sent = model.requests[0].messages
+    assert "old" not in sent[0].text  # the big old message no longer fits
+    assert [m.role for m in sent] == ["assistant", "tool", "assistant", "user"]

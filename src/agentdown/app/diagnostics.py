@@ -31,9 +31,17 @@ class Problems(list[Problem]):
     def add(self, file: Path, line: int, message: str) -> None:
         self.append(Problem(file, line, message))
 
+    def warn(self, file: Path, line: int, message: str) -> None:
+        """Record something worth knowing that does not stop the app from loading."""
+        self.append(Problem(file, line, message, "warning"))
+
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self if p.severity == "warning"]
 
     def raise_if_any(self) -> None:
         if self.errors:

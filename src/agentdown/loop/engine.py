@@ -43,6 +43,7 @@ from agentdown.models.base import (
     ToolDefinition,
 )
 from agentdown.sessions import Session
+from agentdown.sessions.truncation import TruncationStrategy, truncate
 from agentdown.tools import Tool, ToolCallOutcome, invoke_tool_call
 from agentdown.tools.results import serialize_result
 
@@ -75,6 +76,12 @@ class RunSetup:
     """``loop.time()`` by which the run must end."""
     streaming: bool = False
     author_name: str | None = None
+    truncation: TruncationStrategy | None = None
+    """How much history the model sees; ``None`` sends everything."""
+    max_input_tokens: int | None = None
+    """The ``auto`` strategy's budget for the whole request."""
+    reserved_tokens: int = 0
+    """Tokens the request spends outside the messages (tool definitions)."""
 
 
 # --- next steps --------------------------------------------------------------
@@ -125,8 +132,17 @@ class _Run:
     """Set once the session got this run's messages (or the run paused): never commit twice."""
 
     def conversation(self) -> list[Message]:
-        head = [Message.system(self.setup.system_prompt)] if self.setup.system_prompt else []
-        return [*head, *self.history, *self.new_messages]
+        setup = self.setup
+        head = [Message.system(setup.system_prompt)] if setup.system_prompt else []
+        messages = [*head, *self.history, *self.new_messages]
+        if setup.truncation is None:
+            return messages
+        return truncate(
+            messages,
+            setup.truncation,
+            max_input_tokens=setup.max_input_tokens,
+            reserved_tokens=setup.reserved_tokens,
+        )
 
     def guard(self) -> contextlib.AbstractAsyncContextManager[Any]:
         deadline = self.setup.deadline

@@ -1,0 +1,348 @@
+"""Loading an app folder into a validated, frozen :class:`AgentCatalog`.
+
+>>> catalog = load_app("examples/quickstart")          # AppLoadError lists every problem
+>>> agent = catalog.build_agent("quickstart")           # an Agent, built once and cached
+
+A model provider is only needed to *build* agents: :func:`check_app` reports a
+missing or incomplete provider configuration as a warning (an error with
+``require_model=True``), so an app's structure can be checked anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from agentdown.app.capabilities import Capabilities, load_capabilities
+from agentdown.app.config import AppConfig, environ_snapshot, load_config
+from agentdown.app.diagnostics import AppLoadError, Problem, Problems
+from agentdown.app.discovery import DiscoveredTool, discover_agent_files, discover_tools
+from agentdown.app.links import check_links, delegate_tool_name
+from agentdown.app.skills import Skill
+from agentdown.app.spec import AgentSpec
+from agentdown.exceptions import ConfigurationError
+from agentdown.loop.structured import JsonSchema, ResponseExample
+from agentdown.models.base import ChatModel, ChatOptions
+
+if TYPE_CHECKING:
+    from agentdown.agent import Agent
+
+__all__ = ["AgentCatalog", "AppSummary", "check_app", "load_app"]
+
+SUBAGENT_TASK = (
+    "The complete task for this agent. It does not see this conversation, so include every fact it needs."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppSummary:
+    """Counts ``agentdown check`` prints for a healthy app."""
+
+    agents: int
+    tools: int
+    skills: int
+    mcp_servers: int
+    triggers: int
+    endpoints: int
+    """Agents with at least one built-in endpoint."""
+
+
+class AgentCatalog:
+    """The agents of an app, validated; builds (and caches) an :class:`~agentdown.Agent` per slug.
+
+    Specs, tools and capabilities are fixed at load time. Call :meth:`aclose` (or use
+    ``async with``) to close the models and MCP connections the built agents opened.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_dir: Path,
+        config: AppConfig,
+        specs: Mapping[str, AgentSpec],
+        tools: list[DiscoveredTool],
+        capabilities: Capabilities,
+        problems: Problems,
+        environ: Mapping[str, str],
+        model: ChatModel | None = None,
+    ) -> None:
+        self._app_dir = app_dir
+        self._config = config
+        self._specs = MappingProxyType(dict(specs))
+        self._tools = tuple(tools)
+        self._capabilities = capabilities
+        self._problems = tuple(problems)
+        self._environ = environ
+        self._model = model
+        self._models: dict[str | None, ChatModel] = {}
+        self._toolsets: dict[str, Any] = {}
+        self._agents: dict[str, Agent] = {}
+
+    # -- what was loaded -------------------------------------------------------------------------
+
+    @property
+    def app_dir(self) -> Path:
+        return self._app_dir
+
+    @property
+    def config(self) -> AppConfig:
+        return self._config
+
+    @property
+    def specs(self) -> Mapping[str, AgentSpec]:
+        """Agent specs by slug, in file path order."""
+        return self._specs
+
+    @property
+    def tools(self) -> tuple[DiscoveredTool, ...]:
+        """Everything found in ``tools/``."""
+        return self._tools
+
+    @property
+    def mcp_servers(self) -> Mapping[str, Any]:
+        """``mcp.json`` servers by name."""
+        return self._capabilities.mcp_servers
+
+    @property
+    def skills(self) -> tuple[Skill, ...]:
+        return tuple(self._capabilities.skills)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Warnings found while loading (errors would have stopped it)."""
+        return self._problems
+
+    def __getitem__(self, slug: str) -> AgentSpec:
+        return self._specs[slug]
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._specs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    @property
+    def default_slug(self) -> str | None:
+        """``main`` if there is one, else the only agent, else ``None``."""
+        if "main" in self._specs:
+            return "main"
+        return next(iter(self._specs)) if len(self._specs) == 1 else None
+
+    def resolve(self, slug: str | None) -> AgentSpec:
+        """The spec for ``slug`` (the default agent when ``None``); a ``KeyError`` naming the choices."""
+        chosen = slug if slug is not None else self.default_slug
+        if chosen is None or chosen not in self._specs:
+            known = ", ".join(self._specs) or "none"
+            if chosen is None:
+                raise KeyError(f"the app has several agents and none is 'main'; choose one of: {known}")
+            raise KeyError(f"no agent '{chosen}' in {self._app_dir}; its agents are: {known}")
+        return self._specs[chosen]
+
+    def summary(self) -> AppSummary:
+        specs = self._specs.values()
+        return AppSummary(
+            agents=len(self._specs),
+            tools=len(self._tools),
+            skills=len(self._capabilities.skills),
+            mcp_servers=len(self._capabilities.mcp_servers),
+            triggers=sum(s.trigger is not None for s in specs),
+            endpoints=sum(s.builtin_endpoints.any for s in specs),
+        )
+
+    def tool_names(self, slug: str) -> list[str]:
+        """Names of the ``tools/`` tools and delegation tools the agent gets (MCP tools are listed per run)."""
+        spec = self._specs[slug]
+        own = [t.name for t in self._tools if spec.tools.allows(t.name)]
+        return own + [delegate_tool_name(r.agent) for r in spec.subagents]
+
+    # -- building agents ---------------------------------------------------------------------------
+
+    def model_for(self, spec: AgentSpec) -> ChatModel:
+        """The agent's model: the injected one, else from the environment (``spec.model`` first)."""
+        if self._model is not None:
+            return self._model
+        if spec.model not in self._models:
+            from agentdown.models.provider import model_from_env
+
+            try:
+                self._models[spec.model] = model_from_env(self._environ, model=spec.model)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"{spec.file}: agent '{spec.slug}' has no usable model: {exc}"
+                ) from exc
+        return self._models[spec.model]
+
+    def build_agent(self, slug: str) -> Agent:
+        """The :class:`~agentdown.Agent` for ``slug``, built on first use and cached.
+
+        Raises ``KeyError`` for an unknown slug and ``ConfigurationError`` when no model
+        provider is configured.
+        """
+        if slug in self._agents:
+            return self._agents[slug]
+        from agentdown.agent import Agent
+
+        spec = self.resolve(slug)
+        kit = self._capabilities.skill_kit(
+            [n for n in self._capabilities.skill_names if spec.skills.allows(n)]
+        )
+        tools: list[Any] = [t.tool for t in self._tools if spec.tools.allows(t.name)]
+        tools += [self._toolset(name) for name in self._capabilities.mcp_servers if spec.mcp.allows(name)]
+        tools += kit.tools
+        for ref in spec.subagents:
+            delegate = self.build_agent(ref.agent)
+            tools.append(
+                delegate.as_tool(
+                    name=delegate_tool_name(ref.agent),
+                    description=ref.when or delegate.description,
+                    arg_name="task",
+                    arg_description=SUBAGENT_TASK,
+                )
+            )
+        instructions = "\n\n".join(p for p in (spec.instructions, kit.instructions) if p)
+        response_format: Any = None
+        if spec.response_schema is not None:
+            response_format = JsonSchema(dict(spec.response_schema), name=spec.slug)
+        elif spec.response_example is not None:
+            response_format = ResponseExample(spec.response_example)
+        options = ChatOptions(
+            max_output_tokens=spec.agent_configuration.max_output_tokens,
+            model=spec.model if self._model is not None else None,
+        )
+        agent = Agent(
+            self.model_for(spec),
+            instructions=instructions or None,
+            tools=tools,
+            response_format=response_format,
+            name=spec.slug,
+            description=spec.description,
+            options=options,
+            timeout=spec.timeout,
+        )
+        self._agents[slug] = agent
+        return agent
+
+    def _toolset(self, name: str) -> Any:
+        if name not in self._toolsets:
+            from agentdown.tools.mcp import McpToolset
+
+            self._toolsets[name] = McpToolset(name, self._capabilities.mcp_servers[name])
+        return self._toolsets[name]
+
+    async def aclose(self) -> None:
+        """Close MCP connections and the models this catalog created (an injected model is the caller's)."""
+        for toolset in self._toolsets.values():
+            with contextlib.suppress(Exception):
+                await toolset.aclose()
+        for model in self._models.values():
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        self._toolsets.clear()
+        self._models.clear()
+        self._agents.clear()
+
+    async def __aenter__(self) -> AgentCatalog:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def check_app(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    model: ChatModel | None = None,
+    require_model: bool = False,
+    check_models: bool = True,
+) -> tuple[AgentCatalog | None, Problems]:
+    """Load the app at ``path``; the catalog (``None`` if any error) and every problem found.
+
+    Each agent's model settings are resolved too (``check_models``): a failure is a warning,
+    or an error with ``require_model``. Nothing is contacted.
+    """
+    app_dir = Path(path)
+    env = environ_snapshot(environ)
+    problems = Problems()
+    if not app_dir.is_dir():
+        problems.add(app_dir, 0, "not a folder: expected an app folder holding *.agent.md files")
+        return None, problems
+    from agentdown.app.agentfile import read_agent_file
+
+    config = load_config(app_dir, env, problems)
+    files = discover_agent_files(app_dir, problems)
+    if not files:
+        problems.add(app_dir, 0, "no agent files: expected *.agent.md (or agent.md) here or in agents/")
+    specs = {
+        f.slug: s for f in files if (s := read_agent_file(f.path, f.slug, config, env, problems, app_dir))
+    }
+    tools = discover_tools(app_dir, problems)
+    capabilities = load_capabilities(app_dir, env, problems)
+    slugs = {f.slug for f in files}
+    check_links(specs, slugs, tools, capabilities.mcp_servers, capabilities.skill_names, config, problems)
+    problems = _dedupe(problems)
+    if problems.errors:
+        return None, problems
+    catalog = AgentCatalog(
+        app_dir=app_dir,
+        config=config,
+        specs=specs,
+        tools=tools,
+        capabilities=capabilities,
+        problems=problems,
+        environ=env,
+        model=model,
+    )
+    if check_models or require_model:
+        _check_models(catalog, problems, require_model)
+        catalog._problems = tuple(problems)
+    return (None if problems.errors else catalog), problems
+
+
+def load_app(
+    path: str | Path, *, environ: Mapping[str, str] | None = None, model: ChatModel | None = None
+) -> AgentCatalog:
+    """The catalog of the app at ``path``; :class:`AppLoadError` listing every problem otherwise.
+
+    ``environ`` (default: a copy of ``os.environ``) feeds ``$VAR`` substitution and the
+    model provider settings; ``model`` replaces the provider for every agent (tests, demos).
+    """
+    catalog, problems = check_app(path, environ=environ, model=model, check_models=False)
+    if catalog is None:
+        raise AppLoadError(problems)
+    return catalog
+
+
+def _check_models(catalog: AgentCatalog, problems: Problems, required: bool) -> None:
+    reported: set[str] = set()
+    for spec in catalog.specs.values():
+        try:
+            catalog.model_for(spec)
+        except ConfigurationError as exc:
+            message = str(exc.__cause__ or exc)
+            if message in reported:
+                continue
+            reported.add(message)
+            line = spec.line_of("model") if "model" in spec.lines else 0
+            text = f"agent '{spec.slug}' cannot run here yet: {message}"
+            problems.append(Problem(spec.file, line, text, "error" if required else "warning"))
+
+
+def _dedupe(problems: Problems) -> Problems:
+    out = Problems()
+    seen: set[tuple[Path, int, str, str]] = set()
+    for p in problems:
+        key = (p.file, p.line, p.message, p.severity)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

@@ -1,0 +1,296 @@
+"""Finding an app's agent files (and their slugs) and the tools in ``tools/``."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import re
+import sys
+import traceback
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentdown.app.diagnostics import Problems
+from agentdown.tools.function import FunctionTool
+from agentdown.tools.normalize import protocol_problems
+from agentdown.tools.protocol import TOOL_NAME_PATTERN, Tool
+from agentdown.tools.toolset import Toolset, is_toolset
+
+__all__ = ["AgentFile", "DiscoveredTool", "discover_agent_files", "discover_tools", "slugify"]
+
+AGENT_SUFFIX = ".agent.md"
+MAIN_ALIAS = "agent.md"
+_NON_SLUG = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFile:
+    """An agent file and the slug it was given."""
+
+    path: Path
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredTool:
+    """A tool (or run-time toolset) found in ``tools/``, with where it was defined."""
+
+    tool: Tool | Toolset
+    name: str
+    file: Path
+    line: int
+    """Line of the module-level name bound to it (0 when unknown)."""
+
+    @property
+    def is_toolset(self) -> bool:
+        return not isinstance(self.tool, Tool)
+
+
+def slugify(stem: str) -> str:
+    """A file stem as a slug: characters outside ``[A-Za-z0-9_]`` become ``_``, outer ``_``
+    are trimmed (as the Azure Functions runtime does), a leading digit gets ``fn_``."""
+    slug = _NON_SLUG.sub("_", stem).strip("_")
+    if not slug:
+        return "agent"
+    return f"fn_{slug}" if slug[0].isdigit() else slug
+
+
+def _stem(path: Path) -> str | None:
+    name = path.name
+    if name.lower() == MAIN_ALIAS:
+        return "main"
+    if name.lower().endswith(AGENT_SUFFIX) and len(name) > len(AGENT_SUFFIX):
+        return name[: -len(AGENT_SUFFIX)]
+    return None
+
+
+def discover_agent_files(app_dir: Path, problems: Problems) -> list[AgentFile]:
+    """``*.agent.md`` (any case) and ``agent.md`` in ``app_dir`` and its ``agents/`` folder.
+
+    Files are taken in path order; a slug already taken gets ``_2``, ``_3``, ... (with a
+    warning naming both files, since the route then differs from the file name).
+    """
+    folders = [app_dir, *(p for p in sorted(app_dir.iterdir()) if p.is_dir() and p.name.lower() == "agents")]
+    found = sorted(
+        (p for folder in folders for p in folder.iterdir() if p.is_file() and _stem(p) is not None),
+        key=lambda p: p.relative_to(app_dir).as_posix(),
+    )
+    taken: dict[str, Path] = {}
+    out: list[AgentFile] = []
+    for path in found:
+        base = slugify(_stem(path) or "")
+        slug, n = base, 1
+        while slug in taken:
+            n += 1
+            slug = f"{base}_{n}"
+        if slug != base:
+            problems.warn(
+                path,
+                0,
+                f"{taken[base].relative_to(app_dir)} already has the slug '{base}', so this agent is '{slug}'; "
+                "rename one file to choose its slug",
+            )
+        taken[slug] = path
+        out.append(AgentFile(path, slug))
+    for folder in folders:
+        for other in sorted(folder.glob("*.claude.md")):
+            problems.warn(
+                other, 0, "agentdown loads *.agent.md files; rename this file to load it as an agent"
+            )
+    return out
+
+
+# -- tools/ -----------------------------------------------------------------------------------
+
+
+def _package_name(tools_dir: Path) -> str:
+    digest = hashlib.sha1(str(tools_dir.resolve()).encode()).hexdigest()[:12]
+    return f"_agentdown_app_{digest}_tools"
+
+
+def _fresh_package(tools_dir: Path) -> str:
+    """Register ``tools/`` as a package of its own, dropping modules from an earlier load.
+
+    A per-app package name keeps two apps' ``tools/weather.py`` apart, lets tool modules
+    import each other relatively (``from . import helpers``), and leaves ``sys.path`` alone.
+    """
+    name = _package_name(tools_dir)
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]
+    package = types.ModuleType(name, f"tools of the agentdown app at {tools_dir.parent}")
+    package.__path__ = [str(tools_dir)]
+    package.__file__ = None
+    sys.modules[name] = package
+    importlib.invalidate_caches()
+    return name
+
+
+def _module_files(tools_dir: Path) -> list[Path]:
+    """Every public ``.py`` module below ``tools_dir`` (``_private`` files and folders are helpers)."""
+    files: list[Path] = []
+    for path in sorted(tools_dir.rglob("*.py")):
+        parts = path.relative_to(tools_dir).parts
+        if any(p.startswith(("_", ".")) for p in parts) or "__pycache__" in parts:
+            continue
+        files.append(path)
+    return files
+
+
+def _definition_lines(path: Path) -> dict[str, int]:
+    """Line of each module-level name (def, class, assignment) in ``path``."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, ValueError, OSError):
+        return {}
+    lines: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lines.setdefault(node.name, first)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    lines.setdefault(target.id, node.lineno)
+    return lines
+
+
+def _import_error(exc: BaseException, path: Path, app_dir: Path) -> tuple[int, str]:
+    """The line in ``path`` where importing failed, and the traceback from the app's own frames."""
+    tb = traceback.TracebackException.from_exception(exc)
+    line = 0
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename) == path:
+        line = exc.lineno or 0
+    else:
+        for frame in tb.stack:
+            if Path(frame.filename) == path and frame.lineno:
+                line = frame.lineno
+    root = str(app_dir.resolve())
+    ours = [f for f in tb.stack if str(Path(f.filename).resolve()).startswith(root)]
+    if ours:
+        tb.stack = traceback.StackSummary.from_list(ours)
+    return line, "".join(tb.format()).rstrip()
+
+
+def _agentdown_objects() -> set[int]:
+    """Ids of the objects agentdown's own modules define (imported ones are not app tools)."""
+    return {
+        id(value)
+        for name, module in list(sys.modules.items())
+        if (name == "agentdown" or name.startswith("agentdown.")) and module is not None
+        for value in vars(module).values()
+    }
+
+
+def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
+    """Import every module under ``tools/`` and collect its tools.
+
+    A tool is every module-level ``FunctionTool`` (``@tool``) and every other object that
+    satisfies the :class:`~agentdown.tools.Tool` protocol, plus run-time toolsets; classes,
+    ``_private`` names and objects imported from agentdown itself are skipped, and an object
+    bound to several names (or imported by several modules) counts once. An import error is
+    a problem naming the file and line, with the traceback.
+    """
+    tools_dir = app_dir / "tools"
+    if not tools_dir.is_dir():
+        return []
+    package = _fresh_package(tools_dir)
+    own = _agentdown_objects()
+    # id -> every (file, line, attr) binding it; an object imported by several modules
+    # is reported where it is defined (the binding with a definition line).
+    bindings: dict[int, list[tuple[Path, int, str, object]]] = {}
+    for path in _module_files(tools_dir):
+        module_name = ".".join([package, *path.relative_to(tools_dir).with_suffix("").parts])
+        try:
+            module = importlib.import_module(module_name)
+        except (Exception, SystemExit) as exc:
+            line, text = _import_error(exc, path, app_dir)
+            problems.add(
+                path, line, f"importing this tool module failed: {type(exc).__name__}: {exc}\n{text}"
+            )
+            continue
+        lines = _definition_lines(path)
+        candidates = 0
+        for attr, value in vars(module).items():
+            if attr.startswith("_") or isinstance(value, type | types.ModuleType) or id(value) in own:
+                continue
+            if isinstance(value, FunctionTool) or is_toolset(value) or _looks_like_tool(value):
+                bindings.setdefault(id(value), []).append((path, lines.get(attr, 0), attr, value))
+                candidates += 1
+        if not candidates:
+            _report_empty(module, path, problems)
+    found: list[DiscoveredTool] = []
+    for places in bindings.values():
+        path, line, attr, value = max(places, key=lambda place: place[1] > 0)
+        tool = _as_tool(value, path, line, attr, problems)
+        if tool is not None:
+            found.append(tool)
+    _check_names(found, app_dir, problems)
+    return found
+
+
+def _looks_like_tool(value: object) -> bool:
+    # `invoke` alone is too common (LangChain runnables, clients) to claim every such
+    # object; `invoke` plus `parameters` is a tool, or a broken one worth reporting.
+    return hasattr(value, "invoke") and hasattr(value, "parameters")
+
+
+def _as_tool(value: object, path: Path, line: int, attr: str, problems: Problems) -> DiscoveredTool | None:
+    if isinstance(value, FunctionTool):
+        return DiscoveredTool(value, value.name, path, line)
+    if is_toolset(value):
+        return DiscoveredTool(value, str(getattr(value, "name", attr)), path, line)  # type: ignore[arg-type]
+    missing = protocol_problems(value)
+    if missing:
+        problems.add(
+            path,
+            line,
+            f"`{attr}` has an `invoke` method but is not a tool: it {', '.join(missing)}; a tool needs "
+            "`name: str`, `description: str`, `parameters: dict` and `invoke(arguments, context)`",
+        )
+        return None
+    tool: Tool = value  # type: ignore[assignment]
+    return DiscoveredTool(tool, tool.name, path, line)
+
+
+def _report_empty(module: types.ModuleType, path: Path, problems: Problems) -> None:
+    functions = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, types.FunctionType)
+        and value.__module__ == module.__name__
+        and not name.startswith("_")
+    ]
+    hint = (
+        f"; its functions ({', '.join(functions)}) become tools when decorated with @tool"
+        if functions
+        else "; decorate functions with @tool (from agentdown import tool)"
+    )
+    problems.warn(
+        path, 0, f"this module defines no tools{hint} (name helper modules _like_this to skip them)"
+    )
+
+
+def _check_names(found: list[DiscoveredTool], app_dir: Path, problems: Problems) -> None:
+    first: dict[str, DiscoveredTool] = {}
+    for item in found:
+        if not item.is_toolset and not TOOL_NAME_PATTERN.fullmatch(item.name):
+            problems.add(
+                item.file,
+                item.line,
+                f"invalid tool name {item.name!r}: expected 1-64 letters, digits, '_' or '-'",
+            )
+            continue
+        if item.name in first:
+            other = first[item.name]
+            problems.add(
+                item.file,
+                item.line,
+                f"two tools are named '{item.name}': this one and the one at "
+                f"{other.file.relative_to(app_dir)}:{other.line}; tool names must be unique "
+                "(rename one, e.g. @tool(name=...))",
+            )
+            continue
+        first[item.name] = item

@@ -1,0 +1,191 @@
+"""A JSON Schema (draft-07, what editors support best) of ``.agent.md`` front matter.
+
+``agentdown schema > agent.schema.json`` and point the editor's YAML support at it
+(for VS Code's YAML extension: ``"yaml.schemas": {"./agent.schema.json": "*.agent.md"}``
+does not apply to Markdown, so use a ``# yaml-language-server: $schema=...`` comment or
+the front matter extension of your editor). The loader stays the authority: it also
+checks what a schema cannot (cron syntax, subagent references, JSON Schema validity).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentdown.app.agentfile import AGENT_KEYS
+from agentdown.app.spec import HTTP_AUTH_MODES
+from agentdown.app.triggers import SUPPORTED_TRIGGERS
+
+__all__ = ["front_matter_schema"]
+
+_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+
+def _selection(noun: str) -> dict[str, Any]:
+    return {
+        "description": f"Which discovered {noun} the agent gets: all (true, the default), none (false), "
+        "or a filter.",
+        "oneOf": [
+            {"type": ["boolean", "null"]},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "exclude": {**_STRINGS, "description": f"{noun.capitalize()} to leave out."},
+                    "include": {**_STRINGS, "description": f"The only {noun} to use (agentdown)."},
+                },
+            },
+        ],
+    }
+
+
+def _http_auth() -> dict[str, Any]:
+    entra = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "tenant_id": {"type": "string"},
+            "allowed_audiences": _STRINGS,
+            "allowed_client_ids": _STRINGS,
+        },
+    }
+    return {
+        "description": "How callers of the HTTP endpoints authenticate (default: function).",
+        "oneOf": [
+            {"enum": list(HTTP_AUTH_MODES)},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"mode": {"enum": list(HTTP_AUTH_MODES)}, "entra": entra},
+            },
+        ],
+    }
+
+
+def _trigger() -> dict[str, Any]:
+    args: dict[str, dict[str, Any]] = {
+        "timer_trigger": {
+            "required": ["schedule"],
+            "properties": {
+                "schedule": {"type": "string", "description": "NCRONTAB: 6 fields (seconds first) or 5."},
+                "run_on_startup": {"type": "boolean"},
+                "use_monitor": {"type": "boolean"},
+            },
+        },
+        "queue_trigger": {
+            "required": ["queue_name"],
+            "properties": {
+                "queue_name": {"type": "string", "pattern": "^[a-z0-9$%][a-z0-9_%$-]*$"},
+                "connection": {
+                    "type": "string",
+                    "description": "Setting name (default AzureWebJobsStorage).",
+                },
+            },
+        },
+        "blob_trigger": {
+            "required": ["path"],
+            "properties": {
+                "path": {"type": "string", "description": "container/pattern, e.g. uploads/{name}"},
+                "connection": {"type": "string"},
+                "source": {"enum": ["LogsAndContainerScan", "EventGrid"]},
+            },
+        },
+        "http_trigger": {
+            "properties": {
+                "route": {"type": "string"},
+                "methods": {
+                    "type": "array",
+                    "items": {"enum": ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]},
+                },
+                "auth_level": {"enum": ["anonymous", "function", "admin", "ANONYMOUS", "FUNCTION", "ADMIN"]},
+                "http_auth": _http_auth(),
+            },
+        },
+    }
+    return {
+        "description": "How the agent is started: {type, args}. One trigger per file.",
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(SUPPORTED_TRIGGERS)}, "args": {"type": "object"}},
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": kind}}, "required": ["type", "args"]},
+                "then": {"properties": {"args": {"type": "object", "additionalProperties": False, **spec}}},
+            }
+            for kind, spec in args.items()
+        ],
+    }
+
+
+def front_matter_schema() -> dict[str, Any]:
+    """The JSON Schema of an agent file's front matter."""
+    properties: dict[str, Any] = {
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": "string", "minLength": 1},
+        "trigger": _trigger(),
+        "builtin_endpoints": {
+            "oneOf": [
+                {"type": ["boolean", "null"]},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "debug_chat_ui": {"type": "boolean", "description": "Chat page (implies chat_api)."},
+                        "chat_api": {"type": "boolean"},
+                        "mcp": {"type": "boolean"},
+                        "http_auth": _http_auth(),
+                    },
+                },
+            ]
+        },
+        "http_auth": _http_auth(),
+        "model": {"type": "string"},
+        "timeout": {"type": ["number", "string"], "description": "Seconds (a $VAR placeholder is allowed)."},
+        "logger": {"type": "boolean"},
+        "substitute_variables": {"type": "boolean"},
+        "system_tools": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "web_request": {"type": "boolean"},
+                "dynamic_sessions_code_interpreter": {"type": "boolean"},
+            },
+        },
+        "mcp": _selection("MCP servers"),
+        "skills": _selection("skills"),
+        "tools": _selection("tools"),
+        "subagents": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["agent"],
+                "properties": {
+                    "agent": {"type": "string", "description": "The slug of another agent file."},
+                    "when": {"type": "string", "description": "When to delegate (the tool description)."},
+                },
+            },
+        },
+        "input_schema": {"type": "object"},
+        "response_example": {"type": ["string", "object", "array"], "description": "A JSON document."},
+        "response_schema": {"type": "object"},
+        "agent_configuration": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "max_output_tokens": {"type": ["integer", "null"], "minimum": 1},
+                "agent_framework": {"type": ["object", "null"]},
+            },
+        },
+        "metadata": {"type": "object"},
+        "runtime": {"description": "Ignored (accepted for compatibility)."},
+    }
+    for key, form in AGENT_KEYS.items():
+        properties[key].setdefault("description", form)
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "agentdown .agent.md front matter",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "description"],
+        "properties": properties,
+    }
