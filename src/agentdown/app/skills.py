@@ -256,6 +256,11 @@ def read_skill_resource(skill: Skill, resource: str, max_bytes: int = MAX_RESOUR
         raise ToolError(f"{refuse}: it leads outside the skill's folder")
     if not target.is_file():
         listed = skill_resources(skill)
+        # Agent Framework matches names case-insensitively and teaches models to drop extensions.
+        wanted = rel.as_posix().lower()
+        near = [f for f in listed if wanted in (f.lower(), f.rsplit(".", 1)[0].lower())]
+        if len(near) == 1:
+            return read_skill_resource(skill, near[0], max_bytes)
         hint = f"; its files are: {', '.join(listed[:20])}" if listed else "; the skill has no resource files"
         raise ToolError(f"{refuse}: no such file{hint}")
     size = target.stat().st_size
