@@ -33,8 +33,9 @@ $(AZURITE):
 test: lint typecheck $(AZURITE)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/sessions.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
