@@ -11,7 +11,7 @@ Part 1: sequential turns, zero model latency -> median / p95 per turn.
 Part 2: 100 concurrent conversations, 50 ms model latency -> turns per second.
 
 The fake servers run in separate processes so their CPU does not count here.
-Usage: python bench/overhead.py [--turns 300] [--concurrency 100] [--seconds 8]
+Usage: python bench/overhead.py [--turns 300] [--concurrency 100] [--seconds 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -179,26 +179,37 @@ async def sequential(url: str, turns: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-async def concurrent(url: str, concurrency: int, seconds: float) -> dict[str, tuple[float, float]]:
-    out: dict[str, tuple[float, float]] = {}
-    for name, factory in CLIENTS.items():
-        turn, close = await factory(url)
-        await asyncio.gather(*(turn() for _ in range(concurrency)))  # open the connection pool
-        done = 0
-        stop_at = time.perf_counter() + seconds
+async def concurrent(
+    url: str, concurrency: int, seconds: float, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Turns/s and CPU ms per turn, the median of ``rounds`` interleaved rounds per client.
 
-        async def conversation(turn: TurnFactory = turn, stop_at: float = stop_at) -> None:
-            nonlocal done
-            while time.perf_counter() < stop_at:
-                await turn()
-                done += 1
+    Interleaving the clients round by round keeps a passing load on the machine from
+    favouring whichever client happened to run at a quiet moment.
+    """
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CLIENTS}
+    for _ in range(rounds):
+        for name, factory in CLIENTS.items():
+            turn, close = await factory(url)
+            await asyncio.gather(*(turn() for _ in range(concurrency)))  # open the connection pool
+            done = 0
+            stop_at = time.perf_counter() + seconds
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(conversation() for _ in range(concurrency)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        await close()
-        out[name] = (done / wall, cpu / done * 1000)
-    return out
+            async def conversation(turn: TurnFactory = turn, stop_at: float = stop_at) -> None:
+                nonlocal done
+                while time.perf_counter() < stop_at:
+                    await turn()
+                    done += 1
+
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(conversation() for _ in range(concurrency)))
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            await close()
+            samples[name].append((done / wall, cpu / done * 1000))
+    return {
+        name: (statistics.median(s[0] for s in runs), statistics.median(s[1] for s in runs))
+        for name, runs in samples.items()
+    }
 
 
 def main() -> None:
@@ -207,13 +218,14 @@ def main() -> None:
     )
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one concurrent round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per client (median)")
     args = parser.parse_args()
 
     with fake_server(0) as url:
         seq = asyncio.run(sequential(url, args.turns))
     with fake_server(50) as url:
-        conc = asyncio.run(concurrent(url, args.concurrency, args.seconds))
+        conc = asyncio.run(concurrent(url, args.concurrency, args.seconds, args.rounds))
 
     floor_med = seq["aiohttp"][0]
     floor_tps = conc["aiohttp"][0]
@@ -222,7 +234,10 @@ def main() -> None:
     for name, (med, p95) in seq.items():
         print(f"{name:<12} {med:>10.2f} {p95:>8.2f} {med - floor_med:>+10.2f}ms")
     print()
-    print(f"{args.concurrency} concurrent conversations, 50 ms model latency, {args.seconds:.0f} s each")
+    print(
+        f"{args.concurrency} concurrent conversations, 50 ms model latency, "
+        f"median of {args.rounds} interleaved rounds of {args.seconds:.0f} s"
+    )
     print(f"{'client':<12} {'turns/s':>10} {'CPU ms/turn':>12} {'vs aiohttp':>11}")
     for name, (tps, cpu) in conc.items():
         print(f"{name:<12} {tps:>10.1f} {cpu:>12.2f} {tps / floor_tps:>10.1%}")

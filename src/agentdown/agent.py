@@ -69,6 +69,7 @@ class Agent:
                 raise ConfigurationError(f"additional tool {t.name!r} has the same name as an agent tool")
             self._executable[t.name] = t
         self._definitions = [tool_definition(t) for t in self.tools]
+        self._definition_tokens = _definition_tokens(self._definitions)
         self.middleware = normalize_function_middleware(middleware)
         self.options = _coerce_options(options)
         if output_retries < 0:
@@ -141,7 +142,9 @@ class Agent:
             author_name=self.name,
             truncation=resolve_truncation(self.truncation, truncation),
             max_input_tokens=self.max_input_tokens,
-            reserved_tokens=_definition_tokens(definitions),
+            reserved_tokens=self._definition_tokens
+            if definitions is self._definitions
+            else _definition_tokens(definitions),
         )
 
     async def run(
@@ -162,7 +165,7 @@ class Agent:
         Resume a ``requires_action`` result with ``resume=result.state`` plus
         ``approvals={call_id: bool}`` and/or ``tool_outputs={call_id: value}``.
         """
-        events = self._events(
+        events = await self._start(
             prompt,
             session,
             function_invocation_kwargs,
@@ -200,28 +203,30 @@ class Agent:
         On failure a :class:`RunErrorEvent` is yielded and the exception is then raised.
         Closing the iterator early cancels the run; the session stays consistent.
         """
-        events = self._events(
-            prompt,
-            session,
-            function_invocation_kwargs,
-            resume,
-            approvals,
-            tool_outputs,
-            timeout,
-            options,
-            True,
-            truncation,
-        )
+        events: AsyncGenerator[RunEvent, None] | None = None
         try:
+            events = await self._start(
+                prompt,
+                session,
+                function_invocation_kwargs,
+                resume,
+                approvals,
+                tool_outputs,
+                timeout,
+                options,
+                True,
+                truncation,
+            )
             async for event in events:
                 yield event
         except Exception as exc:
             yield RunErrorEvent(exc, str(exc) or type(exc).__name__)
             raise
         finally:
-            await events.aclose()
+            if events is not None:
+                await events.aclose()
 
-    async def _events(
+    async def _start(
         self,
         prompt: Prompt,
         session: Session | None,
@@ -234,6 +239,7 @@ class Agent:
         streaming: bool,
         truncation: TruncationStrategy | Mapping[str, Any] | None,
     ) -> AsyncGenerator[RunEvent, None]:
+        """Check the arguments, list the toolsets, and return the run loop's event generator."""
         state: RunState | None = None
         if resume is not None:
             if prompt is not None:
@@ -250,12 +256,7 @@ class Agent:
         setup = await self._setup(
             session, function_invocation_kwargs, timeout, options, streaming, truncation
         )
-        events = run_events(setup, inputs, state)
-        try:
-            async for event in events:
-                yield event
-        finally:
-            await events.aclose()
+        return run_events(setup, inputs, state)
 
     def as_tool(
         self,

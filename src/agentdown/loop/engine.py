@@ -204,12 +204,19 @@ async def run_events(
     try:
         while True:
             if isinstance(step, _CallModel):
+                messages, tools = _prepare_call(run)
+                started_at, t0 = time.time(), time.perf_counter()
                 response: ChatResponse | None = None
-                async for item in _call_model(run):
-                    if isinstance(item, ChatResponse):
-                        response = item
-                    else:
-                        yield item
+                if setup.streaming:
+                    async for item in _stream_model(run, messages, tools):
+                        if isinstance(item, ChatResponse):
+                            response = item
+                        else:
+                            yield item
+                else:
+                    async with run.guard():
+                        response = await setup.model.complete(messages, tools=tools, options=setup.options)
+                _record_response(run, response, started_at, t0)
                 assert response is not None
                 yield MessageCompletedEvent(response.message)
                 step = _decide(run, response)
@@ -247,7 +254,8 @@ async def run_events(
         raise
 
 
-async def _call_model(run: _Run) -> AsyncIterator[TextDeltaEvent | ReasoningDeltaEvent | ChatResponse]:
+def _prepare_call(run: _Run) -> tuple[list[Message], Sequence[ToolDefinition]]:
+    """The messages and tools of the next model call; counts tool rounds against the limit."""
     setup = run.setup
     offer_tools = setup.config.enabled and not run.state.tools_withdrawn and bool(setup.tools)
     run.state.offered_tools = offer_tools
@@ -256,28 +264,31 @@ async def _call_model(run: _Run) -> AsyncIterator[TextDeltaEvent | ReasoningDelt
         if run.state.iterations >= setup.config.max_iterations:
             # The model may use this last tool round; the call after it goes without tools.
             run.state.tools_withdrawn = True
-    tools = setup.definitions if offer_tools else ()
-    messages = run.conversation()
-    started_at = time.time()
-    t0 = time.perf_counter()
-    response: ChatResponse | None = None
-    if setup.streaming:
-        stream = setup.model.stream(messages, tools=tools, options=setup.options).__aiter__()
-        while True:
-            try:
-                async with run.guard():
-                    item = await anext(stream)
-            except StopAsyncIteration:
-                break
-            if isinstance(item, TextDelta):
-                yield TextDeltaEvent(item.text)
-            elif isinstance(item, ReasoningDelta):
-                yield ReasoningDeltaEvent(item.text)
-            elif isinstance(item, ChatResponse):
-                response = item
-    else:
-        async with run.guard():
-            response = await setup.model.complete(messages, tools=tools, options=setup.options)
+    return run.conversation(), setup.definitions if offer_tools else ()
+
+
+async def _stream_model(
+    run: _Run, messages: list[Message], tools: Sequence[ToolDefinition]
+) -> AsyncIterator[TextDeltaEvent | ReasoningDeltaEvent | ChatResponse]:
+    setup = run.setup
+    stream = setup.model.stream(messages, tools=tools, options=setup.options).__aiter__()
+    while True:
+        try:
+            async with run.guard():
+                item = await anext(stream)
+        except StopAsyncIteration:
+            return
+        if isinstance(item, TextDelta):
+            yield TextDeltaEvent(item.text)
+        elif isinstance(item, ReasoningDelta):
+            yield ReasoningDeltaEvent(item.text)
+        elif isinstance(item, ChatResponse):
+            yield item
+
+
+def _record_response(run: _Run, response: ChatResponse | None, started_at: float, t0: float) -> None:
+    """Add the model's reply to the run, with its run step and usage."""
+    setup = run.setup
     if response is None:
         raise UnexpectedModelBehavior("the model stream ended without a final response")
     message = response.message
@@ -303,7 +314,6 @@ async def _call_model(run: _Run) -> AsyncIterator[TextDeltaEvent | ReasoningDelt
         )
     )
     run.new_messages.append(message)
-    yield response
 
 
 def _decide(run: _Run, response: ChatResponse) -> _NextStep:
