@@ -1,7 +1,190 @@
-"""Placeholder module for the worker command group; its issue fills it in."""
+"""``agentdown worker`` (an app's event triggers only) and ``agentdown enqueue`` (a message, for testing).
+
+N workers pointed at the same Azure Storage account share its queues: each message
+is handled once, and again by another worker if the one handling it dies. Without
+a storage setting, workers and ``enqueue`` share the embedded queue of this machine.
+"""
 
 from __future__ import annotations
 
-from agentdown.cli.main import app
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
 
-__all__ = ["app"]
+import typer
+
+from agentdown.app.catalog import AgentCatalog, check_app
+from agentdown.app.spec import QueueTrigger
+from agentdown.cli.main import app
+from agentdown.exceptions import AgentdownError, ConfigurationError
+from agentdown.runtime.queues import (
+    DEFAULT_CONNECTION,
+    open_queue_service,
+    resolve_account,
+    validate_queue_name,
+)
+from agentdown.runtime.runner import Runner
+from agentdown.runtime.triggers import TriggerHost, TriggerSettings
+from agentdown.sessions import store_from_env
+
+__all__ = ["app", "enqueue", "worker"]
+
+AppPath = Annotated[
+    Path, typer.Argument(metavar="APP", help="The app folder (holding *.agent.md files).", show_default=False)
+]
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _load(path: Path) -> AgentCatalog:
+    catalog, problems = check_app(path, check_models=False)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if catalog is None:
+        raise typer.Exit(1)
+    return catalog
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger("agentdown")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+@app.command()
+def worker(
+    path: AppPath,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Runs at once per trigger (default AGENTDOWN_TRIGGER_CONCURRENCY, 4).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error (logs go to stderr).")
+    ] = "info",
+) -> None:
+    """Run only the app's timer, queue and blob triggers, until SIGTERM or Ctrl-C.
+
+    The first signal stops polling and lets runs in progress finish (AGENTDOWN_DRAIN_SECONDS);
+    a second one abandons them at once, and their messages are delivered again.
+    """
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter("expected debug, info, warning or error", param_hint="--log-level")
+    _configure_logging(log_level)
+    catalog = _load(path)
+    try:
+        runner = Runner(catalog, store_from_env(os.environ))
+        host = TriggerHost(runner, concurrency=concurrency)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not host.triggers:
+        typer.echo(
+            f"error: {path} has no timer, queue or blob triggers: a worker has nothing to run", err=True
+        )
+        raise typer.Exit(1)
+    try:
+        asyncio.run(_run_worker(host, runner))
+    except (AgentdownError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _run_worker(host: TriggerHost, runner: Runner) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = 0
+    hurried: list[asyncio.Task[None]] = []
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            typer.echo("stopping: finishing runs in progress (signal again to abandon them)", err=True)
+            stop.set()
+        elif not hurried:
+            hurried.append(loop.create_task(host.stop(timeout=0)))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+            loop.add_signal_handler(sig, on_signal)
+    try:
+        await host.start()
+        typer.echo(f"worker running {len(host.triggers)} trigger(s):", err=True)
+        for trigger in host.triggers:
+            typer.echo(f"  {trigger}", err=True)
+        await stop.wait()
+    finally:
+        await host.stop()
+        await asyncio.gather(*hurried, return_exceptions=True)
+        await runner.aclose()
+
+
+@app.command()
+def enqueue(
+    path: AppPath,
+    queue: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue name.", show_default=False)],
+    message: Annotated[
+        str,
+        typer.Argument(
+            metavar="MESSAGE", help='The message text; "-" reads it from stdin.', show_default=False
+        ),
+    ],
+    connection: Annotated[
+        str | None,
+        typer.Option(
+            "--connection",
+            help="The connection setting's name (default: the one of the app's queue_trigger on QUEUE, "
+            "else AzureWebJobsStorage).",
+        ),
+    ] = None,
+) -> None:
+    """Put a message on a queue of the app: the embedded one, or Azure Storage when configured."""
+    text = sys.stdin.read() if message == "-" else message
+    catalog = _load(path)
+    try:
+        validate_queue_name(queue)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="QUEUE") from None
+    setting = connection or _queue_connection(catalog, queue)
+    try:
+        account = resolve_account(setting, os.environ)
+        service = open_queue_service(
+            account, encoding=TriggerSettings.from_environ(os.environ).message_encoding
+        )
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    async def send() -> str:
+        try:
+            target = service.queue(queue)
+            await target.create()
+            return await target.send(text)
+        finally:
+            await service.aclose()
+
+    try:
+        message_id = asyncio.run(send())
+    except (AgentdownError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"enqueued message {message_id} on queue {queue} ({service.describe()})")
+
+
+def _queue_connection(catalog: AgentCatalog, queue: str) -> str:
+    for spec in catalog.specs.values():
+        if isinstance(spec.trigger, QueueTrigger) and spec.trigger.queue_name == queue:
+            return spec.trigger.connection
+    return DEFAULT_CONNECTION

@@ -1,0 +1,207 @@
+"""Durable trigger state shared by every worker: blob receipts and timer schedule status.
+
+Small JSON records under string keys with optimistic concurrency: :meth:`create`
+succeeds for one caller only, :meth:`replace` only if nobody wrote since the version
+read. That is enough for cross-worker exclusivity without a broker: the worker whose
+write wins runs the blob (or the timer occurrence), the others skip it.
+
+Embedded: a table in ``<data dir>/triggers.db``. Azure: one blob per key in the
+hosts container (``agentdown-hosts``), versioned by ETag (``If-None-Match: *`` to
+create, ``If-Match`` to replace), much like Functions keeps its receipts in
+``azure-webjobs-hosts``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentdown.runtime.queues._db import SqliteThread
+from agentdown.runtime.queues.base import QueueError
+from agentdown.runtime.queues.config import StorageAccount
+
+__all__ = ["AzureBlobStateStore", "Record", "SqliteStateStore", "StateStore", "open_state_store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentdown_trigger_state (
+    key TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class StateError(QueueError):
+    """The trigger state store failed (it names the store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    data: dict[str, Any]
+    """The JSON object stored under the key."""
+    version: str
+    """Opaque; pass it back to :meth:`StateStore.replace`."""
+
+
+class StateStore(Protocol):
+    async def start(self) -> None:
+        """Create what the store needs (its container) if missing."""
+
+    async def get(self, key: str) -> Record | None: ...
+
+    async def create(self, key: str, data: dict[str, Any]) -> Record | None:
+        """The new record, or ``None`` if ``key`` exists already."""
+        ...
+
+    async def replace(self, key: str, data: dict[str, Any], version: str) -> Record | None:
+        """The new record, or ``None`` if ``key`` changed (or vanished) since ``version``."""
+        ...
+
+    def describe(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class SqliteStateStore:
+    """State records in a SQLite file (safe across the processes of one machine)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db = SqliteThread(self.path, _SCHEMA, StateError)
+
+    def describe(self) -> str:
+        return f"embedded ({self.path})"
+
+    async def start(self) -> None:
+        await self._db.call(lambda conn: None)
+
+    async def get(self, key: str) -> Record | None:
+        def read(conn: sqlite3.Connection) -> Record | None:
+            row = conn.execute(
+                "SELECT data, version FROM agentdown_trigger_state WHERE key = ?", (key,)
+            ).fetchone()
+            return Record(json.loads(row[0]), str(row[1])) if row else None
+
+        return await self._db.call(read)
+
+    async def create(self, key: str, data: dict[str, Any]) -> Record | None:
+        def insert(conn: sqlite3.Connection) -> bool:
+            return (
+                conn.execute(
+                    "INSERT OR IGNORE INTO agentdown_trigger_state (key, data, version) VALUES (?, ?, 1)",
+                    (key, _dump(data)),
+                ).rowcount
+                == 1
+            )
+
+        return Record(dict(data), "1") if await self._db.call(insert) else None
+
+    async def replace(self, key: str, data: dict[str, Any], version: str) -> Record | None:
+        def update(conn: sqlite3.Connection) -> int | None:
+            # One statement compares and writes atomically; no explicit transaction needed.
+            changed = conn.execute(
+                "UPDATE agentdown_trigger_state SET data = ?, version = version + 1 WHERE key = ? AND version = ?",
+                (_dump(data), key, int(version)),
+            ).rowcount
+            return int(version) + 1 if changed else None
+
+        new_version = await self._db.call(update)
+        return Record(dict(data), str(new_version)) if new_version is not None else None
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
+
+
+class AzureBlobStateStore:
+    """State records as JSON blobs in one container of an Azure Storage account."""
+
+    def __init__(self, account: StorageAccount, container: str) -> None:
+        from azure.storage.blob.aio import BlobServiceClient
+
+        self.account = account
+        self.container = container
+        self._credential: Any = None
+        if account.connection_string is not None:
+            self._service = BlobServiceClient.from_connection_string(account.connection_string)
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential(managed_identity_client_id=account.client_id)
+            self._service = BlobServiceClient(account.require_blob_url(), credential=self._credential)
+        self._container = self._service.get_container_client(container)
+
+    def describe(self) -> str:
+        return f"{self.account.describe()}, container {self.container}"
+
+    async def start(self) -> None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        try:
+            if not await self._container.exists():
+                await self._container.create_container()
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            raise StateError(f"trigger state container {self.container!r}: {exc}") from exc
+
+    async def get(self, key: str) -> Record | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            download = await self._container.download_blob(key)
+            body = await download.readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StateError(f"reading trigger state {key!r} in {self.container!r}: {exc}") from exc
+        return Record(json.loads(body), str(download.properties.etag))
+
+    async def create(self, key: str, data: dict[str, Any]) -> Record | None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        try:
+            result = await self._container.get_blob_client(key).upload_blob(
+                _dump(data).encode(), overwrite=False
+            )
+        except ResourceExistsError:
+            return None
+        except AzureError as exc:
+            raise StateError(f"creating trigger state {key!r} in {self.container!r}: {exc}") from exc
+        return Record(dict(data), str(result["etag"]))
+
+    async def replace(self, key: str, data: dict[str, Any], version: str) -> Record | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            result = await self._container.get_blob_client(key).upload_blob(
+                _dump(data).encode(),
+                overwrite=True,
+                etag=version,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return None
+        except AzureError as exc:
+            raise StateError(f"writing trigger state {key!r} in {self.container!r}: {exc}") from exc
+        return Record(dict(data), str(result["etag"]))
+
+    async def aclose(self) -> None:
+        await self._service.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+
+def open_state_store(account: StorageAccount, container: str) -> StateStore:
+    """Receipts next to ``account``: ``triggers.db`` in its data dir, or blobs in ``container``."""
+    if account.kind == "embedded":
+        assert account.data_dir is not None
+        return SqliteStateStore(account.data_dir / "triggers.db")
+    return AzureBlobStateStore(account, container)

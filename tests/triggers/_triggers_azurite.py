@@ -1,0 +1,96 @@
+"""Start a real Azurite (blob and queue services) on free loopback ports for the trigger tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agentdown.sessions.config import AZURITE_ACCOUNT_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+AZURITE = REPO / ".tools" / "node_modules" / ".bin" / "azurite"
+_LISTENING = re.compile(rb"Azurite (Blob|Queue) service is successfully listening at (http://[\d.]+:\d+)")
+
+
+class Azurite:
+    """A running Azurite; ``connection_string`` names both its blob and queue endpoints."""
+
+    def __init__(self, blob: str, queue: str) -> None:
+        self.blob_endpoint = blob
+        self.queue_endpoint = queue
+        self.connection_string = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};"
+            f"BlobEndpoint={blob}/devstoreaccount1;QueueEndpoint={queue}/devstoreaccount1;"
+        )
+
+
+@contextmanager
+def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
+    """Azurite with in-memory storage on ports the OS picks, stopped on exit."""
+    if not AZURITE.exists():
+        raise RuntimeError(
+            f"Azurite is not installed at {AZURITE}; run `make test` (it installs it into .tools/)"
+        )
+    with tempfile.TemporaryDirectory(prefix="agentdown-azurite-") as workdir:
+        process = subprocess.Popen(
+            [
+                str(AZURITE),
+                *("--blobHost", "127.0.0.1", "--blobPort", "0"),
+                *("--queueHost", "127.0.0.1", "--queuePort", "0"),
+                *("--tableHost", "127.0.0.1", "--tablePort", "0"),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            start_new_session=True,
+        )
+        try:
+            endpoints = _wait_for_endpoints(process, timeout)
+            threading.Thread(target=_drain, args=(process,), daemon=True).start()
+            yield Azurite(endpoints["Blob"], endpoints["Queue"])
+        finally:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_endpoints(process: subprocess.Popen[bytes], timeout: float) -> dict[str, str]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = b""
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            chunk = b""
+        if chunk:
+            seen += chunk
+            found = {m.group(1).decode(): m.group(2).decode() for m in _LISTENING.finditer(seen)}
+            if len(found) == 2:
+                os.set_blocking(fd, True)
+                return found
+        elif process.poll() is not None:
+            break
+        else:
+            time.sleep(0.02)
+    raise RuntimeError(
+        f"Azurite did not start within {timeout}s; its output:\n{seen.decode(errors='replace')}"
+    )
+
+
+def _drain(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdout is not None
+    while process.stdout.read(65536):
+        pass
