@@ -23,7 +23,7 @@ from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
 from agentdown.app.spec import AgentSpec, BuiltinEndpoints, HttpAuth, Selection, SubagentRef
 from agentdown.app.substitution import substitute_markdown, substitute_values
-from agentdown.app.triggers import read_http_auth, read_trigger
+from agentdown.app.triggers import read_http_auth, read_trigger, read_trigger_extras
 from agentdown.exceptions import ConfigurationError
 from agentdown.loop.structured import JsonSchema, OutputSpec, ResponseExample
 
@@ -33,6 +33,8 @@ AGENT_KEYS: dict[str, str] = {
     "name": "the display name (a string)",
     "description": "what the agent does (a string)",
     "trigger": "{type: timer_trigger|queue_trigger|blob_trigger|http_trigger, args: {...}}",
+    "output": "{type: queue_output|blob_output, args: {queue_name | path, connection}}",
+    "session_key": "a session id template such as 'customer-{body_json.customer_id}'",
     "builtin_endpoints": "true, false or {debug_chat_ui, chat_api, mcp, http_auth}",
     "http_auth": "function, admin, anonymous or entra (or {mode, entra})",
     "model": "a model (deployment) name",
@@ -115,6 +117,8 @@ def read_agent_file(
         r.warn(
             ("response_example",), "response_schema is given too, so answers are checked against it instead"
         )
+    trigger = read_trigger(r, slug)
+    output, session_key = read_trigger_extras(r, trigger)
     spec = AgentSpec(
         slug=slug,
         name=(name or "").strip(),
@@ -122,7 +126,9 @@ def read_agent_file(
         instructions=instructions,
         file=file,
         is_main=slug == "main",
-        trigger=read_trigger(r, slug),
+        trigger=trigger,
+        output=output,
+        session_key=session_key,
         builtin_endpoints=endpoints,
         http_auth=nested_auth or own_auth or config.http_auth or HttpAuth(),
         model=read_model(r, ("model",)) or config.model,

@@ -116,12 +116,54 @@ def _trigger() -> dict[str, Any]:
     }
 
 
+def _output() -> dict[str, Any]:
+    connection = {"type": "string", "description": "Setting name (default AzureWebJobsStorage)."}
+    targets: dict[str, dict[str, Any]] = {
+        "queue_output": {"queue_name": {"type": "string", "minLength": 3}},
+        "blob_output": {"path": {"type": "string", "description": "container/name, e.g. results/{name}.md"}},
+    }
+    forms: list[dict[str, Any]] = []
+    for kind, target in targets.items():
+        properties: dict[str, Any] = {**target, "connection": connection}
+        args = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(target),
+            "properties": properties,
+        }
+        forms.append(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["type", "args"],
+                "properties": {"type": {"const": kind}, "args": args},
+            }
+        )
+        forms.append(
+            {
+                **args,
+                "required": ["type", *target],
+                "properties": {"type": {"const": kind}, **properties},
+            }
+        )
+    return {
+        "description": "Where a timer/queue/blob-triggered run's answer is written: {type, args}.",
+        "oneOf": forms,
+    }
+
+
 def front_matter_schema() -> dict[str, Any]:
     """The JSON Schema of an agent file's front matter."""
     properties: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1},
         "description": {"type": "string", "minLength": 1},
         "trigger": _trigger(),
+        "output": _output(),
+        "session_key": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Session id template (timer/queue/blob triggers), e.g. customer-{body_json.customer_id}.",
+        },
         "builtin_endpoints": {
             "oneOf": [
                 {"type": ["boolean", "null"]},

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:  # the runtime imports the app package: no import at run time
+    from agentdown.runtime.triggers.bindings import OutputBinding
 
 __all__ = [
     "AgentConfiguration",
@@ -188,6 +191,10 @@ class AgentSpec:
     is_main: bool = False
     """Slug ``main`` from ``main.agent.md`` or ``agent.md``."""
     trigger: Trigger | None = None
+    output: OutputBinding | None = None
+    """Where a timer/queue/blob-triggered run's answer is written (``output`` front matter)."""
+    session_key: str | None = None
+    """A binding-expression template naming the session a triggered run continues."""
     builtin_endpoints: BuiltinEndpoints = field(default_factory=BuiltinEndpoints)
     http_auth: HttpAuth = field(default_factory=HttpAuth)
     model: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.frontmatter import KeyPath
@@ -23,7 +23,17 @@ from agentdown.app.spec import (
     Trigger,
 )
 
-__all__ = ["SUPPORTED_TRIGGERS", "normalize_schedule", "read_http_auth", "read_trigger", "trigger_prompt"]
+if TYPE_CHECKING:
+    from agentdown.runtime.triggers.bindings import OutputBinding
+
+__all__ = [
+    "SUPPORTED_TRIGGERS",
+    "normalize_schedule",
+    "read_http_auth",
+    "read_trigger",
+    "read_trigger_extras",
+    "trigger_prompt",
+]
 
 SUPPORTED_TRIGGERS = ("timer_trigger", "queue_trigger", "blob_trigger", "http_trigger")
 
@@ -68,6 +78,10 @@ _ARGS: dict[str, dict[str, str]] = {
         "http_auth": "function, admin, anonymous or entra (or {mode, entra})",
     },
 }
+_EXTRAS_FOR = ("timer_trigger", "queue_trigger", "blob_trigger")
+"""The trigger types whose runs may have an ``output`` and a ``session_key``."""
+_BINDING_EXPRESSION = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_SESSION_KEY_FORM = "a session id template such as 'customer-{body_json.customer_id}'"
 _METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 _CRON_LIMITS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
@@ -194,6 +208,13 @@ def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | Non
                 arg("schedule"), f"invalid schedule {schedule!r}: expected {_ARGS[kind]['schedule']}"
             )
             return None
+        from agentdown.runtime.triggers.ncrontab import Schedule  # the runtime imports the app package
+
+        try:
+            Schedule(normalized)
+        except ValueError as exc:  # well-formed fields that never match together, e.g. 31 February
+            reader.error(arg("schedule"), f"{exc}; expected {_ARGS[kind]['schedule']} that occurs")
+            return None
         return TimerTrigger(
             schedule=normalized,
             run_on_startup=bool(reader.boolean(arg("run_on_startup"))),
@@ -239,3 +260,62 @@ def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | Non
         methods=upper,
         http_auth=auth or (HttpAuth(level) if level else HttpAuth()),  # type: ignore[arg-type]
     )
+
+
+def read_trigger_extras(reader: Reader, trigger: Trigger | None) -> tuple[OutputBinding | None, str | None]:
+    """The agent's ``output`` and ``session_key``, validated, for a timer, queue or blob trigger."""
+    output = _read_output(reader)
+    session_key = _read_session_key(reader)
+    trigger_given = reader.get(("trigger",)) not in (MISSING, None)
+    if trigger is None and trigger_given:
+        return output, session_key  # the trigger's own problem is reported already
+    if trigger is None or trigger.type not in _EXTRAS_FOR:
+        has = f"trigger {trigger.type}" if trigger is not None else "no trigger"
+        for key in ("output", "session_key"):
+            if reader.get((key,)) not in (MISSING, None):
+                reader.error(
+                    (key,),
+                    f"only agents with a {', '.join(_EXTRAS_FOR[:-1])} or {_EXTRAS_FOR[-1]} "
+                    f"take `{key}`, and this agent has {has}",
+                )
+        return None, None
+    return output, session_key
+
+
+def _read_output(reader: Reader) -> OutputBinding | None:
+    from agentdown.runtime.triggers.bindings import BindingError, parse_output
+
+    raw = reader.get(("output",))
+    if raw is MISSING or raw is None:
+        return None
+    try:
+        return parse_output(raw, where="output")
+    except BindingError as exc:
+        message = str(exc)
+        # The message starts with where it applies (``output.args.queue_name: ...``): point at that line.
+        where = message.split(": ", 1)[0]
+        path: KeyPath = tuple(where.split(".")) if where.startswith("output") else ("output",)
+        reader.problems.add(reader.doc.file, reader.line(path), message)
+        return None
+
+
+def _read_session_key(reader: Reader) -> str | None:
+    path: KeyPath = ("session_key",)
+    template = reader.string(path, _SESSION_KEY_FORM)
+    if template is None:
+        return None
+    if not template.strip():
+        reader.error(path, f"must not be empty: expected {_SESSION_KEY_FORM}")
+        return None
+    for match in _BINDING_EXPRESSION.finditer(template):
+        if match.group(1) is not None and not match.group(1).strip():
+            reader.error(path, f"empty binding expression {{}} in {template!r}: expected {{field.name}}")
+            return None
+    if set("{}") & set(_BINDING_EXPRESSION.sub("", template)):
+        reader.error(
+            path,
+            f"unbalanced brace in {template!r}: expressions are written {{field.name}}, "
+            "a literal brace {{ or }}",
+        )
+        return None
+    return template
