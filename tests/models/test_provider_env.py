@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,12 +122,14 @@ def test_ambiguous_openai_and_azure() -> None:
     assert "AGENTDOWN_PROVIDER" in message
 
 
-def test_nothing_configured() -> None:
+def test_nothing_configured(tmp_path: Path) -> None:
+    # An empty models directory: a model pulled on this machine would otherwise be the default.
     with pytest.raises(ConfigurationError) as info:
-        model_from_env({})
+        model_from_env({"AGENTDOWN_MODELS_DIR": str(tmp_path)})
     message = str(info.value)
     for name in ("OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "FOUNDRY_PROJECT_ENDPOINT", "AGENTDOWN_PROVIDER"):
         assert name in message
+    assert "agentdown models pull" in message
 
 
 def test_unknown_provider_names_its_source() -> None:
@@ -171,9 +174,9 @@ def test_openai_compatible() -> None:
     assert header(build({**env, "OPENAI_API_KEY": "tok"}), "Authorization") == "Bearer tok"
 
 
-def test_local_provider_is_not_installed_yet() -> None:
-    with pytest.raises(ConfigurationError, match=r"'local' model provider .* not installed"):
-        model_from_env({"AGENTDOWN_PROVIDER": "local"})
+def test_local_provider_without_a_model_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"llama-cpp-python|agentdown models pull"):
+        model_from_env({"AGENTDOWN_PROVIDER": "local", "AGENTDOWN_MODELS_DIR": str(tmp_path)})
 
 
 def test_register_provider_adds_names_and_aliases() -> None:

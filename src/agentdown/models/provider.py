@@ -48,6 +48,7 @@ Per provider:
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -65,6 +66,8 @@ __all__ = [
     "normalize_provider",
     "register_provider",
 ]
+
+logger = logging.getLogger("agentdown.models")
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -178,11 +181,20 @@ def _pick_provider(env: Mapping[str, str], provider: str | None) -> tuple[str, s
             "Set AGENTDOWN_PROVIDER (or AZURE_FUNCTIONS_AGENTS_PROVIDER) to one of them"
         )
     if not found:
+        local = _pulled_local_model(env)
+        if local is not None:
+            logger.warning(
+                "no model provider configured: using the local model %s (%s); "
+                "set AGENTDOWN_PROVIDER to choose another",
+                *local,
+            )
+            return "local", "the default (a pulled local model)"
         raise ConfigurationError(
             "no model provider configured: set OPENAI_API_KEY (OpenAI), AZURE_OPENAI_ENDPOINT "
             "(+ AZURE_OPENAI_DEPLOYMENT, and AZURE_OPENAI_API_KEY or Entra ID) for Azure OpenAI, "
             "FOUNDRY_PROJECT_ENDPOINT (+ FOUNDRY_MODEL) for Microsoft Foundry, or OPENAI_BASE_URL "
-            "for any OpenAI-compatible server; or name one with AGENTDOWN_PROVIDER"
+            "for any OpenAI-compatible server; or name one with AGENTDOWN_PROVIDER; or run "
+            "`agentdown models pull` for a local model (needs pip install 'agentdown[local]')"
         )
     (name,) = found
     return name, "the environment"
@@ -272,10 +284,18 @@ def _openai_compatible(ctx: ProviderContext) -> ChatModel:
 
 
 def _local(ctx: ProviderContext) -> ChatModel:
-    raise ConfigurationError(
-        "the 'local' model provider (in-process GGUF model) is not installed in this version of agentdown; "
-        "choose another provider with AGENTDOWN_PROVIDER"
-    )
+    # Imported on use: the package is light, but only apps that want a local model pay for it.
+    from agentdown.models.local import local_provider
+
+    return local_provider(ctx)
+
+
+def _pulled_local_model(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The name and path of the local model to default to, if one is pulled and runnable."""
+    from agentdown.models.local import default_local_model
+
+    found = default_local_model(env)
+    return (found.name, str(found.path)) if found is not None else None
 
 
 def _check_url(var: str, value: str) -> urllib.parse.SplitResult:
