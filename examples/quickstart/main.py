@@ -1,53 +1,42 @@
-"""Run the quickstart agent once, streaming its answer (what `make run` does for now).
+"""Serve the quickstart app: what `make run` does (same as `agentdown serve examples/quickstart`).
 
-The model comes from the environment (see the README's "Models" section). With no
-provider configured, the project's loopback fake model server stands in, and this
-script says so: it answers from a few keyword rules, enough to show the tool loop,
-the streaming events and the run steps end to end over real HTTP.
+Prints the chat page's URL; the app also answers on its chat API, MCP endpoint and
+OpenAI-compatible API. The model comes from the environment (see the README's
+"Models" section). When no provider is configured at all, an offline demo model
+stands in and the server says so: the project's loopback fake model server,
+answering from a few keyword rules, enough to show the tool loop, streaming and the
+chat page end to end over real HTTP. That choice lives in :func:`fallback_model`.
 
-Usage: python examples/quickstart/main.py ["your prompt"]
+Usage: python examples/quickstart/main.py [--host 127.0.0.1] [--port 7071]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import importlib.util
+import contextlib
+import os
 import sys
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-from agentdown import Agent, ConfigurationError, Message, Tool
-from agentdown.loop.events import RunCompletedEvent, TextDeltaEvent, ToolCallEndEvent, ToolCallStartEvent
+from agentdown import ConfigurationError, Message
 from agentdown.models.base import ChatModel
 from agentdown.models.openai_compat import OpenAIChatModel
-from agentdown.models.provider import model_from_env
+from agentdown.server.serving import serve_app
+from agentdown.server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 from agentdown.testing import CallInfo, FakeModelServer, Reply, tool_call
 
 HERE = Path(__file__).parent
-DEFAULT_PROMPT = "What's the weather in Paris, and what time is it in Tokyo?"
-
-
-def load_agent_file(path: Path) -> tuple[dict[str, str], str]:
-    """The front matter's top-level scalars and the body (the app loader replaces this soon)."""
-    text = path.read_text(encoding="utf-8")
-    _, front, body = text.split("---", 2)
-    meta = {}
-    for line in front.strip().splitlines():
-        key, _, value = line.partition(":")
-        meta[key.strip()] = value.strip()
-    return meta, body.strip()
-
-
-def load_tools() -> list[Tool]:
-    tools: list[Tool] = []
-    for file in sorted((HERE / "tools").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"quickstart_tools.{file.stem}", file)
-        assert spec is not None and spec.loader is not None
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        tools.extend(v for v in vars(module).values() if isinstance(v, Tool) and not isinstance(v, type))
-    return tools
+PROVIDER_VARIABLES = (
+    "AGENTDOWN_PROVIDER",
+    "AZURE_FUNCTIONS_AGENTS_PROVIDER",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_OPENAI_ENDPOINT",
+    "FOUNDRY_PROJECT_ENDPOINT",
+)
+"""Any of these set means the user chose a provider: then it is used (or fails loudly), never the demo."""
 
 
 def demo_handler(messages: list[Message], info: CallInfo) -> Reply:
@@ -63,41 +52,53 @@ def demo_handler(messages: list[Message], info: CallInfo) -> Reply:
     if "time" in text:
         zone = "Asia/Tokyo" if "tokyo" in text else "UTC"
         calls.append(tool_call("current_time", {"timezone": zone}))
-    return calls or "I can tell you the weather or the time. Ask me about either!"
+    return calls or "I can tell you the **weather** or the **time**. Ask me about either!"
 
 
-async def run(prompt: str, model: ChatModel) -> None:
-    meta, instructions = load_agent_file(HERE / "quickstart.agent.md")
-    agent = Agent(model, instructions=instructions, tools=load_tools(), name=meta.get("name"))
-    print(f"agent: {agent.name} · tools: {', '.join(t.name for t in agent.tools)}\n> {prompt}\n")
-    async for event in agent.run_stream(prompt):
-        if isinstance(event, ToolCallStartEvent):
-            print(f"  [tool] {event.name}({event.arguments})")
-        elif isinstance(event, ToolCallEndEvent):
-            print(f"  [tool] {event.name} -> {event.output} ({event.duration * 1000:.1f} ms)")
-        elif isinstance(event, TextDeltaEvent):
-            print(event.text, end="", flush=True)
-        elif isinstance(event, RunCompletedEvent):
-            result = event.result
-            print(f"\n\n{len(result.steps)} steps, {result.usage.total_tokens} tokens")
+@contextlib.asynccontextmanager
+async def fallback_model(environ: Mapping[str, str]) -> AsyncIterator[ChatModel | None]:
+    """The model to serve with: ``None`` (the environment's provider), or the offline demo.
 
-
-async def main() -> None:
-    prompt = " ".join(sys.argv[1:]) or DEFAULT_PROMPT
-    try:
-        model: Any = model_from_env()
-    except ConfigurationError as exc:
-        print(f"No model provider configured ({exc}).")
-        print("Using agentdown's offline demo model (the loopback fake model server).\n")
-        async with FakeModelServer(demo_handler) as server:
-            demo = OpenAIChatModel("demo", base_url=server.base_url, api_key="demo")
-            try:
-                await run(prompt, demo)
-            finally:
-                await demo.aclose()
+    The one place deciding what answers when no provider is configured: a pulled
+    local model (``make run`` pulls one), else the clearly announced offline demo.
+    """
+    if any(environ.get(name, "").strip() for name in PROVIDER_VARIABLES):
+        yield None
         return
-    await run(prompt, model)
+    from agentdown.models.local import default_local_model
+
+    if default_local_model(environ) is not None:
+        yield None  # model_from_env picks the local model and logs that it does
+        return
+    print("No model provider configured (see the README's 'Models' section).")
+    print("OFFLINE DEMO: answers come from agentdown's fake model server and a few keyword rules,")
+    print('not from a language model. Try: "What\'s the weather in Paris, and the time in Tokyo?"\n')
+    async with FakeModelServer(demo_handler, chunk_delay=0.02) as server:
+        model = OpenAIChatModel("offline-demo", base_url=server.base_url, api_key="demo")
+        try:
+            yield model
+        finally:
+            await model.aclose()
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("AGENTDOWN_HOST", DEFAULT_HOST))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AGENTDOWN_PORT", DEFAULT_PORT)))
+    args = parser.parse_args(argv)
+    try:
+        settings = ServerSettings.from_env(host=args.host, port=args.port)
+        async with fallback_model(os.environ) as model:
+            await serve_app(HERE, settings, model=model, access_log=False)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -104,10 +104,10 @@ class Runner:
             finally:
                 await events.aclose()  # type: ignore[attr-defined]
 
-    async def history(self, slug: str, session_id: str) -> list[Message]:
-        """Every stored message of a session, oldest first."""
+    async def history(self, slug: str, session_id: str, *, max_messages: int | None = None) -> list[Message]:
+        """A session's stored messages, oldest first: all, or whole turns covering ``max_messages``."""
         agent = self.agent(slug)
-        loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=None)
+        loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=max_messages)
         return loaded.messages
 
     async def aclose(self) -> None:

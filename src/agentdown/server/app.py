@@ -1,0 +1,125 @@
+"""The ASGI application: every route of an app's agents, on Starlette.
+
+``create_app(catalog, runner, settings)`` checks the app against the server (trigger
+routes, agents that cannot be built) before anything listens, so a broken app fails
+at start with a precise message rather than at its first request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from agentdown.app.catalog import AgentCatalog
+from agentdown.runtime import Runner
+from agentdown.server.auth import Authorizer, LoopbackHostGuard
+from agentdown.server.chat import chat_routes
+from agentdown.server.context import ServerContext
+from agentdown.server.errors import http_exception_handler, unexpected_error_handler
+from agentdown.server.http_triggers import trigger_routes
+from agentdown.server.mcp_endpoint import McpEndpoint
+from agentdown.server.openai_api import openai_routes
+from agentdown.server.settings import ServerSettings, is_loopback
+from agentdown.version import __version__
+
+__all__ = ["TRIGGER_HOST_MODULE", "create_app"]
+
+logger = logging.getLogger("agentdown.server")
+
+TRIGGER_HOST_MODULE = "agentdown.runtime.triggers"
+"""Where ``TriggerHost(runner, *, environ=None)`` (timer, queue and blob triggers) lives.
+
+Imported lazily (only apps with such triggers pay for it); a build without that module
+serves the rest and warns at start (see :func:`_trigger_host`).
+"""
+
+
+def create_app(
+    catalog: AgentCatalog,
+    runner: Runner,
+    settings: ServerSettings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    start_triggers: bool = True,
+    close_runner: bool = False,
+) -> Starlette:
+    """The Starlette app serving ``catalog``'s agents through ``runner``.
+
+    ``start_triggers`` starts the timer / queue / blob triggers with the app;
+    ``close_runner`` closes the runner (catalog and session store) when the app stops.
+    """
+    if runner.catalog is not catalog:
+        raise ValueError("create_app: the runner must run the given catalog")
+    authorizer = Authorizer(
+        settings.keys, trust_client_principal=settings.trust_client_principal, environ=environ
+    )
+    ctx = ServerContext(catalog=catalog, runner=runner, settings=settings, authorizer=authorizer)
+    mcp = McpEndpoint(ctx)
+    agent_routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx)]
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__, "agents": len(catalog)})
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *agent_routes,
+        *mcp.routes(),
+        *openai_routes(ctx),
+    ]
+    if settings.api_prefix:
+        routes.append(Mount(f"/{settings.api_prefix.strip('/')}", routes=agent_routes))
+
+    # Built now, so that bad trigger settings fail here rather than in the lifespan.
+    triggers = _trigger_host(runner, environ) if start_triggers else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if close_runner:
+                stack.push_async_callback(runner.aclose)
+            await stack.enter_async_context(mcp.manager.run())
+            if triggers is not None:
+                await triggers.start()
+                stack.push_async_callback(triggers.stop)
+            yield
+
+    middleware = [Middleware(LoopbackHostGuard)] if is_loopback(settings.host) else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_error_handler},
+    )
+    app.state.trigger_host = triggers
+    return app
+
+
+def _trigger_host(runner: Runner, environ: Mapping[str, str] | None) -> Any:
+    """The timer / queue / blob trigger host, or ``None`` (logged) while it is not available."""
+    has_triggers = any(
+        s.trigger is not None and s.trigger.type != "http_trigger" for s in runner.catalog.specs.values()
+    )
+    if not has_triggers:
+        return None
+    try:
+        module = importlib.import_module(TRIGGER_HOST_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != TRIGGER_HOST_MODULE:
+            raise
+        logger.warning(
+            "this app has timer/queue/blob triggers, but this agentdown has no trigger host (%s); "
+            "they will not run",
+            TRIGGER_HOST_MODULE,
+        )
+        return None
+    return module.TriggerHost(runner, environ=environ)

@@ -1,0 +1,172 @@
+"""Server-sent events: the chat stream's event shapes, and a response that stops with its client.
+
+Frames are ``event: <type>\\ndata: <one-line JSON>\\n\\n`` and the JSON repeats the type
+as ``"type"``: clients of the Azure Functions agents runtime read only ``data:`` lines
+and switch on ``type``; SSE clients that dispatch on the event name work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from agentdown.loop.events import (
+    AgentRunResult,
+    ReasoningDeltaEvent,
+    RunCompletedEvent,
+    RunErrorEvent,
+    RunEvent,
+    TextDeltaEvent,
+    ToolCallEndEvent,
+    ToolCallStartEvent,
+)
+from agentdown.server.errors import client_message
+
+__all__ = ["EventStream", "event_payload", "frame", "tool_calls_of"]
+
+logger = logging.getLogger("agentdown.server")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def frame(event: str, data: Mapping[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
+
+
+def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
+    """The chat stream's JSON for a run event; ``None`` for events the stream does not show."""
+    if isinstance(event, TextDeltaEvent):
+        return {"type": "delta", "content": event.text} if event.text else None
+    if isinstance(event, ReasoningDeltaEvent):
+        return {"type": "intermediate", "content": event.text} if event.text else None
+    if isinstance(event, ToolCallStartEvent):
+        return {
+            "type": "tool_start",
+            "tool_call_id": event.call_id,
+            "tool_name": event.name,
+            "arguments": event.arguments,
+        }
+    if isinstance(event, ToolCallEndEvent):
+        return {
+            "type": "tool_end",
+            "tool_call_id": event.call_id,
+            "tool_name": event.name,
+            "result": event.output,
+            "is_error": event.is_error,
+            "duration": round(event.duration, 6),
+        }
+    if isinstance(event, RunCompletedEvent):
+        return {"type": "done", "session_id": session_id, **result_summary(event.result)}
+    if isinstance(event, RunErrorEvent):
+        message, code = client_message(event.error)
+        return {"type": "error", "content": message, "code": code}
+    return None
+
+
+def result_summary(result: AgentRunResult[Any]) -> dict[str, Any]:
+    """What ``done`` and ``/chat`` add beyond the runtime's fields: status and token usage."""
+    summary: dict[str, Any] = {"status": result.status, "usage": result.usage.to_dict()}
+    if result.approval_requests:
+        summary["approval_requests"] = [
+            {"tool_call_id": r.call_id, "tool_name": r.name, "arguments": r.arguments}
+            for r in result.approval_requests
+        ]
+    return summary
+
+
+def tool_calls_of(result: AgentRunResult[Any]) -> list[dict[str, Any]]:
+    """The run's tool calls as ``/chat`` reports them (``tool_start`` records with their result)."""
+    calls: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for message in result.messages:
+        for content in message.contents:
+            if content.type == "tool_call" and content.call_id:
+                record = {
+                    "type": "tool_start",
+                    "tool_call_id": content.call_id,
+                    "tool_name": content.name,
+                    "arguments": content.arguments,
+                    "result": None,
+                }
+                calls.append(record)
+                by_id[content.call_id] = record
+            elif content.type == "tool_result" and content.call_id in by_id:
+                by_id[content.call_id]["result"] = content.text
+                if content.is_error:
+                    by_id[content.call_id]["is_error"] = True
+    return calls
+
+
+class EventStream(Response):
+    """A ``text/event-stream`` response whose frames come from ``frames``.
+
+    The frames are produced in a task of their own. When the client goes away that
+    task is cancelled once (asyncio cancellation, not a level-triggered cancel scope)
+    and awaited, so the run under it unwinds fully and saves its session before the
+    request ends.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, frames: AsyncIterator[bytes], headers: Mapping[str, str] | None = None) -> None:
+        self.frames = frames
+        self.status_code = 200
+        self.background = None
+        merged = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",  # proxies such as nginx must not hold frames back
+            **{k.lower(): v for k, v in (headers or {}).items()},
+        }
+        self.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        producer = asyncio.create_task(self._pump(send))
+        watcher = asyncio.create_task(_disconnected(receive))
+        try:
+            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not producer.done():
+                producer.cancel()
+            watcher.cancel()
+            # The run saves its session while unwinding; wait for that even if this
+            # request is itself being cancelled.
+            await asyncio.wait({producer})
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+            if not producer.cancelled():
+                producer.exception()  # logged by _pump already; retrieved so asyncio does not warn
+        # Also after a failure or a disconnect: an ASGI response must always be completed.
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, send: Send) -> None:
+        frames = self.frames
+        try:
+            async for chunk in frames:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError:
+            logger.info("client went away during an event stream")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("event stream failed")
+            raise
+        finally:
+            aclose = getattr(frames, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
