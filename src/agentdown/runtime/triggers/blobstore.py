@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Protocol
 
 from agentdown.runtime.queues.base import QueueError
 from agentdown.runtime.queues.config import StorageAccount
+from agentdown.runtime.triggers.azure_container import ContainerHandle
 
 __all__ = [
     "AzureBlobContainer",
@@ -162,33 +163,16 @@ class AzureBlobContainer:
     """One container of an Azure Storage account."""
 
     def __init__(self, account: StorageAccount, container: str) -> None:
-        from azure.storage.blob.aio import BlobServiceClient
-
         self.account = account
         self.container = container
-        self._credential: Any = None
-        if account.connection_string is not None:
-            self._service = BlobServiceClient.from_connection_string(account.connection_string)
-        else:
-            from azure.identity.aio import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential(managed_identity_client_id=account.client_id)
-            self._service = BlobServiceClient(account.require_blob_url(), credential=self._credential)
-        self._client = self._service.get_container_client(container)
+        self._handle = ContainerHandle(account, container)
+        self._client = self._handle.client
 
     def describe(self) -> str:
         return f"container {self.container} in {self.account.describe()}"
 
     async def start(self) -> None:
-        from azure.core.exceptions import AzureError, ResourceExistsError
-
-        try:
-            if not await self._client.exists():
-                await self._client.create_container()
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            raise BlobStoreError(f"blob container {self.container!r}: {exc}") from exc
+        await self._handle.ensure_exists(BlobStoreError, "blob container")
 
     async def scan(self, prefix: str) -> list[BlobItem]:
         from azure.core.exceptions import AzureError
@@ -238,9 +222,7 @@ class AzureBlobContainer:
         return str(blob.url)
 
     async def aclose(self) -> None:
-        await self._service.close()
-        if self._credential is not None:
-            await self._credential.close()
+        await self._handle.aclose()
 
 
 def open_blob_container(account: StorageAccount, container: str) -> BlobContainer:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from agentdown.runtime.queues._db import SqliteThread
 from agentdown.runtime.queues.base import QueueError
 from agentdown.runtime.queues.config import StorageAccount
+from agentdown.runtime.triggers.azure_container import ContainerHandle
 
 __all__ = ["AzureBlobStateStore", "Record", "SqliteStateStore", "StateStore", "open_state_store"]
 
@@ -123,33 +124,16 @@ class AzureBlobStateStore:
     """State records as JSON blobs in one container of an Azure Storage account."""
 
     def __init__(self, account: StorageAccount, container: str) -> None:
-        from azure.storage.blob.aio import BlobServiceClient
-
         self.account = account
         self.container = container
-        self._credential: Any = None
-        if account.connection_string is not None:
-            self._service = BlobServiceClient.from_connection_string(account.connection_string)
-        else:
-            from azure.identity.aio import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential(managed_identity_client_id=account.client_id)
-            self._service = BlobServiceClient(account.require_blob_url(), credential=self._credential)
-        self._container = self._service.get_container_client(container)
+        self._handle = ContainerHandle(account, container)
+        self._container = self._handle.client
 
     def describe(self) -> str:
         return f"{self.account.describe()}, container {self.container}"
 
     async def start(self) -> None:
-        from azure.core.exceptions import AzureError, ResourceExistsError
-
-        try:
-            if not await self._container.exists():
-                await self._container.create_container()
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            raise StateError(f"trigger state container {self.container!r}: {exc}") from exc
+        await self._handle.ensure_exists(StateError, "trigger state container")
 
     async def get(self, key: str) -> Record | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -194,9 +178,7 @@ class AzureBlobStateStore:
         return Record(dict(data), str(result["etag"]))
 
     async def aclose(self) -> None:
-        await self._service.close()
-        if self._credential is not None:
-            await self._credential.close()
+        await self._handle.aclose()
 
 
 def open_state_store(account: StorageAccount, container: str) -> StateStore:
