@@ -9,6 +9,7 @@ from apphelpers import MINIMAL, MakeApp, agent_md, errors, messages, problems_of
 from agentdown.app.catalog import load_app
 from agentdown.app.diagnostics import Problems
 from agentdown.app.discovery import discover_tools
+from agentdown.testing import ScriptedModel
 
 ENV = {"OPENAI_API_KEY": "k"}
 
@@ -228,20 +229,32 @@ def test_invalid_protocol_tool_name(make_app: MakeApp) -> None:
     ]
 
 
-def test_module_without_tools_is_a_warning(make_app: MakeApp) -> None:
+def test_plain_functions_become_tools_like_the_functions_runtime(make_app: MakeApp) -> None:
     app = make_app(
         {
             "a.agent.md": MINIMAL,
-            "tools/plain.py": "def add(a: int, b: int) -> int:\n    return a + b\n\n\ndef _hidden() -> None:\n    pass\n",
+            "tools/plain.py": (
+                "import json\n\n\n"
+                'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n    return a + b\n\n\n'
+                'async def shout(text: str) -> str:\n    """Upper-case."""\n    return text.upper()\n\n\n'
+                "def _hidden() -> None:\n    pass\n"
+            ),
             "tools/empty.py": "X = 1\n",
+            "tools/explicit.py": (
+                "from agentdown import tool\n\n\n@tool\ndef mul(a: int, b: int) -> int:\n"
+                '    """Multiply."""\n    return a * b\n\n\ndef helper() -> None:\n    pass\n'
+            ),
         }
     )
     assert messages(problems_of(app)) == [
         f"{app / 'tools' / 'empty.py'}: warning: this module defines no tools; decorate functions with @tool "
-        "(from agentdown import tool) (name helper modules _like_this to skip them)",
-        f"{app / 'tools' / 'plain.py'}: warning: this module defines no tools; its functions (add) become "
-        "tools when decorated with @tool (name helper modules _like_this to skip them)",
+        "(from agentdown import tool) or define plain public functions (name helper modules _like_this to skip them)",
     ]
+    catalog = load_app(app, model=ScriptedModel([]))
+    tools = {t.name: t for t in catalog.build_agent("a").tools}
+    # Plain functions count only in modules without explicit tools; json.dumps is imported, not defined.
+    assert sorted(tools) == ["add", "mul", "shout"]
+    assert tools["add"].description == "Add two numbers."
 
 
 def test_things_that_are_not_tools_are_skipped(make_app: MakeApp) -> None:

@@ -188,7 +188,9 @@ def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
     """Import every module under ``tools/`` and collect its tools.
 
     A tool is every module-level ``FunctionTool`` (``@tool``) and every other object that
-    satisfies the :class:`~agentdown.tools.Tool` protocol, plus run-time toolsets; classes,
+    satisfies the :class:`~agentdown.tools.Tool` protocol, plus run-time toolsets; a module
+    with none of those offers each public function defined in it instead (the Azure
+    Functions agents runtime's convention for plain tool files). Classes,
     ``_private`` names and objects imported from agentdown itself are skipped, and an object
     bound to several names (or imported by several modules) counts once. An import error is
     a problem naming the file and line, with the traceback.
@@ -220,7 +222,18 @@ def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
                 bindings.setdefault(id(value), []).append((path, lines.get(attr, 0), attr, value))
                 candidates += 1
         if not candidates:
-            _report_empty(module, path, problems)
+            # As in the Azure Functions agents runtime: a module with no explicit tool
+            # offers its plain public functions, so tool files written for it load unchanged.
+            plain = _plain_functions(module)
+            for attr, function in plain:
+                try:
+                    wrapped = FunctionTool(function)
+                except (TypeError, ValueError) as exc:
+                    problems.add(path, lines.get(attr, 0), f"`{attr}` cannot be a tool: {exc}")
+                    continue
+                bindings.setdefault(id(wrapped), []).append((path, lines.get(attr, 0), attr, wrapped))
+            if not plain:
+                _report_empty(path, problems)
     found: list[DiscoveredTool] = []
     for places in bindings.values():
         path, line, attr, value = max(places, key=lambda place: place[1] > 0)
@@ -255,21 +268,22 @@ def _as_tool(value: object, path: Path, line: int, attr: str, problems: Problems
     return DiscoveredTool(tool, tool.name, path, line)
 
 
-def _report_empty(module: types.ModuleType, path: Path, problems: Problems) -> None:
-    functions = [
-        name
+def _plain_functions(module: types.ModuleType) -> list[tuple[str, types.FunctionType]]:
+    return [
+        (name, value)
         for name, value in vars(module).items()
         if isinstance(value, types.FunctionType)
         and value.__module__ == module.__name__
         and not name.startswith("_")
     ]
-    hint = (
-        f"; its functions ({', '.join(functions)}) become tools when decorated with @tool"
-        if functions
-        else "; decorate functions with @tool (from agentdown import tool)"
-    )
+
+
+def _report_empty(path: Path, problems: Problems) -> None:
     problems.warn(
-        path, 0, f"this module defines no tools{hint} (name helper modules _like_this to skip them)"
+        path,
+        0,
+        "this module defines no tools; decorate functions with @tool (from agentdown import tool) "
+        "or define plain public functions (name helper modules _like_this to skip them)",
     )
 
 
