@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,7 +22,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class Listener:
+class Listener(ABC):
     """Base of the timer, queue and blob listeners; :meth:`run` loops until :meth:`request_stop`."""
 
     def __init__(
@@ -42,8 +43,9 @@ class Listener:
     async def start(self) -> None:
         """Prepare storage (create queues, containers); errors here stop the host from starting."""
 
+    @abstractmethod
     async def run(self) -> None:
-        raise NotImplementedError
+        """Poll and dispatch until a stop is requested."""
 
     @property
     def stopping(self) -> bool:
