@@ -42,6 +42,7 @@ class Listener(ABC):
 
     async def start(self) -> None:
         """Prepare storage (create queues, containers); errors here stop the host from starting."""
+        return None  # the timer needs no storage of its own
 
     @abstractmethod
     async def run(self) -> None:
@@ -123,3 +124,4 @@ class Listener(ABC):
 
     async def aclose(self) -> None:
         """Release what :meth:`start` opened that the host does not own."""
+        return None
