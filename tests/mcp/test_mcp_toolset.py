@@ -305,3 +305,26 @@ async def test_aclose_leaves_no_tasks_and_allows_reuse(http_server: RunningServe
 async def test_load_tools_false_lists_nothing(http_server: RunningServer) -> None:
     async with McpToolset("demo", http(http_server, load_tools=False)) as toolset:
         assert await toolset.list_tools() == []
+
+
+async def test_an_mcp_image_reaches_the_model_over_http(http_server: RunningServer) -> None:
+    from agentdown.models.openai_compat import OpenAIChatModel
+    from agentdown.testing import FakeModelServer
+
+    def handler(messages, info):  # type: ignore[no-untyped-def]
+        return (
+            "a red dot" if messages[-1].role == "user" and len(messages) > 1 else [tool_call("picture", {})]
+        )
+
+    async with FakeModelServer(handler) as srv, McpToolset("demo", http(http_server)) as toolset:
+        model = OpenAIChatModel("fake", base_url=srv.base_url, api_key="k")
+        try:
+            result = await Agent(model, tools=[toolset]).run("draw")
+        finally:
+            await model.aclose()
+    assert result.text == "a red dot"
+    sent = srv.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    image = sent[-1]["content"][2]
+    assert image["type"] == "image_url"
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")

@@ -10,7 +10,7 @@ from agentdown.exceptions import ModelError
 from agentdown.messages import Content, Message
 from agentdown.models import ChatOptions, ChatResponse, ToolCallDelta, ToolDefinition
 from agentdown.models.sse import SSEDecoder, sse_data
-from agentdown.models.wire import StreamAssembler, build_request_body, messages_to_openai
+from agentdown.models.wire import StreamAssembler, build_request_body, message_to_openai, messages_to_openai
 from agentdown.models.wire_server import (
     completion_to_openai,
     messages_from_openai,
@@ -228,3 +228,38 @@ def test_user_text_parts() -> None:
     assert multi["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
     (empty,) = messages_to_openai([Message(role="user")])
     assert empty == {"role": "user", "content": ""}
+
+
+def test_images_returned_by_tools_follow_the_results_as_a_user_message() -> None:
+    png = b"\x89PNG\r\n\x1a\nfake"
+    result = Content.from_tool_result(
+        "c1",
+        "a chart",
+        name="plot",
+        items=[
+            Content.from_text("a chart"),
+            Content.from_data(png, "image/png"),
+            Content.from_data(b"PK", "application/zip"),
+        ],
+    )
+    plain = Content.from_tool_result("c2", "42", name="add")
+    wire = message_to_openai(Message(role="tool", contents=[result, plain]))
+    assert [m["role"] for m in wire] == ["tool", "tool", "user"]
+    assert wire[0] == {"role": "tool", "tool_call_id": "c1", "content": "a chart"}
+    parts = wire[2]["content"]
+    assert parts[0] == {"type": "text", "text": "Media returned by the tool calls above:"}
+    assert parts[1] == {"type": "text", "text": "from plot (call c1)"}
+    assert parts[2]["type"] == "image_url"
+    assert parts[2]["image_url"]["url"].startswith("data:image/png;base64,")
+    # What cannot be sent is said, not dropped.
+    assert parts[3] == {
+        "type": "text",
+        "text": "[application/zip from plot (call c1) cannot be shown to the model]",
+    }
+
+
+def test_tool_results_without_media_add_no_message() -> None:
+    wire = message_to_openai(
+        Message(role="tool", contents=[Content.from_tool_result("c2", "42", name="add")])
+    )
+    assert wire == [{"role": "tool", "tool_call_id": "c2", "content": "42"}]

@@ -110,12 +110,39 @@ def message_to_openai(message: Message) -> list[dict[str, Any]]:
             out["content"] = ""
         return [out]
     results: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
     for content in message.contents:
         if content.type in ("tool_result", "error") and content.call_id is not None:
             results.append({"role": "tool", "tool_call_id": content.call_id, "content": content.text or ""})
+            media.extend(_result_media(content))
         else:
             raise ModelError(f"a tool message cannot carry {content.type} content without a call_id")
+    if media:
+        # Chat-completions tool messages carry text only, so images a tool returned follow
+        # the results as one user message: the model sees them, the call/result pairs stay intact.
+        intro = {"type": "text", "text": "Media returned by the tool calls above:"}
+        results.append({"role": "user", "content": [intro, *media]})
     return results
+
+
+def _result_media(result: Content) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for item in result.items or ():
+        if item.type not in ("data", "uri"):
+            continue
+        label = f"from {result.name or 'tool'} (call {result.call_id})"
+        try:
+            part = _media_part(item)
+        except ModelError:
+            parts.append(
+                {
+                    "type": "text",
+                    "text": f"[{item.media_type or 'a file'} {label} cannot be shown to the model]",
+                }
+            )
+            continue
+        parts += [{"type": "text", "text": label}, part]
+    return parts
 
 
 def messages_to_openai(messages: Sequence[Message]) -> list[dict[str, Any]]:
