@@ -23,12 +23,11 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sessions"))
-
-from _session_azurite import running_azurite
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agentdown.messages import Message
 from agentdown.sessions import JsonlSessionStore, SessionStore, SqliteSessionStore
+from azurite_peer import running_azurite
 
 SIZES = (10, 1_000, 10_000)
 TAIL = 20

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from _session_azurite import Azurite, running_azurite
 from _session_stores import STORE_KINDS, build_store, store_config
 
 from agentdown.sessions import SessionStore
+from azurite_peer import Azurite, running_azurite
 
 
 @pytest.fixture(scope="session")

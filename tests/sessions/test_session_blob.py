@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _session_azurite import Azurite
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from agentdown.messages import Message
 from agentdown.sessions import SessionConflictError, SessionStoreError, append_with_retry
 from agentdown.sessions.azure_blob import MAX_TURN_BYTES, AzureBlobSessionStore, _Version
+from azurite_peer import Azurite
 
 
 def turn(tag: str, padding: int = 0) -> list[Message]:

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from _session_azurite import Azurite
 
 from agentdown.exceptions import ConfigurationError
 from agentdown.messages import Message
@@ -19,6 +18,7 @@ from agentdown.sessions import (
 )
 from agentdown.sessions.azure_blob import AzureBlobSessionStore
 from agentdown.sessions.config import AZURITE_ACCOUNT_KEY
+from azurite_peer import Azurite
 
 
 def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

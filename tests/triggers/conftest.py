@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from _triggers_apps import base_environ
-from _triggers_azurite import Azurite, running_azurite
+
+from azurite_peer import Azurite, running_azurite
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from _triggers_apps import unique
-from _triggers_azurite import Azurite
 
 from agentdown.runtime.queues import (
     QueueMessageLostError,
@@ -20,6 +19,7 @@ from agentdown.runtime.queues import (
     resolve_account,
     validate_queue_name,
 )
+from azurite_peer import Azurite
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Start a real Azurite blob service on a free loopback port (for the session tests and bench)."""
+"""Start a real Azurite (blob and queue services) on free loopback ports, for the tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -12,38 +12,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agentdown.sessions.config import azurite_connection_string
+from agentdown.sessions.config import AZURITE_ACCOUNT_KEY
 
-REPO = Path(__file__).resolve().parents[2]
-AZURITE_BLOB = REPO / ".tools" / "node_modules" / ".bin" / "azurite-blob"
-_LISTENING = re.compile(rb"successfully listens on (http://[\d.]+:\d+)")
+REPO = Path(__file__).resolve().parents[1]
+AZURITE = REPO / ".tools" / "node_modules" / ".bin" / "azurite"
+_LISTENING = re.compile(rb"Azurite (Blob|Queue) service is successfully listening at (http://[\d.]+:\d+)")
 
 
 class Azurite:
-    """A running Azurite blob service; ``connection_string`` points at it."""
+    """A running Azurite; ``connection_string`` names both its blob and queue endpoints."""
 
-    def __init__(self, process: subprocess.Popen[bytes], endpoint: str) -> None:
-        self.process = process
-        self.endpoint = endpoint
-        self.connection_string = azurite_connection_string(endpoint)
+    def __init__(self, blob: str, queue: str) -> None:
+        self.blob_endpoint = blob
+        self.queue_endpoint = queue
+        self.connection_string = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};"
+            f"BlobEndpoint={blob}/devstoreaccount1;QueueEndpoint={queue}/devstoreaccount1;"
+        )
 
 
 @contextmanager
 def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
-    """Azurite with in-memory storage on a port the OS picks (``--blobPort 0``), stopped on exit."""
-    if not AZURITE_BLOB.exists():
+    """Azurite with in-memory storage on ports the OS picks, stopped on exit."""
+    if not AZURITE.exists():
         raise RuntimeError(
-            f"Azurite is not installed at {AZURITE_BLOB}; run `make test` (it installs the npm "
-            "package azurite into .tools/) before running the blob session tests"
+            f"Azurite is not installed at {AZURITE}; run `make test` (it installs it into .tools/)"
         )
     with tempfile.TemporaryDirectory(prefix="agentdown-azurite-") as workdir:
         process = subprocess.Popen(
             [
-                str(AZURITE_BLOB),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                "0",
+                str(AZURITE),
+                *("--blobHost", "127.0.0.1", "--blobPort", "0"),
+                *("--queueHost", "127.0.0.1", "--queuePort", "0"),
+                *("--tableHost", "127.0.0.1", "--tablePort", "0"),
                 "--inMemoryPersistence",
                 "--skipApiVersionCheck",
                 "--loose",
@@ -54,17 +56,15 @@ def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
             start_new_session=True,
         )
         try:
-            endpoint = _wait_for_endpoint(process, timeout)
-            # Keep draining its output so a chatty Azurite never blocks on a full pipe.
+            endpoints = _wait_for_endpoints(process, timeout)
             threading.Thread(target=_drain, args=(process,), daemon=True).start()
-            yield Azurite(process, endpoint)
+            yield Azurite(endpoints["Blob"], endpoints["Queue"])
         finally:
-            # In-memory storage has nothing to flush; a graceful stop waits ~10 s for idle sockets.
             process.kill()
             process.wait()
 
 
-def _wait_for_endpoint(process: subprocess.Popen[bytes], timeout: float) -> str:
+def _wait_for_endpoints(process: subprocess.Popen[bytes], timeout: float) -> dict[str, str]:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     seen = b""
@@ -77,10 +77,10 @@ def _wait_for_endpoint(process: subprocess.Popen[bytes], timeout: float) -> str:
             chunk = b""
         if chunk:
             seen += chunk
-            match = _LISTENING.search(seen)
-            if match:
+            found = {m.group(1).decode(): m.group(2).decode() for m in _LISTENING.finditer(seen)}
+            if len(found) == 2:
                 os.set_blocking(fd, True)
-                return match.group(1).decode()
+                return found
         elif process.poll() is not None:
             break
         else:
