@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -210,20 +211,10 @@ def _record(
     )
 
 
-class ScriptedModel:
-    """A chat model that answers with the given replies, in order, and records every request.
+class _RecordingModel(ABC):
+    """What both test models share: request recording, ``complete``, and streaming a reply in pieces."""
 
-    >>> model = ScriptedModel([ToolCalls(tool_call("get_weather", {"city": "Paris"})), "Sunny."])
-
-    ``requests`` holds what each call received (messages copied), so a test can assert
-    the whole history the agent sent. Asking for more replies than scripted raises
-    :class:`ScriptExhaustedError`.
-    """
-
-    def __init__(
-        self, replies: Iterable[Reply] = (), *, model_name: str = "scripted", stream_chunk_size: int = 4
-    ) -> None:
-        self._replies: deque[Reply] = deque(replies)
+    def __init__(self, model_name: str, stream_chunk_size: int) -> None:
         self._model_name = model_name
         self.stream_chunk_size = stream_chunk_size
         """Characters per streamed text or argument delta."""
@@ -234,81 +225,15 @@ class ScriptedModel:
     def model_name(self) -> str:
         return self._model_name
 
-    @property
-    def remaining(self) -> int:
-        """Replies not used yet."""
-        return len(self._replies)
-
-    def add(self, *replies: Reply) -> None:
-        """Append replies to the script."""
-        self._replies.extend(replies)
-
-    def _next(
+    @abstractmethod
+    async def _reply(
         self,
         messages: Sequence[Message],
         tools: Sequence[ToolDefinition],
         options: ChatOptions | None,
         stream: bool,
-    ) -> ChatResponse:
-        self.requests.append(_record(messages, tools, options, stream))
-        if not self._replies:
-            last = messages[-1] if messages else None
-            summary = (
-                f"{last.role}: {(last.text or str([c.type for c in last.contents]))[:200]!r}"
-                if last
-                else "none"
-            )
-            raise ScriptExhaustedError(
-                f"ScriptedModel ran out of replies at request {len(self.requests)} (last message {summary})"
-            )
-        reply = self._replies.popleft()
-        return to_response(reply, model_name=self._model_name, messages=messages, tools=tools)
-
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        options: ChatOptions | None = None,
-    ) -> ChatResponse:
-        return self._next(messages, tools, options, False)
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        options: ChatOptions | None = None,
-    ) -> AsyncIterator[ModelStreamEvent]:
-        response = self._next(messages, tools, options, True)
-        for event in response_events(response, self.stream_chunk_size):
-            yield event
-
-
-ReplyFunction = Callable[[list[Message], CallInfo], "Reply | Awaitable[Reply]"]
-"""``fn(messages, info)``, sync or async, returning a :data:`Reply`."""
-
-
-class FunctionModel:
-    """A chat model whose replies come from ``fn(messages, info)`` (sync or async).
-
-    ``info`` carries the tools, options and whether the call streams. Usage is
-    estimated at about four characters per token so usage totals are non-zero.
-    """
-
-    def __init__(
-        self, fn: ReplyFunction, *, model_name: str = "function", stream_chunk_size: int = 4
-    ) -> None:
-        self._fn = fn
-        self._model_name = model_name
-        self.stream_chunk_size = stream_chunk_size
-        """Characters per streamed text or argument delta."""
-        self.requests: list[ModelRequest] = []
-        """Every request received, oldest first."""
-
-    @property
-    def model_name(self) -> str:
-        return self._model_name
+    ) -> Reply:
+        """The reply to this request (the request is already recorded)."""
 
     async def _respond(
         self,
@@ -318,10 +243,7 @@ class FunctionModel:
         stream: bool,
     ) -> ChatResponse:
         self.requests.append(_record(messages, tools, options, stream))
-        info = CallInfo(tools=list(tools), options=options or ChatOptions(), stream=stream)
-        reply = self._fn(list(messages), info)
-        if inspect.isawaitable(reply):
-            reply = await reply
+        reply = await self._reply(messages, tools, options, stream)
         return to_response(reply, model_name=self._model_name, messages=messages, tools=tools)
 
     async def complete(
@@ -343,3 +265,79 @@ class FunctionModel:
         response = await self._respond(messages, tools, options, True)
         for event in response_events(response, self.stream_chunk_size):
             yield event
+
+
+class ScriptedModel(_RecordingModel):
+    """A chat model that answers with the given replies, in order, and records every request.
+
+    >>> model = ScriptedModel([ToolCalls(tool_call("get_weather", {"city": "Paris"})), "Sunny."])
+
+    ``requests`` holds what each call received (messages copied), so a test can assert
+    the whole history the agent sent. Asking for more replies than scripted raises
+    :class:`ScriptExhaustedError`.
+    """
+
+    def __init__(
+        self, replies: Iterable[Reply] = (), *, model_name: str = "scripted", stream_chunk_size: int = 4
+    ) -> None:
+        super().__init__(model_name, stream_chunk_size)
+        self._replies: deque[Reply] = deque(replies)
+
+    @property
+    def remaining(self) -> int:
+        """Replies not used yet."""
+        return len(self._replies)
+
+    def add(self, *replies: Reply) -> None:
+        """Append replies to the script."""
+        self._replies.extend(replies)
+
+    async def _reply(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        options: ChatOptions | None,
+        stream: bool,
+    ) -> Reply:
+        if not self._replies:
+            last = messages[-1] if messages else None
+            summary = (
+                f"{last.role}: {(last.text or str([c.type for c in last.contents]))[:200]!r}"
+                if last
+                else "none"
+            )
+            raise ScriptExhaustedError(
+                f"ScriptedModel ran out of replies at request {len(self.requests)} (last message {summary})"
+            )
+        return self._replies.popleft()
+
+
+ReplyFunction = Callable[[list[Message], CallInfo], "Reply | Awaitable[Reply]"]
+"""``fn(messages, info)``, sync or async, returning a :data:`Reply`."""
+
+
+class FunctionModel(_RecordingModel):
+    """A chat model whose replies come from ``fn(messages, info)`` (sync or async).
+
+    ``info`` carries the tools, options and whether the call streams. Usage is
+    estimated at about four characters per token so usage totals are non-zero.
+    """
+
+    def __init__(
+        self, fn: ReplyFunction, *, model_name: str = "function", stream_chunk_size: int = 4
+    ) -> None:
+        super().__init__(model_name, stream_chunk_size)
+        self._fn = fn
+
+    async def _reply(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        options: ChatOptions | None,
+        stream: bool,
+    ) -> Reply:
+        info = CallInfo(tools=list(tools), options=options or ChatOptions(), stream=stream)
+        reply = self._fn(list(messages), info)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        return reply
