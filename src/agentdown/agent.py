@@ -9,11 +9,12 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
-from agentdown.exceptions import ConfigurationError, ToolError, ToolsetUnavailableError
+from agentdown.exceptions import ConfigurationError, ResumeError, ToolError, ToolsetUnavailableError
 from agentdown.loop.config import FunctionInvocationConfiguration
 from agentdown.loop.engine import RunSetup, run_events
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunErrorEvent, RunEvent
-from agentdown.loop.state import RunState
+from agentdown.loop.signing import state_key, verify_state
+from agentdown.loop.state import RunState, check_pending
 from agentdown.loop.structured import OutputSpec
 from agentdown.messages import Message
 from agentdown.models.base import ChatModel, ChatOptions, ToolDefinition
@@ -27,6 +28,22 @@ from agentdown.tools.toolset import Toolset, split_toolsets
 __all__ = ["Agent", "AgentTool"]
 
 Prompt = str | Message | Sequence[Message] | None
+StructuredOutputMode = Literal["auto", "native", "prompt"]
+STRUCTURED_OUTPUT_MODES: tuple[StructuredOutputMode, ...] = ("auto", "native", "prompt")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RunArgs:
+    """The per-run arguments ``run`` and ``run_stream`` share."""
+
+    session: Session | None = None
+    function_invocation_kwargs: Mapping[str, Any] | None = None
+    resume: Mapping[str, Any] | None = None
+    approvals: Mapping[str, bool] | None = None
+    tool_outputs: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    options: ChatOptions | Mapping[str, Any] | None = None
+    truncation: TruncationStrategy | Mapping[str, Any] | None = None
 
 
 class Agent:
@@ -35,6 +52,16 @@ class Agent:
     ``model`` may be a :class:`ChatModel`, a model name (provider from the
     environment) or ``None`` (provider and model from the environment); a missing
     configuration fails here, not at the first request.
+
+    ``structured_output_mode`` says how a ``response_format`` is asked for:
+    ``"auto"`` (default) sends the provider's native ``response_format`` (a JSON
+    Schema, ``strict`` where the schema allows it) *and* the format instructions in
+    the system prompt, so a model without native support (or the local model while
+    tools are offered) still gets it; ``"native"`` only the ``response_format``;
+    ``"prompt"`` only the instructions. Every mode validates the answer and retries.
+
+    ``state_key`` signs the state of a paused run (default: ``AGENTDOWN_STATE_KEY``,
+    else a key kept in the data dir; see :mod:`agentdown.loop.signing`).
     """
 
     def __init__(
@@ -51,9 +78,10 @@ class Agent:
         function_invocation_configuration: FunctionInvocationConfiguration | Mapping[str, Any] | None = None,
         output_retries: int = 2,
         timeout: float | None = None,
-        structured_output_mode: Literal["prompt", "native"] = "prompt",
+        structured_output_mode: StructuredOutputMode = "auto",
         truncation: TruncationStrategy | Mapping[str, Any] | None = None,
         max_input_tokens: int | None = None,
+        state_key: bytes | str | None = None,
     ) -> None:
         self.model = _resolve_model(model)
         self.name = name or "agent"
@@ -80,11 +108,29 @@ class Agent:
         if max_input_tokens is not None and max_input_tokens < 1:
             raise ConfigurationError(f"max_input_tokens must be >= 1, got {max_input_tokens}")
         self.max_input_tokens = max_input_tokens
+        if structured_output_mode not in STRUCTURED_OUTPUT_MODES:
+            raise ConfigurationError(
+                f"structured_output_mode must be one of {STRUCTURED_OUTPUT_MODES}, got {structured_output_mode!r}"
+            )
+        self.structured_output_mode = structured_output_mode
         self.output = OutputSpec(response_format) if response_format is not None else None
-        if self.output is not None and structured_output_mode == "native":
-            self.options = dataclasses.replace(self.options, response_format=self.output.response_format())
-        parts = [p for p in (instructions, self.output.instructions() if self.output else None) if p]
+        format_instructions: str | None = None
+        if self.output is not None:
+            if structured_output_mode != "prompt" and self.options.response_format is None:
+                self.options = dataclasses.replace(
+                    self.options, response_format=self.output.response_format()
+                )
+            if structured_output_mode != "native":
+                format_instructions = self.output.instructions()
+        parts = [p for p in (instructions, format_instructions) if p]
         self.system_prompt = "\n\n".join(parts) or None
+        self._state_key: bytes | None = state_key.encode() if isinstance(state_key, str) else state_key
+
+    def state_key(self) -> bytes:
+        """The key that signs and verifies this agent's paused-run states."""
+        if self._state_key is None:
+            self._state_key = state_key()
+        return self._state_key
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={self.model.model_name!r}, tools={[t.name for t in self.tools]})"
@@ -113,16 +159,8 @@ class Agent:
                 definitions.append(tool_definition(t))
         return executable, definitions
 
-    async def _setup(
-        self,
-        session: Session | None,
-        function_invocation_kwargs: Mapping[str, Any] | None,
-        timeout: float | None,
-        options: ChatOptions | Mapping[str, Any] | None,
-        streaming: bool,
-        truncation: TruncationStrategy | Mapping[str, Any] | None,
-    ) -> RunSetup:
-        limit = timeout if timeout is not None else self.timeout
+    async def _setup(self, args: _RunArgs, streaming: bool) -> RunSetup:
+        limit = args.timeout if args.timeout is not None else self.timeout
         deadline = asyncio.get_running_loop().time() + limit if limit is not None else None
         tools, definitions = await self._run_tools()
         return RunSetup(
@@ -132,20 +170,30 @@ class Agent:
             definitions=definitions,
             middleware=self.middleware,
             config=self.config,
-            options=_coerce_options(options) if options is not None else self.options,
+            options=self._options(args.options),
             output=self.output,
             output_retries=self.output_retries,
-            session=session,
-            function_invocation_kwargs=dict(function_invocation_kwargs or {}),
+            session=args.session,
+            function_invocation_kwargs=dict(args.function_invocation_kwargs or {}),
             deadline=deadline,
             streaming=streaming,
             author_name=self.name,
-            truncation=resolve_truncation(self.truncation, truncation),
+            truncation=resolve_truncation(self.truncation, args.truncation),
             max_input_tokens=self.max_input_tokens,
             reserved_tokens=self._definition_tokens
             if definitions is self._definitions
             else _definition_tokens(definitions),
+            state_key=self.state_key,
         )
+
+    def _options(self, options: ChatOptions | Mapping[str, Any] | None) -> ChatOptions:
+        if options is None:
+            return self.options
+        coerced = _coerce_options(options)
+        if coerced.response_format is None and self.options.response_format is not None:
+            # Per-run options tune sampling; they do not switch native structured output off.
+            coerced = dataclasses.replace(coerced, response_format=self.options.response_format)
+        return coerced
 
     async def run(
         self,
@@ -165,18 +213,10 @@ class Agent:
         Resume a ``requires_action`` result with ``resume=result.state`` plus
         ``approvals={call_id: bool}`` and/or ``tool_outputs={call_id: value}``.
         """
-        events = await self._start(
-            prompt,
-            session,
-            function_invocation_kwargs,
-            resume,
-            approvals,
-            tool_outputs,
-            timeout,
-            options,
-            False,
-            truncation,
+        args = _RunArgs(
+            session, function_invocation_kwargs, resume, approvals, tool_outputs, timeout, options, truncation
         )
+        events = await self._start(prompt, args, streaming=False)
         try:
             async for event in events:
                 if isinstance(event, RunCompletedEvent):
@@ -205,8 +245,7 @@ class Agent:
         """
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
-            events = await self._start(
-                prompt,
+            args = _RunArgs(
                 session,
                 function_invocation_kwargs,
                 resume,
@@ -214,9 +253,9 @@ class Agent:
                 tool_outputs,
                 timeout,
                 options,
-                True,
                 truncation,
             )
+            events = await self._start(prompt, args, streaming=True)
             async for event in events:
                 yield event
         except Exception as exc:
@@ -227,35 +266,31 @@ class Agent:
                 await events.aclose()
 
     async def _start(
-        self,
-        prompt: Prompt,
-        session: Session | None,
-        function_invocation_kwargs: Mapping[str, Any] | None,
-        resume: Mapping[str, Any] | None,
-        approvals: Mapping[str, bool] | None,
-        tool_outputs: Mapping[str, Any] | None,
-        timeout: float | None,
-        options: ChatOptions | Mapping[str, Any] | None,
-        streaming: bool,
-        truncation: TruncationStrategy | Mapping[str, Any] | None,
+        self, prompt: Prompt, args: _RunArgs, *, streaming: bool
     ) -> AsyncGenerator[RunEvent, None]:
         """Check the arguments, list the toolsets, and return the run loop's event generator."""
         state: RunState | None = None
-        if resume is not None:
+        session = args.session
+        if args.resume is not None:
             if prompt is not None:
                 raise ValueError("pass either a prompt or resume=..., not both")
-            state = RunState.from_dict(resume)
-            if session is not None and state.session_id not in (None, session.id):
-                raise ValueError(f"the run state belongs to session {state.session_id!r}, not {session.id!r}")
-            state.apply_decisions(approvals, tool_outputs)
+            verify_state(args.resume, self.state_key())
+            state = RunState.from_dict(args.resume)
+            if session is not None and state.session_id != session.id:
+                raise ResumeError(
+                    f"the run state belongs to session {state.session_id!r}, not {session.id!r}"
+                )
+            if session is None and state.session_id is not None:
+                raise ResumeError(f"the run state belongs to session {state.session_id!r}; pass session=...")
             inputs: list[Message] = []
         else:
-            if approvals or tool_outputs:
+            if args.approvals or args.tool_outputs:
                 raise ValueError("approvals and tool_outputs are only valid with resume=...")
             inputs = _inputs(prompt)
-        setup = await self._setup(
-            session, function_invocation_kwargs, timeout, options, streaming, truncation
-        )
+        setup = await self._setup(args, streaming)
+        if state is not None:
+            check_pending(state, setup.tools)
+            state.apply_decisions(args.approvals, args.tool_outputs)
         return run_events(setup, inputs, state)
 
     def as_tool(

@@ -64,3 +64,13 @@ class StructuredOutputError(AgentdownError):
 
 class RunTimeoutError(AgentdownError):
     """A run exceeded its timeout. The session keeps a consistent history."""
+
+
+class ResumeError(AgentdownError, ValueError):
+    """A paused run cannot be resumed as asked.
+
+    The state is not one this process handed out (its signature does not verify),
+    belongs to another session, or the decisions do not match the calls that were
+    pending: every call that needs approval or an output must get exactly one, and a
+    call that was not pending when the run paused is refused. Nothing ran.
+    """

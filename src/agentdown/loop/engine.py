@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,8 @@ from agentdown.loop.events import (
     ToolCallRecord,
     ToolCallStartEvent,
 )
-from agentdown.loop.state import PendingDecisions, RunState
+from agentdown.loop.signing import sign_state
+from agentdown.loop.state import PendingDecisions, RunState, needs_decision
 from agentdown.loop.structured import OutputSpec, OutputValidationError
 from agentdown.messages import Content, Message, Usage, new_id
 from agentdown.models.base import (
@@ -49,10 +50,20 @@ from agentdown.tools.results import serialize_result
 
 logger = logging.getLogger("agentdown.run")
 
-__all__ = ["RunSetup", "run_events"]
+__all__ = ["RunSetup", "is_replayable", "run_events"]
 
 CANCELLED_RESULT = "The tool call was cancelled before it finished."
 REJECTED_RESULT = "The user rejected this tool call; it was not executed."
+SYNTHETIC = "agentdown.synthetic"
+"""Metadata key of messages the loop wrote itself (the retry prompt after an invalid answer)."""
+SUPERSEDED = "agentdown.superseded"
+"""Metadata key of an answer a retry replaced: kept for the record, never replayed."""
+
+
+def is_replayable(message: Message) -> bool:
+    """False for messages that belong to one run's bookkeeping (retry prompts, rejected answers)."""
+    meta = message.metadata
+    return not meta or (SYNTHETIC not in meta and SUPERSEDED not in meta)
 
 
 @dataclass(slots=True)
@@ -82,6 +93,8 @@ class RunSetup:
     """The ``auto`` strategy's budget for the whole request."""
     reserved_tokens: int = 0
     """Tokens the request spends outside the messages (tool definitions)."""
+    state_key: Callable[[], bytes] | None = None
+    """Returns the key that signs the state of a paused run."""
 
 
 # --- next steps --------------------------------------------------------------
@@ -191,7 +204,7 @@ async def run_events(
     setup: RunSetup, inputs: list[Message], resume: RunState | None = None
 ) -> AsyncGenerator[RunEvent, None]:
     """Run the loop, yielding events; the last event is :class:`RunCompletedEvent`."""
-    history = list(setup.session.messages) if setup.session is not None else []
+    history = [m for m in setup.session.messages if is_replayable(m)] if setup.session is not None else []
     run = _Run(setup=setup, history=history, new_messages=list(inputs))
     step: _NextStep = _CallModel()
     if resume is not None:
@@ -332,16 +345,12 @@ def _decide(run: _Run, response: ChatResponse) -> _NextStep:
         _answer_without_running(run, step, calls, f"The run ended: the model called unknown tool(s) {names}.")
         logger.warning("run ended: unknown tool(s) %s", names)
         return _Stopped()
-    known = [(c, setup.tools[c.name or ""]) for c in calls if c.name in setup.tools]
-    gated = [c for c, t in known if _approval_mode(t) == "always_require"]
-    declared = [c for c, t in known if getattr(t, "declaration_only", False)]
+    kinds = [(c, needs_decision(setup.tools.get(c.name or ""))) for c in calls]
+    gated = [c for c, kind in kinds if kind == "approval"]
+    declared = [c for c, kind in kinds if kind == "output"]
     if gated or declared:
         return _Pause(message, step, gated, declared)
     return _RunTools(message, step)
-
-
-def _approval_mode(tool: Tool) -> str:
-    return str(getattr(tool, "approval_mode", None) or "never_require")
 
 
 def _answer_without_running(run: _Run, step: RunStep, calls: list[Content], text: str) -> None:
@@ -433,6 +442,7 @@ async def _execute(run: _Run, calls: list[Content]) -> AsyncIterator[ToolCallOut
             session=setup.session,
             function_invocation_kwargs=setup.function_invocation_kwargs,
             include_detailed_errors=setup.config.include_detailed_errors,
+            usage=run.state.tool_usage,
         )
 
     if len(calls) == 1:
@@ -469,10 +479,13 @@ def _check_output(run: _Run, message: Message) -> Message | None:
                 errors=str(exc),
             ) from exc
         run.state.output_retries += 1
-        return Message.user(
+        message.metadata[SUPERSEDED] = True
+        retry = Message.user(
             f"Your answer does not match the required format: {exc}. "
             "Reply again with only the corrected JSON document."
         )
+        retry.metadata[SYNTHETIC] = "output_retry"
+        return retry
 
 
 def _pause_result(run: _Run, pause: _Pause) -> AgentRunResult[Any]:
@@ -482,11 +495,14 @@ def _pause_result(run: _Run, pause: _Pause) -> AgentRunResult[Any]:
     run.state.approval_ids = [c.call_id or "" for c in pause.approvals]
     run.state.declaration_ids = [c.call_id or "" for c in pause.declaration_only]
     run.state.session_id = run.setup.session.id if run.setup.session is not None else None
+    state = run.state.to_dict()
+    if run.setup.state_key is not None:
+        sign_state(state, run.setup.state_key())
     return run.result(
         "requires_action",
         approval_requests=[
             ApprovalRequest(c.call_id or "", c.name or "", c.arguments) for c in pause.approvals
         ],
         pending_tool_calls=list(pause.declaration_only),
-        state=run.state.to_dict(),
+        state=state,
     )

@@ -63,6 +63,34 @@ def schema_from_example(example: Any) -> dict[str, Any]:
     raise ConfigurationError(f"response example must be JSON data, got {type(example).__name__}")
 
 
+def strict_compatible(schema: Any) -> bool:
+    """True when OpenAI's strict structured outputs accept ``schema`` as it is.
+
+    Strict mode needs every object to list all its properties as required and to
+    forbid others; a schema that leaves either open would be rejected (or silently
+    changed in meaning), so it is sent without ``strict`` and validated here instead.
+    """
+    if isinstance(schema, list):
+        return all(strict_compatible(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties")
+        if not isinstance(properties, dict) or schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or ()) != set(properties):
+            return False
+    return all(strict_compatible(v) for k, v in schema.items() if k not in ("enum", "const", "default"))
+
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _format_name(name: str) -> str:
+    """OpenAI's ``json_schema.name`` allows ``[A-Za-z0-9_-]{1,64}``."""
+    return _NAME_UNSAFE.sub("_", name)[:64] or "response"
+
+
 def extract_json(text: str) -> Any:
     """Parse the answer as JSON, tolerating a fenced block or prose around one document."""
     stripped = text.strip()
@@ -140,8 +168,11 @@ class OutputSpec:
         )
 
     def response_format(self) -> dict[str, Any]:
-        """OpenAI's native ``response_format`` for providers that support it."""
-        return {"type": "json_schema", "json_schema": {"name": self.name, "schema": self.schema}}
+        """OpenAI's native ``response_format``; ``strict`` when the schema meets strict mode's rules."""
+        spec: dict[str, Any] = {"name": _format_name(self.name), "schema": self.schema}
+        if strict_compatible(self.schema):
+            spec["strict"] = True
+        return {"type": "json_schema", "json_schema": spec}
 
     def validate(self, text: str) -> Any:
         """Return the validated value or raise :class:`OutputValidationError` with what is wrong."""

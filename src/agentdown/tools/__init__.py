@@ -2,7 +2,7 @@
 
 from agentdown.exceptions import ToolError
 from agentdown.tools.arguments import ToolArgumentsError
-from agentdown.tools.context import FunctionInvocationContext
+from agentdown.tools.context import FunctionInvocationContext, ToolUsage
 from agentdown.tools.function import FunctionTool, tool
 from agentdown.tools.invocation import ToolCallOutcome, invoke_tool_call, validate_tool_arguments
 from agentdown.tools.middleware import (
@@ -29,6 +29,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolCallOutcome",
     "ToolError",
+    "ToolUsage",
     "function_middleware",
     "invoke_tool_call",
     "normalize_function_middleware",

@@ -8,7 +8,31 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentdown.tools.protocol import Tool
 
-__all__ = ["FunctionInvocationContext"]
+__all__ = ["FunctionInvocationContext", "ToolUsage"]
+
+
+@dataclass(slots=True)
+class ToolUsage:
+    """How often each tool ran, and failed, in one run (paused and resumed parts included).
+
+    ``max_invocations`` / ``max_invocation_exceptions`` count here, so one user's run
+    cannot use up or disable a tool for every other session of a server.
+    """
+
+    calls: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        return {"calls": dict(self.calls), "errors": dict(self.errors)}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ToolUsage:
+        if not raw:
+            return cls()
+        return cls(
+            calls={str(k): int(v) for k, v in dict(raw.get("calls") or {}).items()},
+            errors={str(k): int(v) for k, v in dict(raw.get("errors") or {}).items()},
+        )
 
 
 @dataclass(slots=True)
@@ -37,6 +61,8 @@ class FunctionInvocationContext:
     """The tool's result, set after the call (middleware may replace it)."""
     exception: BaseException | None = None
     """The exception the call raised, if any."""
+    usage: ToolUsage | None = None
+    """The run's per-tool counters (``None`` outside a run)."""
 
     @property
     def kwargs(self) -> dict[str, Any]:

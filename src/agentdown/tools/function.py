@@ -6,20 +6,22 @@ import asyncio
 import copy
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel
 
 from agentdown.exceptions import ToolError
 from agentdown.tools.arguments import JsonSchemaValidator, ModelArguments, SchemaArguments, ToolArgumentsError
 from agentdown.tools.callables import callable_identity, is_async_callable
-from agentdown.tools.context import FunctionInvocationContext
+from agentdown.tools.context import FunctionInvocationContext, ToolUsage
 from agentdown.tools.docstrings import parse_docstring
 from agentdown.tools.protocol import APPROVAL_MODES, ApprovalMode, check_tool_name
 from agentdown.tools.results import SKIP_PARSING, ResultParser, _SkipParsing
 from agentdown.tools.schema import SignatureInfo, build_arguments_model, inspect_signature, model_schema
 
-__all__ = ["SKIP_PARSING", "FunctionTool", "tool"]
+__all__ = ["SKIP_PARSING", "FunctionTool", "LimitScope", "tool"]
+
+LimitScope = Literal["run", "process"]
 
 _EMPTY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -65,8 +67,12 @@ class FunctionTool:
     """Anything else to keep with the tool (not sent to the model)."""
     func: Callable[..., Any] | None
     """The implementation; ``None`` for a declaration-only tool."""
+    limit_scope: LimitScope
+    """What the limits count: ``"run"`` (default) the calls of one run; ``"process"`` every call
+    of this tool object, as Agent Framework does (one caller's failures then disable the tool
+    for every other session until the process restarts: opt in knowingly)."""
     invocation_count: int
-    """How many times the function was run."""
+    """How many times the function was run in this process (statistics)."""
     invocation_exception_count: int
     """How many of those runs raised."""
 
@@ -83,6 +89,7 @@ class FunctionTool:
         kind: str = "function",
         additional_properties: Mapping[str, Any] | None = None,
         schema: type[BaseModel] | Mapping[str, Any] | None = None,
+        limit_scope: LimitScope = "run",
     ) -> None:
         if isinstance(func, FunctionTool):
             if func.func is None:
@@ -116,6 +123,11 @@ class FunctionTool:
         self.kind = kind
         self.additional_properties = dict(additional_properties or {})
         self.func = func
+        if limit_scope not in ("run", "process"):
+            raise ValueError(
+                f"limit_scope of tool '{self.name}' must be 'run' or 'process', got {limit_scope!r}"
+            )
+        self.limit_scope = limit_scope
         self.invocation_count = 0
         self.invocation_exception_count = 0
         self._signature: SignatureInfo | None = None
@@ -196,16 +208,22 @@ class FunctionTool:
         """Validate (and coerce) arguments; raises :class:`ToolArgumentsError` listing problems."""
         return self._arguments.validate(self.name, arguments)
 
-    def _check_limits(self) -> None:
-        if self.max_invocations is not None and self.invocation_count >= self.max_invocations:
+    def _counts(self, usage: ToolUsage | None) -> tuple[int, int]:
+        if self.limit_scope == "run" and usage is not None:
+            return usage.calls.get(self.name, 0), usage.errors.get(self.name, 0)
+        return self.invocation_count, self.invocation_exception_count
+
+    def _check_limits(self, usage: ToolUsage | None) -> None:
+        calls, errors = self._counts(usage)
+        if self.max_invocations is not None and calls >= self.max_invocations:
             raise ToolError(
                 f"the tool '{self.name}' may be called at most {self.max_invocations} time(s) and that "
                 "limit has been reached; it was not run. Do not call it again; continue without it."
             )
         limit = self.max_invocation_exceptions
-        if limit is not None and self.invocation_exception_count >= limit:
+        if limit is not None and errors >= limit:
             raise ToolError(
-                f"the tool '{self.name}' failed {self.invocation_exception_count} time(s) and is no longer "
+                f"the tool '{self.name}' failed {errors} time(s) and is no longer "
                 "available; it was not run. Do not call it again; continue without it."
             )
 
@@ -254,13 +272,16 @@ class FunctionTool:
                 f"the tool '{self.name}' is declaration-only: it has no implementation in this process and "
                 "cannot be run here."
             )
-        self._check_limits()
+        usage = context.usage if context is not None else None
+        self._check_limits(usage)
         values = self.validate_arguments(arguments)
         if context is None:
             context = FunctionInvocationContext(tool=self, arguments=values)
         args, kwargs = self._bind(values, context)
         # Counted before the first await, so parallel calls cannot overshoot a limit.
         self.invocation_count += 1
+        if usage is not None:
+            usage.calls[self.name] = usage.calls.get(self.name, 0) + 1
         try:
             if self._is_async:
                 result = await func(*args, **kwargs)
@@ -270,6 +291,8 @@ class FunctionTool:
                     result = await result
         except Exception:
             self.invocation_exception_count += 1
+            if usage is not None:
+                usage.errors[self.name] = usage.errors.get(self.name, 0) + 1
             raise
         return result
 
@@ -298,6 +321,7 @@ def tool(
     kind: str = "function",
     additional_properties: Mapping[str, Any] | None = None,
     schema: type[BaseModel] | Mapping[str, Any] | None = None,
+    limit_scope: LimitScope = "run",
 ) -> FunctionTool: ...
 
 
@@ -315,6 +339,7 @@ def tool(
     kind: str = "function",
     additional_properties: Mapping[str, Any] | None = None,
     schema: type[BaseModel] | Mapping[str, Any] | None = None,
+    limit_scope: LimitScope = "run",
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
@@ -331,6 +356,7 @@ def tool(
     kind: str = "function",
     additional_properties: Mapping[str, Any] | None = None,
     schema: type[BaseModel] | Mapping[str, Any] | None = None,
+    limit_scope: LimitScope = "run",
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a :class:`FunctionTool`: ``@tool``, ``@tool(name=...)`` or ``tool(fn, ...)``."""
 
@@ -346,6 +372,7 @@ def tool(
             kind=kind,
             additional_properties=additional_properties,
             schema=schema,
+            limit_scope=limit_scope,
         )
 
     return wrap if func is None else wrap(func)

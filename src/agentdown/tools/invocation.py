@@ -26,7 +26,7 @@ from typing import Any
 from agentdown.exceptions import ToolError
 from agentdown.messages import Content
 from agentdown.tools.arguments import ToolArgumentsError, protocol_tool_validator
-from agentdown.tools.context import FunctionInvocationContext
+from agentdown.tools.context import FunctionInvocationContext, ToolUsage
 from agentdown.tools.function import FunctionTool
 from agentdown.tools.middleware import (
     MiddlewareTermination,
@@ -96,6 +96,7 @@ async def invoke_tool_call(
     session: Any = None,
     function_invocation_kwargs: Mapping[str, Any] | None = None,
     include_detailed_errors: bool = False,
+    usage: ToolUsage | None = None,
 ) -> ToolCallOutcome:
     """Run ``call`` (a ``tool_call`` content) on ``tool`` and report the outcome.
 
@@ -174,6 +175,7 @@ async def invoke_tool_call(
         call_id=call_id,
         session=session,
         function_invocation_kwargs=dict(function_invocation_kwargs or {}),
+        usage=usage,
     )
 
     async def final(ctx: FunctionInvocationContext) -> None:
