@@ -61,7 +61,7 @@ def _add_gated_call(state: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_tampered_state_is_refused_and_nothing_runs() -> None:
-    agent, state = await _paused_on_lookup()
+    _, state = await _paused_on_lookup()
     forged = _add_gated_call(state)
     with pytest.raises(ResumeError, match="signature does not verify"):
         await Agent(ScriptedModel(["done"]), tools=[wire_money, lookup]).run(
@@ -72,7 +72,7 @@ async def test_a_tampered_state_is_refused_and_nothing_runs() -> None:
 
 async def test_a_resigned_forgery_is_still_refused_by_the_tools_own_approval_mode() -> None:
     """Even someone holding the key cannot slip in a gated call: pending calls are recomputed."""
-    agent, state = await _paused_on_lookup()
+    _, state = await _paused_on_lookup()
     forged = sign_state(_add_gated_call(state), state_key())
     with pytest.raises(ResumeError, match=r"\['evil'\] need a decision but were not pending"):
         await Agent(ScriptedModel(["done"]), tools=[wire_money, lookup]).run(
