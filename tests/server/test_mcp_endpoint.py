@@ -35,8 +35,10 @@ async def test_agents_are_tools(tmp_path: Path, path: str, mode: str) -> None:
         tools = {t.name: t for t in listed.tools}
         assert sorted(tools) == ["helper", "research"]
         assert tools["research"].description == "Finds things out."
-        assert tools["research"].input_schema["required"] == ["prompt"]
-        assert set(tools["research"].input_schema["properties"]) == {"prompt", "session_id"}
+        # prompt starts a turn; approvals / tool_outputs / discard answer a paused one.
+        assert set(tools["research"].input_schema["properties"]) == {
+            "prompt", "session_id", "approvals", "tool_outputs", "discard"
+        }
 
         result = await mcp.call_tool("helper", {"prompt": "Paris?"})
         assert not result.is_error

@@ -6,6 +6,12 @@ atomic record. The lease is an in-process lock per (agent, session): turns of on
 session never overlap inside a process; across processes the store's optimistic
 concurrency orders them (a conflicting append is retried after the other writer's
 turn, so nothing is lost or interleaved).
+
+A run that pauses for approvals or tool outputs is kept as a pending turn
+(:mod:`agentdown.runtime.pending`): :meth:`Runner.resume` continues it with the
+caller's decisions, :meth:`Runner.discard` closes it, and a new prompt meanwhile is
+refused with :class:`TurnPendingError`. With ``principal`` given, sessions belong to
+that caller and are invisible to everyone else.
 """
 
 from __future__ import annotations
@@ -14,17 +20,31 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentdown.agent import Agent
 from agentdown.app.catalog import AgentCatalog
-from agentdown.loop.events import AgentRunResult, RunEvent
+from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunEvent
 from agentdown.messages import Message, new_id
-from agentdown.sessions import SessionStore, open_session, validate_session_id
+from agentdown.runtime.pending import (
+    DEFAULT_PENDING_TTL,
+    NothingPendingError,
+    PendingExpiredError,
+    PendingTurn,
+    SessionNotFoundError,
+    TurnPendingError,
+    closing_message,
+    mark_pending,
+    owner_digest,
+    pending_turn,
+    session_owner,
+    stamp_owner,
+)
+from agentdown.sessions import Session, SessionStore, open_session, validate_session_id
 from agentdown.sessions.stored import StoredSession
 
-__all__ = ["Runner", "TurnResult"]
+__all__ = ["Decisions", "Runner", "TurnResult"]
 
 Prompt = str | Message | Sequence[Message]
 
@@ -35,12 +55,54 @@ class TurnResult:
     result: AgentRunResult[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """The caller's answers to a pending turn."""
+
+    approvals: Mapping[str, bool] = field(default_factory=dict)
+    tool_outputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How one turn runs on its stored session; ``finish`` records what the run produced."""
+
+    stored: StoredSession
+    owner: str | None
+    ttl: float
+    session: Session
+    """What the agent runs on: the stored session, or a view without the paused messages."""
+    resume: PendingTurn | None = None
+    history_len: int = 0
+    result: AgentRunResult[Any] | None = None
+
+    def finish(self) -> None:
+        """Move the run's messages into the stored session (once; also after a cancelled run)."""
+        stored, result = self.stored, self.result
+        if self.resume is not None:
+            # The agent extended the view (completed / cancelled runs) or, paused again, nothing.
+            done = self.session.messages[self.history_len + self.resume.run_messages :]
+            stored.messages.extend(done)
+        if result is not None and result.requires_action and result.state is not None:
+            already = self.resume.run_messages if self.resume is not None else 0
+            new = [Message.from_dict(m) for m in result.state["messages"][already:]]
+            if new:
+                mark_pending(new[-1], result.state, self.ttl)
+                stored.messages.extend(new)
+        stamp_owner(stored.unsaved, self.owner)
+
+
 class Runner:
     """Runs turns of a catalog's agents against one session store; share one per process."""
 
-    def __init__(self, catalog: AgentCatalog, store: SessionStore) -> None:
+    def __init__(
+        self, catalog: AgentCatalog, store: SessionStore, *, pending_ttl: float = DEFAULT_PENDING_TTL
+    ) -> None:
+        if pending_ttl <= 0:
+            raise ValueError(f"pending_ttl must be > 0 seconds, got {pending_ttl}")
         self.catalog = catalog
         self.store = store
+        self.pending_ttl = pending_ttl
         self._leases: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -58,15 +120,60 @@ class Runner:
         return lock
 
     @contextlib.asynccontextmanager
-    async def _turn(self, agent: Agent, session_id: str | None) -> AsyncIterator[StoredSession]:
+    async def _session(
+        self, agent: Agent, session_id: str | None, principal: str | None
+    ) -> AsyncIterator[tuple[StoredSession, str | None]]:
+        """The leased, loaded session, checked to belong to ``principal``; saved on exit."""
         sid = validate_session_id(session_id) if session_id is not None else new_id("sess")
+        owner = owner_digest(principal)
         # The lease is taken before the load and released after the save, so turns of one
         # session in this process see each other's messages.
         async with (
             self._lease(agent.name, sid),
-            open_session(self.store, agent.name, sid, truncation=agent.truncation) as session,
+            open_session(self.store, agent.name, sid, truncation=agent.truncation) as stored,
         ):
-            yield session
+            if stored.version is not None and session_owner(stored.messages) != owner:
+                raise SessionNotFoundError(f"no session {sid!r} for agent {agent.name!r}")
+            yield stored, owner
+
+    @contextlib.asynccontextmanager
+    async def _new_turn(
+        self, agent: Agent, session_id: str | None, principal: str | None
+    ) -> AsyncIterator[_Plan]:
+        async with self._session(agent, session_id, principal) as (stored, owner):
+            pending = pending_turn(stored.messages)
+            if pending is not None:
+                if not pending.expired:
+                    raise TurnPendingError(stored.id, pending)
+                # Closed in the same append as the new turn: one atomic record.
+                stored.messages.append(closing_message(pending, "expired"))
+            plan = _Plan(stored, owner, self.pending_ttl, session=stored)
+            try:
+                yield plan
+            finally:
+                plan.finish()
+
+    @contextlib.asynccontextmanager
+    async def _resumed_turn(
+        self, agent: Agent, session_id: str, principal: str | None
+    ) -> AsyncIterator[_Plan]:
+        async with self._session(agent, session_id, principal) as (stored, owner):
+            pending = pending_turn(stored.messages)
+            if pending is None:
+                raise NothingPendingError(f"session {stored.id!r} has no turn waiting for decisions")
+            if pending.expired:
+                stored.messages.append(closing_message(pending, "expired"))
+                stamp_owner(stored.unsaved, owner)
+                raise PendingExpiredError(
+                    f"the pending turn of session {stored.id!r} expired; its calls were not run"
+                )
+            keep = max(0, len(stored.messages) - pending.run_messages)
+            view = Session(id=stored.id, messages=stored.messages[:keep])
+            plan = _Plan(stored, owner, self.pending_ttl, session=view, resume=pending, history_len=keep)
+            try:
+                yield plan
+            finally:
+                plan.finish()
 
     async def run(
         self,
@@ -74,40 +181,116 @@ class Runner:
         prompt: Prompt,
         *,
         session_id: str | None = None,
+        principal: str | None = None,
         function_invocation_kwargs: Mapping[str, Any] | None = None,
     ) -> TurnResult:
-        """Run one turn to completion; a new session when ``session_id`` is None."""
+        """Run one turn (a new session when ``session_id`` is None); a paused run is kept as pending."""
         agent = self.agent(slug)
-        async with self._turn(agent, session_id) as session:
-            result = await agent.run(
-                prompt, session=session, function_invocation_kwargs=function_invocation_kwargs
+        async with self._new_turn(agent, session_id, principal) as plan:
+            plan.result = await agent.run(
+                prompt, session=plan.session, function_invocation_kwargs=function_invocation_kwargs
             )
-        return TurnResult(session.id, result)
+        return TurnResult(plan.stored.id, plan.result)
+
+    async def resume(
+        self,
+        slug: str,
+        session_id: str,
+        decisions: Decisions,
+        *,
+        principal: str | None = None,
+        function_invocation_kwargs: Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """Continue the session's pending turn with the caller's decisions."""
+        agent = self.agent(slug)
+        async with self._resumed_turn(agent, session_id, principal) as plan:
+            assert plan.resume is not None
+            plan.result = await agent.run(
+                session=plan.session,
+                resume=plan.resume.state,
+                approvals=decisions.approvals,
+                tool_outputs=decisions.tool_outputs,
+                function_invocation_kwargs=function_invocation_kwargs,
+            )
+        return TurnResult(plan.stored.id, plan.result)
 
     async def stream(
         self,
         slug: str,
-        prompt: Prompt,
+        prompt: Prompt | None,
         *,
         session_id: str | None = None,
+        principal: str | None = None,
+        decisions: Decisions | None = None,
         function_invocation_kwargs: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[tuple[str, RunEvent], None]:
-        """Run one turn, yielding ``(session_id, event)``; closing early cancels the run cleanly."""
+        """Run (or, with ``decisions``, resume) one turn, yielding ``(session_id, event)``.
+
+        Closing the generator early cancels the run cleanly.
+        """
         agent = self.agent(slug)
-        async with self._turn(agent, session_id) as session:
-            events = agent.run_stream(
-                prompt, session=session, function_invocation_kwargs=function_invocation_kwargs
-            )
+        if decisions is not None:
+            if session_id is None:
+                raise NothingPendingError("decisions need the session id of the pending turn")
+            turn = self._resumed_turn(agent, session_id, principal)
+        else:
+            turn = self._new_turn(agent, session_id, principal)
+        async with turn as plan:
+            if plan.resume is not None and decisions is not None:
+                events = agent.run_stream(
+                    session=plan.session,
+                    resume=plan.resume.state,
+                    approvals=decisions.approvals,
+                    tool_outputs=decisions.tool_outputs,
+                    function_invocation_kwargs=function_invocation_kwargs,
+                )
+            else:
+                events = agent.run_stream(
+                    prompt, session=plan.session, function_invocation_kwargs=function_invocation_kwargs
+                )
             try:
                 async for event in events:
-                    yield session.id, event
+                    if isinstance(event, RunCompletedEvent):
+                        plan.result = event.result
+                    yield plan.stored.id, event
             finally:
                 await events.aclose()  # type: ignore[attr-defined]
 
-    async def history(self, slug: str, session_id: str, *, max_messages: int | None = None) -> list[Message]:
+    async def discard(self, slug: str, session_id: str, *, principal: str | None = None) -> PendingTurn:
+        """Close the session's pending turn without running its calls; returns what was discarded."""
+        agent = self.agent(slug)
+        async with self._session(agent, session_id, principal) as (stored, owner):
+            pending = pending_turn(stored.messages)
+            if pending is None:
+                raise NothingPendingError(f"session {stored.id!r} has no turn waiting for decisions")
+            stored.messages.append(closing_message(pending, "discarded"))
+            stamp_owner(stored.unsaved, owner)
+        return pending
+
+    async def pending(
+        self, slug: str, session_id: str, *, principal: str | None = None
+    ) -> PendingTurn | None:
+        """The session's pending turn, if any (``SessionNotFoundError`` for another caller's session)."""
+        agent = self.agent(slug)
+        loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=1)
+        messages = loaded.messages
+        if loaded.version is not None and session_owner(messages) != owner_digest(principal):
+            raise SessionNotFoundError(f"no session {session_id!r} for agent {agent.name!r}")
+        return pending_turn(messages)
+
+    async def history(
+        self,
+        slug: str,
+        session_id: str,
+        *,
+        max_messages: int | None = None,
+        principal: str | None = None,
+    ) -> list[Message]:
         """A session's stored messages, oldest first: all, or whole turns covering ``max_messages``."""
         agent = self.agent(slug)
         loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=max_messages)
+        if loaded.version is not None and session_owner(loaded.messages) != owner_digest(principal):
+            raise SessionNotFoundError(f"no session {session_id!r} for agent {agent.name!r}")
         return loaded.messages
 
     async def aclose(self) -> None:

@@ -93,12 +93,33 @@ class Authorizer:
         what = "the master key" if level == "admin" else "a valid function key or the master key"
         raise ApiError(401, f"the key is not accepted here: this endpoint needs {what}", "unauthorized")
 
-    def require_agent(self, conn: HTTPConnection, auth: HttpAuth) -> None:
-        """Check a request against an agent's ``http_auth``."""
+    def require_agent(self, conn: HTTPConnection, auth: HttpAuth) -> str | None:
+        """Check a request against an agent's ``http_auth``; returns the caller's principal, if known.
+
+        Sessions are scoped to the principal, so with a trusted front end that names the
+        caller, one user cannot read or continue another user's sessions.
+        """
         if auth.mode != "entra":
             self.require(conn, auth.mode)
-            return
-        self._require_entra(conn, auth.entra)
+        else:
+            self._require_entra(conn, auth.entra)
+        return self.principal(conn)
+
+    def principal(self, conn: HTTPConnection) -> str | None:
+        """A stable id of the authenticated caller (from ``X-MS-CLIENT-PRINCIPAL``), when trusted."""
+        if not self.trust_client_principal:
+            return None
+        header = conn.headers.get("x-ms-client-principal")
+        decoded = _decode_principal(header) if header else None
+        if decoded is None:
+            return None
+        claims = _claims(decoded)
+        for claim in ("oid", "sub", "nameidentifier"):
+            values = claims.get(claim)
+            if values:
+                tenant = (claims.get("tid") or [""])[0]
+                return f"{decoded.get('auth_typ') or ''}:{tenant}:{values[0]}"
+        return None
 
     def _require_entra(self, conn: HTTPConnection, entra: EntraAuth | None) -> None:
         if not self.trust_client_principal:

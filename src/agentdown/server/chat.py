@@ -1,11 +1,12 @@
 """The built-in chat endpoints: page, ``/chat``, ``/chatstream`` (SSE), ``/history``.
 
 Shapes are the Azure Functions agents runtime's: ``/chat`` answers
-``{"session_id", "response", "tool_calls"}``; ``/history`` answers
+``{"session_id", "response", "model", "tool_calls"}``; ``/history`` answers
 ``{"messages": [{"role", "text"}], "truncated"}``. agentdown adds ``status`` and
-``usage`` to ``/chat`` and ``done``, and a ``tool_calls`` list to the assistant
-entries of ``/history`` (the calls made before that answer) so the chat page can
-show them after a reload.
+``usage`` to ``/chat`` and ``done``, ``pending``/``resume`` when a run waits for
+approvals or tool outputs (:mod:`agentdown.server.turns`), a ``tool_calls`` list to the
+assistant entries of ``/history`` (the calls made before that answer) so the chat page
+can show them after a reload, and ``pending`` to ``/history`` while a turn waits.
 """
 
 from __future__ import annotations
@@ -18,28 +19,36 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from agentdown.loop.engine import is_replayable
 from agentdown.messages import Message
+from agentdown.runtime.pending import PendingTurn, TurnPendingError, pending_turn
 from agentdown.server.context import SESSION_HEADER, ServerContext, session_id_of
-from agentdown.server.errors import ApiError, api_endpoint, client_message, json_type, read_json_object
+from agentdown.server.errors import ApiError, api_endpoint, client_message, read_json_object
 from agentdown.server.page import render_page
-from agentdown.server.sse import EventStream, event_payload, frame, result_summary, tool_calls_of
+from agentdown.server.sse import EventStream, event_payload, frame
+from agentdown.server.turns import (
+    TurnRequest,
+    call_records,
+    discard_body,
+    parse_turn_request,
+    pending_of,
+    refusal,
+    turn_body,
+)
 
-__all__ = ["chat_routes", "prompt_of"]
+__all__ = ["chat_routes", "transcript"]
 
 logger = logging.getLogger("agentdown.server")
 
 
-def prompt_of(body: dict[str, Any]) -> str:
-    prompt = body.get("prompt")
-    if isinstance(prompt, str) and prompt.strip():
-        return prompt
-    if "prompt" not in body:
-        got = "nothing"
-    elif isinstance(prompt, str):
-        got = "a blank string" if prompt else "an empty string"
-    else:
-        got = f"a JSON {json_type(prompt)}"
-    raise ApiError(400, f'the request body needs "prompt": a non-empty string (got {got})', "missing_prompt")
+def _needs_session(session_id: str | None) -> str:
+    if session_id is None:
+        raise ApiError(
+            400,
+            f"answering or discarding a pending turn needs its session: send the {SESSION_HEADER} header",
+            "missing_session_id",
+        )
+    return session_id
 
 
 def chat_routes(ctx: ServerContext) -> list[Route]:
@@ -55,43 +64,82 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
     @api_endpoint
     async def chat(request: Request) -> Response:
         spec = ctx.spec(request.path_params["slug"], "chat_api")
-        ctx.authorizer.require_agent(request, spec.http_auth)
+        principal = ctx.authorizer.require_agent(request, spec.http_auth)
         session_id = session_id_of(request, new=False)
-        prompt = prompt_of(await read_json_object(request, settings.max_body_bytes))
-        turn = await ctx.runner.run(spec.slug, prompt, session_id=session_id)
-        body = {
-            "session_id": turn.session_id,
-            "response": turn.result.text,
-            "tool_calls": tool_calls_of(turn.result),
-            **result_summary(turn.result),
-        }
+        asked = parse_turn_request(await read_json_object(request, settings.max_body_bytes))
+        runner = ctx.runner
+        try:
+            if asked.discard:
+                sid = _needs_session(session_id)
+                body = await discard_body(runner, spec.slug, sid, principal)
+                return JSONResponse(body, headers={SESSION_HEADER: sid})
+            if asked.decisions is not None:
+                sid = _needs_session(session_id)
+                turn = await runner.resume(spec.slug, sid, asked.decisions, principal=principal)
+            else:
+                assert asked.prompt is not None
+                turn = await runner.run(spec.slug, asked.prompt, session_id=session_id, principal=principal)
+        except Exception as exc:
+            refused = refusal(exc, session_id)
+            if refused is None:
+                raise
+            raise refused from exc
+        body = turn_body(turn, runner.agent(spec.slug).model.model_name)
         return JSONResponse(body, headers={SESSION_HEADER: turn.session_id})
 
     @api_endpoint
     async def chatstream(request: Request) -> Response:
         spec = ctx.spec(request.path_params["slug"], "chat_api")
-        ctx.authorizer.require_agent(request, spec.http_auth)
-        session_id = session_id_of(request, new=True)
+        principal = ctx.authorizer.require_agent(request, spec.http_auth)
+        given = session_id_of(request, new=False)
+        asked = parse_turn_request(await read_json_object(request, settings.max_body_bytes))
+        if asked.discard:
+            raise ApiError(400, '"discard" is answered by /chat, not by the stream', "invalid_request")
+        if asked.decisions is not None:
+            _needs_session(given)
+        session_id = given or session_id_of(request, new=True)
         assert session_id is not None
-        prompt = prompt_of(await read_json_object(request, settings.max_body_bytes))
-        frames = _chat_frames(ctx, spec.slug, prompt, session_id)
+        if given is not None:
+            # Refusals (a pending turn, another caller's session) as HTTP statuses, not stream
+            # errors; a race with another request is still caught inside the stream.
+            try:
+                pending = await ctx.runner.pending(spec.slug, session_id, principal=principal)
+            except Exception as exc:
+                refused = refusal(exc, session_id)
+                if refused is None:
+                    raise
+                raise refused from exc
+            if pending is not None and asked.decisions is None and not pending.expired:
+                raise refusal_for_pending(session_id, pending)
+        frames = _chat_frames(ctx, spec.slug, asked, session_id, principal)
         return EventStream(frames, headers={SESSION_HEADER: session_id})
 
     @api_endpoint
     async def history(request: Request) -> Response:
         spec = ctx.spec(request.path_params["slug"], "chat_api")
-        ctx.authorizer.require_agent(request, spec.http_auth)
+        principal = ctx.authorizer.require_agent(request, spec.http_auth)
         session_id = session_id_of(request, new=False)
         if session_id is None:
             return JSONResponse({"messages": [], "truncated": False})
         # Whole turns covering a few messages per entry: a long session is not read in full.
         bound = settings.history_limit * 8
-        messages = await ctx.runner.history(spec.slug, session_id, max_messages=bound)
+        try:
+            messages = await ctx.runner.history(
+                spec.slug, session_id, max_messages=bound, principal=principal
+            )
+        except Exception as exc:
+            refused = refusal(exc, session_id)
+            if refused is None:
+                raise
+            raise refused from exc
         entries = transcript(messages)
         truncated = len(entries) > settings.history_limit or len(messages) >= bound
         if truncated:
             entries = entries[-settings.history_limit :]
-        body = {"session_id": session_id, "messages": entries, "truncated": truncated}
+        body: dict[str, Any] = {"session_id": session_id, "messages": entries, "truncated": truncated}
+        pending = pending_turn(messages)
+        if pending is not None and not pending.expired:
+            body["pending"] = pending_of(pending)
         return JSONResponse(body, headers={SESSION_HEADER: session_id, **_NO_STORE})
 
     return [
@@ -105,9 +153,19 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
 _NO_STORE = {"cache-control": "no-store"}
 
 
-async def _chat_frames(ctx: ServerContext, slug: str, prompt: str, session_id: str) -> AsyncIterator[bytes]:
+def refusal_for_pending(session_id: str, pending: PendingTurn) -> ApiError:
+    refused = refusal(TurnPendingError(session_id, pending), session_id)
+    assert refused is not None
+    return refused
+
+
+async def _chat_frames(
+    ctx: ServerContext, slug: str, asked: TurnRequest, session_id: str, principal: str | None
+) -> AsyncIterator[bytes]:
     yield frame("session", {"type": "session", "session_id": session_id})
-    stream = ctx.runner.stream(slug, prompt, session_id=session_id)
+    stream = ctx.runner.stream(
+        slug, asked.prompt, session_id=session_id, principal=principal, decisions=asked.decisions
+    )
     error_sent = False
     try:
         async for _, event in stream:
@@ -117,10 +175,17 @@ async def _chat_frames(ctx: ServerContext, slug: str, prompt: str, session_id: s
                 yield frame(payload["type"], payload)
     except Exception as exc:
         # run_stream reports its own failure as an event before raising it; failures
-        # around the run (the session store, an unknown tool set) arrive only here.
+        # around the run (the session store, a pending turn, an unknown tool set) arrive only here.
         if not error_sent:
-            message, code = client_message(exc)
-            yield frame("error", {"type": "error", "content": message, "code": code})
+            refused = refusal(exc, session_id)
+            if refused is not None:
+                yield frame(
+                    "error",
+                    {"type": "error", "content": refused.message, "code": refused.code, **refused.extra},
+                )
+            else:
+                message, code = client_message(exc)
+                yield frame("error", {"type": "error", "content": message, "code": code})
         else:
             logger.debug("chat stream of %s ended with %r", slug, exc)
     finally:
@@ -128,24 +193,17 @@ async def _chat_frames(ctx: ServerContext, slug: str, prompt: str, session_id: s
 
 
 def transcript(messages: list[Message]) -> list[dict[str, Any]]:
-    """User and assistant texts; tool calls ride on the next assistant answer."""
+    """User and assistant texts; tool calls ride on the next assistant answer.
+
+    Messages the loop wrote for itself (retry prompts) and answers they replaced are
+    not part of the conversation a person had, so they are left out.
+    """
+    kept = [m for m in messages if is_replayable(m)]
     entries: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        for content in message.contents:
-            if content.type == "tool_call" and content.call_id:
-                call = {
-                    "tool_call_id": content.call_id,
-                    "tool_name": content.name,
-                    "arguments": content.arguments,
-                    "result": None,
-                }
-                pending.append(call)
-                by_id[content.call_id] = call
-            elif content.type == "tool_result" and content.call_id in by_id:
-                by_id[content.call_id]["result"] = content.text
-                by_id[content.call_id]["is_error"] = content.is_error
+    records = iter(call_records(kept))
+    for message in kept:
+        pending.extend(next(records) for _ in message.tool_calls if _.call_id)
         text = message.text
         if message.role == "user" and text:
             if pending:

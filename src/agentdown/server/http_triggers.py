@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from agentdown.app.spec import AgentSpec, HttpTrigger
-from agentdown.exceptions import ConfigurationError
+from agentdown.exceptions import ConfigurationError, StructuredOutputError
 from agentdown.server.context import SESSION_HEADER, ServerContext, session_id_of
 from agentdown.server.errors import ApiError, api_endpoint, parse_json, read_body
+from agentdown.server.turns import refusal, result_summary
 
 __all__ = ["RESERVED_PREFIXES", "trigger_routes"]
 
@@ -100,30 +101,44 @@ def _endpoint(ctx: ServerContext, spec: AgentSpec, trigger: HttpTrigger) -> Any:
 
     @api_endpoint
     async def endpoint(request: Request) -> Response:
-        ctx.authorizer.require_agent(request, trigger.http_auth)
+        principal = ctx.authorizer.require_agent(request, trigger.http_auth)
         session_id = session_id_of(request, new=True)
         data, raw_text = await _request_data(request, ctx.settings.max_body_bytes)
         if validator is not None:
             error = best_match(validator.iter_errors(data))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path)
+                # The Azure Functions agents runtime's shape: a fixed "error", the reason in "details".
                 raise ApiError(
                     400,
-                    f"input validation failed{' at ' + where if where else ''}: {error.message}",
+                    "Input validation failed",
                     "invalid_input",
                     headers={SESSION_HEADER: str(session_id)},
-                    extra={"details": error.message},
+                    extra={"details": f"{error.message}{' at ' + where if where else ''}"},
                 )
-        turn = await ctx.runner.run(spec.slug, _prompt(request, data, raw_text), session_id=session_id)
+        try:
+            turn = await ctx.runner.run(
+                spec.slug, _prompt(request, data, raw_text), session_id=session_id, principal=principal
+            )
+        except StructuredOutputError as exc:
+            raise ApiError(
+                500,
+                "Agent returned invalid JSON",
+                "invalid_output",
+                headers={SESSION_HEADER: str(session_id)},
+                extra={"raw_response": exc.raw_text, "details": exc.errors},
+            ) from exc
+        except Exception as exc:
+            refused = refusal(exc, session_id)
+            if refused is None:
+                raise
+            raise refused from exc
         headers = {SESSION_HEADER: turn.session_id}
         result = turn.result
         if result.requires_action:
-            raise ApiError(
-                409,
-                "the run stopped waiting for a tool approval or tool output, which an HTTP trigger cannot give",
-                "requires_action",
-                headers=headers,
-            )
+            # Kept as a pending turn: answer it through /agents/<slug>/chat or `agentdown approve`.
+            body = {"session_id": turn.session_id, **result_summary(result, turn.session_id)}
+            return JSONResponse(body, status_code=202, headers=headers)
         if not structured:
             return PlainTextResponse(result.text, headers=headers)
         dump = getattr(result.value, "model_dump", None)

@@ -4,7 +4,9 @@ Each agent with ``builtin_endpoints.mcp`` is a tool named after its slug (the Az
 Functions agents runtime's naming) whose description is the agent's. Arguments:
 ``prompt`` and an optional ``session_id`` to continue a conversation; the result is
 the ``/chat`` JSON ``{"session_id", "response", "tool_calls"}`` as text (and as
-structured content). The transport is stateless, so any ``serve`` process can answer
+structured content). A run that waits for approvals answers ``status:
+"requires_action"`` with the pending calls and how to answer: a second call with the
+same ``session_id`` and ``approvals`` (or ``tool_outputs``, or ``discard``). The transport is stateless, so any ``serve`` process can answer
 any request; the conversation lives in the session store, named by ``session_id``.
 """
 
@@ -25,7 +27,7 @@ from agentdown.app.spec import AgentSpec
 from agentdown.server.auth import gate_level
 from agentdown.server.context import SESSION_ID, ServerContext
 from agentdown.server.errors import ApiError, client_message, json_error
-from agentdown.server.sse import result_summary, tool_calls_of
+from agentdown.server.turns import discard_body, parse_turn_request, refusal, turn_body
 from agentdown.version import __version__
 
 __all__ = ["McpEndpoint"]
@@ -40,8 +42,20 @@ _INPUT_SCHEMA: dict[str, Any] = {
             "pattern": r"^[A-Za-z0-9._-]{1,128}$",
             "description": "To continue a conversation, the session_id of an earlier result; omit to start a new one.",
         },
+        "approvals": {
+            "type": "object",
+            "additionalProperties": {"type": "boolean"},
+            "description": "Answer a result with status requires_action: tool_call_id -> true (run it) or false.",
+        },
+        "tool_outputs": {
+            "type": "object",
+            "description": "Answer a result with status requires_action: tool_call_id -> the tool's result.",
+        },
+        "discard": {
+            "type": "boolean",
+            "description": "Drop the pending turn of session_id without running it.",
+        },
     },
-    "required": ["prompt"],
     "additionalProperties": False,
 }
 
@@ -115,40 +129,69 @@ class McpEndpoint:
         refused = self._allowed(ctx.request, spec)
         if refused is not None:
             return _failure(f"unauthorized: {refused}", "unauthorized")
-        arguments = params.arguments or {}
-        prompt = arguments.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _failure("'prompt' must be a non-empty string", "missing_prompt")
-        unknown = sorted(set(arguments) - {"prompt", "session_id"})
+        arguments = dict(params.arguments or {})
+        unknown = sorted(set(arguments) - set(_INPUT_SCHEMA["properties"]))
         if unknown:
             return _failure(
-                f"unknown argument(s) {unknown}; expected prompt and session_id", "invalid_arguments"
+                f"unknown argument(s) {unknown}; expected {', '.join(_INPUT_SCHEMA['properties'])}",
+                "invalid_arguments",
             )
-        session_id = arguments.get("session_id")
+        session_id = arguments.pop("session_id", None)
         if session_id is not None and not (isinstance(session_id, str) and SESSION_ID.match(session_id)):
             return _failure(
                 "'session_id' must be 1-128 characters from A-Z a-z 0-9 . _ - (a session_id of an earlier result)",
                 "invalid_session_id",
             )
+        conn = self._connection(ctx.request)
+        principal = self.ctx.authorizer.principal(conn) if conn is not None else None
+        runner = self.ctx.runner
         try:
-            turn = await self.ctx.runner.run(spec.slug, prompt, session_id=session_id)
+            asked = parse_turn_request(arguments)
+            if (asked.decisions is not None or asked.discard) and session_id is None:
+                return _failure("answering a pending turn needs its 'session_id'", "missing_session_id")
+            if asked.discard:
+                assert session_id is not None
+                body = await discard_body(runner, spec.slug, session_id, principal)
+            else:
+                if asked.decisions is not None:
+                    assert session_id is not None
+                    turn = await runner.resume(spec.slug, session_id, asked.decisions, principal=principal)
+                else:
+                    assert asked.prompt is not None
+                    turn = await runner.run(
+                        spec.slug, asked.prompt, session_id=session_id, principal=principal
+                    )
+                body = turn_body(turn, runner.agent(spec.slug).model.model_name)
+                if turn.result.requires_action:
+                    body["response"] = _waiting_text(body)
+        except ApiError as exc:
+            return _failure(exc.message, exc.code, exc.extra)
         except Exception as exc:
+            answer = refusal(exc, session_id)
+            if answer is not None:
+                return _failure(answer.message, answer.code, answer.extra)
             message, code = client_message(exc)
             return _failure(message, code)
-        body = {
-            "session_id": turn.session_id,
-            "response": turn.result.text,
-            "tool_calls": tool_calls_of(turn.result),
-            **result_summary(turn.result),
-        }
         return types.CallToolResult(
             content=[types.TextContent(text=json.dumps(body, ensure_ascii=False, default=str))],
             structured_content=body,
         )
 
 
-def _failure(message: str, code: str) -> types.CallToolResult:
-    body = {"error": message, "code": code}
+def _waiting_text(body: dict[str, Any]) -> str:
+    """What a model reading the tool result needs: what waits, and the exact call that answers it."""
+    lines = [f"The agent is waiting before it runs {len(body['pending'])} tool call(s); nothing has run yet."]
+    for call in body["pending"]:
+        what = "approve or deny" if call["kind"] == "approval" else "supply the result of"
+        args = json.dumps(call["arguments"], ensure_ascii=False)
+        lines.append(f"- {what} {call['tool_name']} {args} (tool_call_id {call['tool_call_id']})")
+    example = json.dumps({"session_id": body["session_id"], **body["resume"]["send"]}, ensure_ascii=False)
+    lines.append(f"To answer, call this tool again with: {example}")
+    return "\n".join(lines)
+
+
+def _failure(message: str, code: str, extra: dict[str, Any] | None = None) -> types.CallToolResult:
+    body = {"error": message, "code": code, **(extra or {})}
     return types.CallToolResult(
         content=[types.TextContent(text=json.dumps(body, ensure_ascii=False))],
         structured_content=body,

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from agentdown.loop.events import (
-    AgentRunResult,
     ReasoningDeltaEvent,
     RunCompletedEvent,
     RunErrorEvent,
@@ -28,8 +27,9 @@ from agentdown.loop.events import (
     ToolCallStartEvent,
 )
 from agentdown.server.errors import client_message
+from agentdown.server.turns import result_summary
 
-__all__ = ["EventStream", "event_payload", "frame", "tool_calls_of"]
+__all__ = ["EventStream", "event_payload", "frame"]
 
 logger = logging.getLogger("agentdown.server")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -62,45 +62,11 @@ def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
             "duration": round(event.duration, 6),
         }
     if isinstance(event, RunCompletedEvent):
-        return {"type": "done", "session_id": session_id, **result_summary(event.result)}
+        return {"type": "done", "session_id": session_id, **result_summary(event.result, session_id)}
     if isinstance(event, RunErrorEvent):
         message, code = client_message(event.error)
         return {"type": "error", "content": message, "code": code}
     return None
-
-
-def result_summary(result: AgentRunResult[Any]) -> dict[str, Any]:
-    """What ``done`` and ``/chat`` add beyond the runtime's fields: status and token usage."""
-    summary: dict[str, Any] = {"status": result.status, "usage": result.usage.to_dict()}
-    if result.approval_requests:
-        summary["approval_requests"] = [
-            {"tool_call_id": r.call_id, "tool_name": r.name, "arguments": r.arguments}
-            for r in result.approval_requests
-        ]
-    return summary
-
-
-def tool_calls_of(result: AgentRunResult[Any]) -> list[dict[str, Any]]:
-    """The run's tool calls as ``/chat`` reports them (``tool_start`` records with their result)."""
-    calls: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
-    for message in result.messages:
-        for content in message.contents:
-            if content.type == "tool_call" and content.call_id:
-                record = {
-                    "type": "tool_start",
-                    "tool_call_id": content.call_id,
-                    "tool_name": content.name,
-                    "arguments": content.arguments,
-                    "result": None,
-                }
-                calls.append(record)
-                by_id[content.call_id] = record
-            elif content.type == "tool_result" and content.call_id in by_id:
-                by_id[content.call_id]["result"] = content.text
-                if content.is_error:
-                    by_id[content.call_id]["is_error"] = True
-    return calls
 
 
 class EventStream(Response):
