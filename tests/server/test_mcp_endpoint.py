@@ -37,7 +37,11 @@ async def test_agents_are_tools(tmp_path: Path, path: str, mode: str) -> None:
         assert tools["research"].description == "Finds things out."
         # prompt starts a turn; approvals / tool_outputs / discard answer a paused one.
         assert set(tools["research"].input_schema["properties"]) == {
-            "prompt", "session_id", "approvals", "tool_outputs", "discard"
+            "prompt",
+            "session_id",
+            "approvals",
+            "tool_outputs",
+            "discard",
         }
 
         result = await mcp.call_tool("helper", {"prompt": "Paris?"})

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentdown.exceptions import AgentdownError
+from agentdown.exceptions import AgentdownError, ConfigurationError
 from agentdown.messages import Content, Message
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "closing_message",
     "mark_pending",
     "owner_digest",
+    "pending_ttl_from_env",
     "pending_turn",
     "session_owner",
     "stamp_owner",
@@ -143,6 +144,20 @@ def calls_of(state: dict[str, Any]) -> list[PendingCall]:
             kind: CallKind = "approval" if cid in approvals else "output"
             found.append(PendingCall(cid, call.name or "", call.arguments, kind))
     return found
+
+
+def pending_ttl_from_env(environ: Mapping[str, str]) -> float:
+    """``AGENTDOWN_PENDING_TTL`` (seconds a paused turn waits for decisions), default 24 h."""
+    raw = environ.get("AGENTDOWN_PENDING_TTL", "").strip()
+    if not raw:
+        return DEFAULT_PENDING_TTL
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigurationError(f"AGENTDOWN_PENDING_TTL must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 def mark_pending(message: Message, state: dict[str, Any], ttl: float) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from agentdown.app.catalog import AgentCatalog
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunEvent
 from agentdown.messages import Message, new_id
 from agentdown.runtime.pending import (
-    DEFAULT_PENDING_TTL,
     NothingPendingError,
     PendingExpiredError,
     PendingTurn,
@@ -37,6 +37,7 @@ from agentdown.runtime.pending import (
     closing_message,
     mark_pending,
     owner_digest,
+    pending_ttl_from_env,
     pending_turn,
     session_owner,
     stamp_owner,
@@ -96,13 +97,13 @@ class Runner:
     """Runs turns of a catalog's agents against one session store; share one per process."""
 
     def __init__(
-        self, catalog: AgentCatalog, store: SessionStore, *, pending_ttl: float = DEFAULT_PENDING_TTL
+        self, catalog: AgentCatalog, store: SessionStore, *, pending_ttl: float | None = None
     ) -> None:
-        if pending_ttl <= 0:
-            raise ValueError(f"pending_ttl must be > 0 seconds, got {pending_ttl}")
         self.catalog = catalog
         self.store = store
-        self.pending_ttl = pending_ttl
+        self.pending_ttl = pending_ttl_from_env(os.environ) if pending_ttl is None else pending_ttl
+        if self.pending_ttl <= 0:
+            raise ValueError(f"pending_ttl must be > 0 seconds, got {self.pending_ttl}")
         self._leases: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
