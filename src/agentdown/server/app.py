@@ -8,10 +8,9 @@ at start with a precise message rather than at its first request.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,16 +31,12 @@ from agentdown.server.openai_api import openai_routes
 from agentdown.server.settings import ServerSettings, is_loopback
 from agentdown.version import __version__
 
-__all__ = ["TRIGGER_HOST_MODULE", "create_app"]
+if TYPE_CHECKING:
+    from agentdown.runtime.triggers import TriggerHost
+
+__all__ = ["create_app"]
 
 logger = logging.getLogger("agentdown.server")
-
-TRIGGER_HOST_MODULE = "agentdown.runtime.triggers"
-"""Where ``TriggerHost(runner, *, environ=None)`` (timer, queue and blob triggers) lives.
-
-Imported lazily (only apps with such triggers pay for it); a build without that module
-serves the rest and warns at start (see :func:`_trigger_host`).
-"""
 
 
 def create_app(
@@ -104,22 +99,14 @@ def create_app(
     return app
 
 
-def _trigger_host(runner: Runner, environ: Mapping[str, str] | None) -> Any:
-    """The timer / queue / blob trigger host, or ``None`` (logged) while it is not available."""
+def _trigger_host(runner: Runner, environ: Mapping[str, str] | None) -> TriggerHost | None:
+    """The timer / queue / blob trigger host, or ``None`` when the app has no such trigger."""
     has_triggers = any(
         s.trigger is not None and s.trigger.type != "http_trigger" for s in runner.catalog.specs.values()
     )
     if not has_triggers:
         return None
-    try:
-        module = importlib.import_module(TRIGGER_HOST_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != TRIGGER_HOST_MODULE:
-            raise
-        logger.warning(
-            "this app has timer/queue/blob triggers, but this agentdown has no trigger host (%s); "
-            "they will not run",
-            TRIGGER_HOST_MODULE,
-        )
-        return None
-    return module.TriggerHost(runner, environ=environ)
+    # Imported here: only apps with such triggers pay for the storage clients it loads.
+    from agentdown.runtime.triggers import TriggerHost
+
+    return TriggerHost(runner, environ=environ)
