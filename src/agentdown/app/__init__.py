@@ -47,8 +47,8 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: agentdown.tools.mcp imports agentdown.app.mcp_config, which must not pull in
-    # the whole loader (and the agent) just to read a config type.
+    # Lazy: importing one submodule (say agentdown.app.spec, for a type) must not pull in
+    # the whole loader and the agent, which CLI start-up time depends on.
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-if TYPE_CHECKING:  # the runtime imports the app package: no import at run time
-    from agentdown.runtime.triggers.bindings import OutputBinding
+from agentdown.app.bindings import OutputBinding
 
 __all__ = [
     "AgentConfiguration",

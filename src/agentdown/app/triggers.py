@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agentdown.app.bindings import BindingError, OutputBinding, parse_output
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.frontmatter import KeyPath
+from agentdown.app.ncrontab import Schedule
 from agentdown.app.spec import (
     HTTP_AUTH_MODES,
     BlobTrigger,
@@ -22,9 +24,6 @@ from agentdown.app.spec import (
     TimerTrigger,
     Trigger,
 )
-
-if TYPE_CHECKING:
-    from agentdown.runtime.triggers.bindings import OutputBinding
 
 __all__ = [
     "SUPPORTED_TRIGGERS",
@@ -208,8 +207,6 @@ def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | Non
                 arg("schedule"), f"invalid schedule {schedule!r}: expected {_ARGS[kind]['schedule']}"
             )
             return None
-        from agentdown.runtime.triggers.ncrontab import Schedule  # the runtime imports the app package
-
         try:
             Schedule(normalized)
         except ValueError as exc:  # well-formed fields that never match together, e.g. 31 February
@@ -283,8 +280,6 @@ def read_trigger_extras(reader: Reader, trigger: Trigger | None) -> tuple[Output
 
 
 def _read_output(reader: Reader) -> OutputBinding | None:
-    from agentdown.runtime.triggers.bindings import BindingError, parse_output
-
     raw = reader.get(("output",))
     if raw is MISSING or raw is None:
         return None

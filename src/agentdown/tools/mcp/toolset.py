@@ -24,8 +24,8 @@ from agentdown.messages import Content
 from agentdown.tools.context import FunctionInvocationContext
 from agentdown.tools.mcp.connection import Connection, McpConnectionError, TokenProvider, cause_text
 
-if TYPE_CHECKING:  # agentdown.app builds toolsets; a runtime import would risk a cycle
-    from agentdown.app.mcp_config import McpServerConfig
+if TYPE_CHECKING:
+    from agentdown.tools.mcp_config import McpServerConfig
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_CONNECT_TIMEOUT", "McpTool", "McpToolset"]
 
