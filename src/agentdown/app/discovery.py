@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentdown.app.diagnostics import Problems
+from agentdown.app.requirements import Requirement, find_requirement, read_requirements
+from agentdown.compat.packages import tool_import_context
+from agentdown.compat.tools import is_workflow_tool, plain_function_tool
 from agentdown.tools.function import FunctionTool
 from agentdown.tools.normalize import protocol_problems
 from agentdown.tools.protocol import TOOL_NAME_PATTERN, Tool
@@ -128,14 +131,15 @@ def _fresh_package(tools_dir: Path) -> str:
 
 
 def _module_files(tools_dir: Path) -> list[Path]:
-    """Every public ``.py`` module below ``tools_dir`` (``_private`` files and folders are helpers)."""
-    files: list[Path] = []
-    for path in sorted(tools_dir.rglob("*.py")):
-        parts = path.relative_to(tools_dir).parts
-        if any(p.startswith(("_", ".")) for p in parts) or "__pycache__" in parts:
-            continue
-        files.append(path)
-    return files
+    """The tool modules: each top-level ``.py`` file of ``tools_dir``, as the Azure Functions
+    runtime imports them. ``_private`` files and every subfolder are helpers that tool
+    modules import (``from _helpers import x``, ``from .lib import y``), not tool modules.
+    """
+    return [
+        path
+        for path in sorted(tools_dir.glob("*.py"))
+        if path.is_file() and not path.name.startswith(("_", "."))
+    ]
 
 
 def _definition_lines(path: Path) -> dict[str, int]:
@@ -185,7 +189,11 @@ def _agentdown_objects() -> set[int]:
 
 
 def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
-    """Import every module under ``tools/`` and collect its tools.
+    """Import each top-level module of ``tools/`` and collect its tools.
+
+    Modules are imported as the Azure Functions agents runtime imports them (see
+    :mod:`agentdown.compat.packages`): ``tools/`` on ``sys.path``, ``azure_functions_agents``
+    and ``agent_framework`` available even when not installed.
 
     A tool is every module-level ``FunctionTool`` (``@tool``) and every other object that
     satisfies the :class:`~agentdown.tools.Tool` protocol, plus run-time toolsets; a module
@@ -193,55 +201,132 @@ def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
     Functions agents runtime's convention for plain tool files). Classes,
     ``_private`` names and objects imported from agentdown itself are skipped, and an object
     bound to several names (or imported by several modules) counts once. An import error is
-    a problem naming the file and line, with the traceback.
+    a problem naming the file and line, with the traceback; a missing module that
+    ``requirements.txt`` lists is a warning saying what to install.
     """
     tools_dir = app_dir / "tools"
     if not tools_dir.is_dir():
         return []
     package = _fresh_package(tools_dir)
     own = _agentdown_objects()
+    files = _module_files(tools_dir)
+    requirements = read_requirements(app_dir)
     # id -> every (file, line, attr) binding it; an object imported by several modules
     # is reported where it is defined (the binding with a definition line).
     bindings: dict[int, list[tuple[Path, int, str, object]]] = {}
-    for path in _module_files(tools_dir):
-        module_name = ".".join([package, *path.relative_to(tools_dir).with_suffix("").parts])
-        try:
-            module = importlib.import_module(module_name)
-        except (Exception, SystemExit) as exc:
-            line, text = _import_error(exc, path, app_dir)
-            problems.add(
-                path, line, f"importing this tool module failed: {type(exc).__name__}: {exc}\n{text}"
-            )
-            continue
-        lines = _definition_lines(path)
-        candidates = 0
-        for attr, value in vars(module).items():
-            if attr.startswith("_") or isinstance(value, type | types.ModuleType) or id(value) in own:
+    with tool_import_context(tools_dir, (_source(path) for path in files), package):
+        for path in files:
+            module_name = f"{package}.{path.stem}"
+            try:
+                module = importlib.import_module(module_name)
+            except (Exception, SystemExit) as exc:
+                _report_import_error(exc, path, app_dir, requirements, problems)
                 continue
-            if isinstance(value, FunctionTool) or is_toolset(value) or _looks_like_tool(value):
-                bindings.setdefault(id(value), []).append((path, lines.get(attr, 0), attr, value))
-                candidates += 1
-        if not candidates:
-            # As in the Azure Functions agents runtime: a module with no explicit tool
-            # offers its plain public functions, so tool files written for it load unchanged.
-            plain = _plain_functions(module)
-            for attr, function in plain:
-                try:
-                    wrapped = FunctionTool(function)
-                except (TypeError, ValueError) as exc:
-                    problems.add(path, lines.get(attr, 0), f"`{attr}` cannot be a tool: {exc}")
-                    continue
-                bindings.setdefault(id(wrapped), []).append((path, lines.get(attr, 0), attr, wrapped))
-            if not plain:
-                _report_empty(path, problems)
+            _collect(module, path, own, bindings, problems)
     found: list[DiscoveredTool] = []
     for places in bindings.values():
         path, line, attr, value = max(places, key=lambda place: place[1] > 0)
+        if not line:
+            path, line = _defined_at(value, app_dir) or (path, line)
         tool = _as_tool(value, path, line, attr, problems)
         if tool is not None:
             found.append(tool)
     _check_names(found, app_dir, problems)
     return found
+
+
+def _source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""  # importing it reports the problem
+
+
+def _collect(
+    module: types.ModuleType,
+    path: Path,
+    own: set[int],
+    bindings: dict[int, list[tuple[Path, int, str, object]]],
+    problems: Problems,
+) -> None:
+    """Add the tools of one imported module to ``bindings``."""
+    lines = _definition_lines(path)
+    candidates = 0
+    workflow: list[str] = []
+    for attr, value in vars(module).items():
+        if attr.startswith("_") or isinstance(value, type | types.ModuleType) or id(value) in own:
+            continue
+        if isinstance(value, FunctionTool) or is_toolset(value) or _looks_like_tool(value):
+            bindings.setdefault(id(value), []).append((path, lines.get(attr, 0), attr, value))
+            candidates += 1
+        elif is_workflow_tool(value) and getattr(value, "__module__", None) == module.__name__:
+            workflow.append(attr)
+    if workflow:
+        names = ", ".join(workflow)
+        problems.warn(
+            path,
+            min(lines.get(a, 0) for a in workflow),
+            f"@workflow_tool functions ({names}) are for dynamic workflows, which agentdown does not "
+            "run yet (not honoured yet): they are not agent tools here, as in the Azure Functions runtime",
+        )
+    if candidates:
+        return
+    # As in the Azure Functions agents runtime: a module with no explicit tool offers its
+    # plain public functions, so tool files written for it load unchanged.
+    plain = [(a, f) for a, f in _plain_functions(module) if not is_workflow_tool(f)]
+    for attr, function in plain:
+        try:
+            wrapped = plain_function_tool(function, attr)
+        except (TypeError, ValueError) as exc:
+            problems.add(path, lines.get(attr, 0), f"`{attr}` cannot be a tool: {exc}")
+            continue
+        bindings.setdefault(id(wrapped), []).append((path, lines.get(attr, 0), attr, wrapped))
+    if not plain and not workflow:
+        _report_empty(path, problems)
+
+
+def _report_import_error(
+    exc: BaseException, path: Path, app_dir: Path, requirements: list[Requirement], problems: Problems
+) -> None:
+    line, text = _import_error(exc, path, app_dir)
+    summary = f"importing this tool module failed: {type(exc).__name__}: {exc}"
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if not missing:
+        problems.add(path, line, f"{summary}\n{text}")
+        return
+    listed = find_requirement(missing, requirements)
+    if listed is not None:
+        # Azure Functions installs requirements.txt on deployment: the app is right, this
+        # machine lacks the package. The agents run here without this module's tools.
+        where = f"{listed.file.relative_to(app_dir)}:{listed.line}"
+        problems.warn(
+            path,
+            line,
+            f"{summary}; '{listed.name}' is listed in {where} but not installed here: run "
+            f"`pip install -r {listed.file}` (or `pip install {listed.name}`); until then the agents "
+            "run without this module's tools",
+        )
+        return
+    top = missing.split(".")[0]
+    problems.add(
+        path,
+        line,
+        f"{summary}; it is not in requirements.txt either: `pip install` the distribution that provides "
+        f"'{top}' and list it in requirements.txt (Azure Functions installs only what is listed there)",
+    )
+
+
+def _defined_at(value: object, app_dir: Path) -> tuple[Path, int] | None:
+    """Where the function of a tool imported into a tool module (from a helper) is defined."""
+    code = getattr(getattr(value, "func", None), "__code__", None)
+    if code is None:
+        return None
+    file = Path(code.co_filename)
+    try:
+        file.resolve().relative_to(app_dir.resolve())
+    except ValueError:
+        return None
+    return file, code.co_firstlineno
 
 
 def _looks_like_tool(value: object) -> bool:
