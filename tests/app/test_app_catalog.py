@@ -183,10 +183,10 @@ def test_skills_and_mcp_filters(make_app: MakeApp) -> None:
     assert catalog.build_agent("all").toolsets[1] is some.toolsets[0]  # one connection per server
 
 
-def test_unknown_mcp_server_is_an_error_unknown_skill_a_warning(make_app: MakeApp) -> None:
+def test_excluding_an_unknown_mcp_server_or_skill_is_a_warning(make_app: MakeApp) -> None:
     app = make_app({"a.agent.md": agent_md(BASE + "mcp:\n  exclude: [dcos]\nskills:\n  exclude: [gone]")})
     assert messages(problems_of(app)) == [
-        f"{app / 'a.agent.md'}:5: error: mcp.exclude: no MCP server in mcp.json named 'dcos'",
+        f"{app / 'a.agent.md'}:5: warning: mcp.exclude: no MCP server in mcp.json named 'dcos'",
         f"{app / 'a.agent.md'}:7: warning: skills.exclude: no skill in skills/ named 'gone'",
     ]
 

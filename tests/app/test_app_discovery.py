@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from apphelpers import MINIMAL, MakeApp, messages, problems_of
 
-from agentdown.app.catalog import load_app
+from agentdown.app.catalog import check_app, load_app
 from agentdown.app.diagnostics import Problems
 from agentdown.app.discovery import discover_agent_files, slugify
 
@@ -52,39 +54,34 @@ def test_agent_md_is_main(make_app: MakeApp) -> None:
     assert catalog.default_slug == "main"
 
 
-def test_collisions_get_numbered_suffixes_in_path_order(make_app: MakeApp) -> None:
+def test_two_files_with_one_slug_are_an_error_naming_both(make_app: MakeApp) -> None:
+    # As the newest Azure Functions runtime: it refuses to start (older versions suffixed _2).
     app = make_app(
         {
             "daily-report.agent.md": MINIMAL,
             "daily_report.agent.md": MINIMAL,
             "agents/daily report.agent.md": MINIMAL,
             "agent.md": MINIMAL,
-            "main.agent.md": MINIMAL,
+            "CLAUDE.md": MINIMAL,
         }
     )
     problems = Problems()
     found = {f.path.relative_to(app).as_posix(): f.slug for f in discover_agent_files(app, problems)}
-    assert found == {
-        "agent.md": "main",
-        "agents/daily report.agent.md": "daily_report",
-        "daily-report.agent.md": "daily_report_2",
-        "daily_report.agent.md": "daily_report_3",
-        "main.agent.md": "main_2",
-    }
+    assert found == {"CLAUDE.md": "main", "agents/daily report.agent.md": "daily_report"}
+    taken = "(the name of the agent's routes and delegate tool); rename one of the two files"
     assert messages(problems) == [
-        f"{app / 'daily-report.agent.md'}: warning: agents/daily report.agent.md already has the slug "
-        "'daily_report', so this agent is 'daily_report_2'; rename one file to choose its slug",
-        f"{app / 'daily_report.agent.md'}: warning: agents/daily report.agent.md already has the slug "
-        "'daily_report', so this agent is 'daily_report_3'; rename one file to choose its slug",
-        f"{app / 'main.agent.md'}: warning: agent.md already has the slug 'main', so this agent is "
-        "'main_2'; rename one file to choose its slug",
+        f"{app / 'agent.md'}: error: CLAUDE.md already has the slug 'main' {taken}",
+        f"{app / 'daily-report.agent.md'}: error: agents/daily report.agent.md already has the slug "
+        f"'daily_report' {taken}",
+        f"{app / 'daily_report.agent.md'}: error: agents/daily report.agent.md already has the slug "
+        f"'daily_report' {taken}",
     ]
+    assert load_app_fails(app)
 
 
-def test_suffix_that_is_taken_keeps_counting(make_app: MakeApp) -> None:
-    app = make_app({"a.agent.md": MINIMAL, "a-.agent.md": MINIMAL, "a_2.agent.md": MINIMAL})
-    slugs = {f.path.name: f.slug for f in discover_agent_files(app, Problems())}
-    assert slugs == {"a-.agent.md": "a", "a.agent.md": "a_2", "a_2.agent.md": "a_2_2"}
+def load_app_fails(app: Path) -> bool:
+    catalog, problems = check_app(app, environ=ENV)
+    return catalog is None and bool(problems.errors)
 
 
 def test_no_agent_files_is_an_error(make_app: MakeApp) -> None:
@@ -101,12 +98,23 @@ def test_not_a_folder(make_app: MakeApp) -> None:
     ]
 
 
-def test_claude_md_files_are_named_not_loaded(make_app: MakeApp) -> None:
-    app = make_app({"a.agent.md": MINIMAL, "agents/summarize.claude.md": MINIMAL})
-    assert messages(problems_of(app)) == [
-        f"{app / 'agents' / 'summarize.claude.md'}: warning: agentdown loads *.agent.md files; "
-        "rename this file to load it as an agent"
-    ]
+def test_claude_md_files_and_an_agents_folder_of_any_case_load(make_app: MakeApp) -> None:
+    app = make_app(
+        {
+            "CLAUDE.md": MINIMAL,
+            "Agents/summarize.claude.md": MINIMAL,
+            "Agents/Billing.Claude.MD": MINIMAL,
+            "Agents/.hidden.agent.md": MINIMAL,  # dotfiles are skipped
+            "notes.claude.txt": "not an agent",
+        }
+    )
+    catalog = load_app(app, environ=ENV)
+    assert {slug: spec.file.relative_to(app).as_posix() for slug, spec in catalog.specs.items()} == {
+        "main": "CLAUDE.md",
+        "Billing": "Agents/Billing.Claude.MD",
+        "summarize": "Agents/summarize.claude.md",
+    }
+    assert catalog["main"].is_main and not catalog.problems
 
 
 def test_resolve_and_default_slug(make_app: MakeApp) -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agentdown.app.mcp_config import McpAuth, McpServerConfig, load_mcp_config, parse_mcp_config
+from agentdown.app.mcp_config import (
+    McpAuth,
+    McpServerConfig,
+    load_mcp_config,
+    parse_mcp_config,
+    parse_mcp_file,
+)
 
 FILE = Path("/app/mcp.json")
 
@@ -149,12 +155,23 @@ def test_every_problem_is_reported_with_its_line() -> None:
     ]
 
 
-def test_unset_url_variable_gets_a_hint() -> None:
-    _, problems = parse('{"servers": {\n"a": {"url": "$MCP_URL"}}}')
+def test_a_server_whose_url_variable_is_unset_is_skipped_with_a_warning() -> None:
+    # The Azure Functions runtime skips such a server and starts; so does agentdown, saying so.
+    text = '{"servers": {\n"a": {"url": "$MCP_URL", "auth": {"scope": "s", "client_id": "$ID"}},\n"b": {"url": "https://b.example/mcp"}}}'
+    parsed = parse_mcp_file(text, Path("/app/mcp.json"), {})
+    assert [str(p) for p in parsed.problems] == [
+        "/app/mcp.json:2: warning: server 'a': url: MCP_URL is not set in the environment, so this server "
+        "is skipped (as in the Azure Functions runtime) and agents run without its tools; set it to use "
+        "the server"
+    ]
+    assert list(parsed.servers) == ["b"]
+    assert parsed.skipped == {"a": "its url names an unset environment variable"}
+
+
+def test_a_url_that_is_not_http_is_still_an_error() -> None:
+    _, problems = parse('{"servers": {\n"a": {"url": "ftp://x"}}}')
     assert problems == [
-        "/app/mcp.json:2: error: server 'a': url: expected an http:// or https:// URL, got '$MCP_URL' "
-        "(is its environment variable set?)",
-        "/app/mcp.json:2: warning: server 'a': url: MCP_URL: not set in the environment, so the text stays literal",
+        "/app/mcp.json:2: error: server 'a': url: expected an http:// or https:// URL, got 'ftp://x'"
     ]
 
 

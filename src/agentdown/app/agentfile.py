@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -16,12 +17,21 @@ from agentdown.app.config import (
     merge_agent_configuration,
     read_agent_configuration,
     read_model,
+    read_structured_output,
     read_system_tools,
     resolve_timeout,
 )
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
-from agentdown.app.spec import AgentSpec, BuiltinEndpoints, HttpAuth, Selection, SubagentRef
+from agentdown.app.spec import (
+    AgentSpec,
+    BuiltinEndpoints,
+    FunctionsTrigger,
+    HttpAuth,
+    Selection,
+    SubagentRef,
+    WorkflowSettings,
+)
 from agentdown.app.substitution import substitute_markdown, substitute_values
 from agentdown.app.triggers import read_http_auth, read_trigger, read_trigger_extras
 from agentdown.exceptions import ConfigurationError
@@ -50,12 +60,17 @@ AGENT_KEYS: dict[str, str] = {
     "response_example": "an example answer as a JSON document",
     "response_schema": "a JSON Schema (mapping) the answer must satisfy",
     "agent_configuration": "{max_output_tokens: N}",
+    "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
+    "workflows": "{enabled, exclude, subagents} (dynamic workflows; accepted, not honoured yet)",
     "metadata": "a free-form mapping",
     "runtime": "ignored (accepted for compatibility)",
 }
+_WORKFLOW_KEYS = {
+    "enabled": "true or false",
+    "exclude": "a list of workflow tool names to leave out",
+    "subagents": "a list of {agent: <slug>, when: <when to use it>}",
+}
 _UNSUPPORTED = {
-    "workflows": "dynamic workflows (`workflows`) are an Azure Functions agents runtime feature agentdown does "
-    "not provide; remove the key",
     "debug": "`debug` was renamed `builtin_endpoints` ({debug_chat_ui, chat_api, mcp}); use that instead",
 }
 _ENDPOINT_KEYS = {
@@ -119,6 +134,9 @@ def read_agent_file(
         )
     trigger = read_trigger(r, slug)
     output, session_key = read_trigger_extras(r, trigger)
+    example_text = None
+    if isinstance(response_example, _ExampleText):
+        example_text, response_example = response_example.text, None
     spec = AgentSpec(
         slug=slug,
         name=(name or "").strip(),
@@ -126,7 +144,8 @@ def read_agent_file(
         instructions=instructions,
         file=file,
         is_main=slug == "main",
-        trigger=trigger,
+        trigger=None if isinstance(trigger, FunctionsTrigger) else trigger,
+        functions_trigger=trigger if isinstance(trigger, FunctionsTrigger) else None,
         output=output,
         session_key=session_key,
         builtin_endpoints=endpoints,
@@ -145,6 +164,9 @@ def read_agent_file(
         input_schema=_schema(r, ("input_schema",)),
         response_example=response_example,
         response_schema=response_schema,
+        response_example_text=example_text,
+        structured_output=read_structured_output(r, ("structured_output",)) or config.structured_output,
+        workflows=_workflows(r, slug),
         agent_configuration=merge_agent_configuration(
             config.agent_configuration, read_agent_configuration(r, ("agent_configuration",))
         ),
@@ -190,8 +212,7 @@ def _selection(r: Reader, key: str, config_exclude: tuple[str, ...]) -> Selectio
     return Selection(include=include, exclude=tuple(dict.fromkeys((*exclude, *inherited))))
 
 
-def _subagents(r: Reader, slug: str) -> tuple[SubagentRef, ...]:
-    path: KeyPath = ("subagents",)
+def _subagents(r: Reader, slug: str, path: KeyPath = ("subagents",)) -> tuple[SubagentRef, ...]:
     value = r.get(path)
     if value is MISSING or value is None:
         return ()
@@ -242,6 +263,11 @@ def _schema(r: Reader, path: KeyPath) -> Mapping[str, Any] | None:
     return MappingProxyType(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _ExampleText:
+    text: str
+
+
 def _example(r: Reader) -> Any:
     path: KeyPath = ("response_example",)
     value = r.get(path)
@@ -251,11 +277,14 @@ def _example(r: Reader) -> Any:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            r.error(
+            # The Azure Functions runtime shows the example to the model as text and only
+            # requires the answer to be JSON: so does agentdown, with a warning.
+            r.warn(
                 path,
-                f"expected {AGENT_KEYS['response_example']} (e.g. a `|` block holding {{...}}), but it is not valid JSON: {exc}",
+                f"not valid JSON ({exc}), so answers are not checked against its shape: it is shown to the "
+                "model as the answer's format, and an answer must be a JSON object",
             )
-            return None
+            return _ExampleText(value.strip()) if value.strip() else None
     elif not isinstance(value, dict | list):
         r.expected(path, AGENT_KEYS["response_example"], value)
         return None
@@ -265,3 +294,27 @@ def _example(r: Reader) -> Any:
         r.error(path, str(exc))
         return None
     return value
+
+
+def _workflows(r: Reader, slug: str) -> WorkflowSettings | None:
+    path: KeyPath = ("workflows",)
+    if r.keys(path, _WORKFLOW_KEYS, "workflows") is None:
+        return None
+    enabled = bool(r.boolean((*path, "enabled")))
+    exclude = r.string_list((*path, "exclude")) or ()
+    subagents = _subagents(r, slug, (*path, "subagents"))
+    r.warn(
+        path,
+        "dynamic workflows are not honoured yet: "
+        + (
+            "this agent runs as a plain agent, without planning or running a workflow"
+            if enabled
+            else "the key is accepted and has no effect"
+        )
+        + (
+            f"; its workflow subagents ({', '.join(s.agent for s in subagents)}) are not delegated to"
+            if subagents
+            else ""
+        ),
+    )
+    return WorkflowSettings(enabled=enabled, exclude=tuple(exclude), subagents=subagents)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentdown.app.diagnostics import Problems
-from agentdown.app.mcp_config import McpServerConfig, load_mcp_config
+from agentdown.app.mcp_config import McpServerConfig, load_mcp_file
 from agentdown.app.skills import Skill, SkillKit, discover_skills, skill_kit
 
 __all__ = ["SKILL_TOOL_NAMES", "Capabilities", "load_capabilities"]
@@ -27,6 +27,9 @@ class Capabilities:
 
     mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     skills: Sequence[Skill] = ()
+    skipped_mcp_servers: Mapping[str, str] = field(default_factory=dict)
+    """Servers of ``mcp.json`` left out (with a warning), by name, with the reason: agents that
+    would use one run without it; naming one in ``mcp: {exclude}`` is fine."""
 
     @property
     def skill_names(self) -> list[str]:
@@ -39,8 +42,8 @@ class Capabilities:
 
 
 def load_capabilities(app_dir: Path, environ: Mapping[str, str], problems: Problems) -> Capabilities:
-    servers, mcp_problems = load_mcp_config(app_dir / MCP_FILE, environ)
-    problems.extend(mcp_problems)
+    mcp = load_mcp_file(app_dir / MCP_FILE, environ)
+    problems.extend(mcp.problems)
     skills, skill_problems = discover_skills(app_dir)
     problems.extend(skill_problems)
-    return Capabilities(mcp_servers=servers, skills=tuple(skills))
+    return Capabilities(mcp_servers=mcp.servers, skills=tuple(skills), skipped_mcp_servers=mcp.skipped)

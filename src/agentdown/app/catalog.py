@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AgentCatalog", "AppSummary", "check_app", "load_app"]
 
+EXAMPLE_TEXT_INSTRUCTION = "Respond with only a JSON object, in the format of this example:"
 SUBAGENT_TASK = (
     "The complete task for this agent. It does not see this conversation, so include every fact it needs."
 )
@@ -152,7 +153,7 @@ class AgentCatalog:
             tools=len(self._tools),
             skills=len(self._capabilities.skills),
             mcp_servers=len(self._capabilities.mcp_servers),
-            triggers=sum(s.trigger is not None for s in specs),
+            triggers=sum(s.trigger is not None or s.functions_trigger is not None for s in specs),
             endpoints=sum(s.builtin_endpoints.any for s in specs),
         )
 
@@ -206,12 +207,22 @@ class AgentCatalog:
                     arg_description=SUBAGENT_TASK,
                 )
             )
-        instructions = "\n\n".join(p for p in (spec.instructions, kit.instructions) if p)
         response_format: Any = None
+        example_text = None
         if spec.response_schema is not None:
             response_format = JsonSchema(dict(spec.response_schema), name=spec.slug)
         elif spec.response_example is not None:
             response_format = ResponseExample(spec.response_example)
+        elif spec.response_example_text is not None:
+            # Not JSON, so no shape to check: shown as the format, as the Azure Functions
+            # runtime does, and the answer must be a JSON object.
+            response_format = JsonSchema({"type": "object"}, name=spec.slug)
+            example_text = EXAMPLE_TEXT_INSTRUCTION + f"\n```\n{spec.response_example_text}\n```"
+        instructions = "\n\n".join(p for p in (spec.instructions, kit.instructions, example_text) if p)
+        # Only when the file sets it, so the Agent's own default applies otherwise.
+        extra: dict[str, Any] = {}
+        if spec.structured_output is not None:
+            extra["structured_output_mode"] = spec.structured_output
         options = ChatOptions(
             max_output_tokens=spec.agent_configuration.max_output_tokens,
             model=spec.model if self._model is not None else None,
@@ -225,6 +236,7 @@ class AgentCatalog:
             description=spec.description,
             options=options,
             timeout=spec.timeout,
+            **extra,
         )
         self._agents[slug] = agent
         return agent
@@ -288,7 +300,8 @@ def check_app(
     tools = discover_tools(app_dir, problems)
     capabilities = load_capabilities(app_dir, env, problems)
     slugs = {f.slug for f in files}
-    check_links(specs, slugs, tools, capabilities.mcp_servers, capabilities.skill_names, config, problems)
+    servers = [*capabilities.mcp_servers, *capabilities.skipped_mcp_servers]
+    check_links(specs, slugs, tools, servers, capabilities.skill_names, config, problems)
     problems = _dedupe(problems)
     if problems.errors:
         return None, problems

@@ -95,10 +95,14 @@ class Reader:
         allowed: Mapping[str, str],
         what: str,
         special: Mapping[str, str] | None = None,
+        *,
+        unknown_note: str | None = None,
     ) -> dict[str, Any] | None:
         """The mapping at ``path`` after reporting every key not in ``allowed`` (key -> form).
 
         Keys in ``special`` are reported with their own message (known but unsupported keys).
+        With ``unknown_note`` an unknown key is a warning ending with that note (for mappings
+        the Azure Functions runtime passes through rather than rejects), else an error.
         """
         value = self.data if not path else self.get(path)
         if value is MISSING or value is None:
@@ -112,10 +116,11 @@ class Reader:
             elif key not in allowed:
                 hint = difflib.get_close_matches(str(key), list(allowed), n=1)
                 guess = f" (did you mean '{hint[0]}'?)" if hint else ""
-                self.error(
-                    (*path, key),
-                    f"unknown key '{key}' in {what}{guess}; expected one of: {', '.join(allowed)}",
-                )
+                message = f"unknown key '{key}' in {what}{guess}; expected one of: {', '.join(allowed)}"
+                if unknown_note is None:
+                    self.error((*path, key), message)
+                else:
+                    self.warn((*path, key), f"{message}; {unknown_note}")
         return value
 
     # -- scalars -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.diagnostics import Problems
@@ -49,6 +49,7 @@ __all__ = [
     "merge_agent_configuration",
     "read_agent_configuration",
     "read_model",
+    "read_structured_output",
     "read_system_tools",
     "resolve_timeout",
 ]
@@ -64,6 +65,7 @@ _KEYS = {
     "http_auth": "function, admin, anonymous or entra (or {mode, entra})",
     "system_tools": "{dynamic_sessions_code_interpreter: {endpoint}, web_request: true/false}",
     "agent_configuration": "{max_output_tokens: N}",
+    "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
     "sdk_mode": "maf (accepted for compatibility, ignored)",
 }
 _AGENT_CONFIGURATION = {
@@ -94,6 +96,8 @@ class AppConfig:
     """Raw (validated) values, merged under each agent's."""
     system_tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """System tool settings by tool name (validated, not provided by agentdown yet)."""
+    structured_output: Literal["auto", "native", "prompt"] | None = None
+    """Default ``structured_output`` for agents that set none."""
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Line of each top-level key, for problems found later."""
 
@@ -129,8 +133,17 @@ def load_config(app_dir: Path, environ: Mapping[str, str], problems: Problems) -
             read_agent_configuration(reader, ("agent_configuration",)) or {}
         ),
         system_tools=MappingProxyType(_config_system_tools(reader)),
+        structured_output=read_structured_output(reader, ("structured_output",)),
         lines=MappingProxyType({str(k[0]): v for k, v in doc.lines.items() if len(k) == 1}),
     )
+
+
+STRUCTURED_OUTPUT_MODES = ("auto", "native", "prompt")
+
+
+def read_structured_output(reader: Reader, path: KeyPath) -> Literal["auto", "native", "prompt"] | None:
+    """``structured_output``: ``auto``, ``native`` or ``prompt`` (``None`` when unset)."""
+    return reader.choice(path, STRUCTURED_OUTPUT_MODES)  # type: ignore[return-value]
 
 
 def read_model(reader: Reader, path: KeyPath) -> str | None:

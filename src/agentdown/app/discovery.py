@@ -23,8 +23,8 @@ from agentdown.tools.toolset import Toolset, is_toolset
 
 __all__ = ["AgentFile", "DiscoveredTool", "discover_agent_files", "discover_tools", "slugify"]
 
-AGENT_SUFFIX = ".agent.md"
-MAIN_ALIAS = "agent.md"
+AGENT_SUFFIXES = (".agent.md", ".claude.md")
+MAIN_ALIASES = ("agent.md", "claude.md")
 _NON_SLUG = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -61,19 +61,28 @@ def slugify(stem: str) -> str:
 
 
 def _stem(path: Path) -> str | None:
+    """The stem that names the agent of ``path``, ``None`` when it is not an agent file.
+
+    As the Azure Functions agents runtime reads them: ``*.agent.md`` and ``*.claude.md``,
+    and a bare ``agent.md`` or ``CLAUDE.md`` (both ``main``); any case; dotfiles skipped.
+    """
     name = path.name
-    if name.lower() == MAIN_ALIAS:
+    lower = name.lower()
+    if name.startswith("."):
+        return None
+    if lower in MAIN_ALIASES:
         return "main"
-    if name.lower().endswith(AGENT_SUFFIX) and len(name) > len(AGENT_SUFFIX):
-        return name[: -len(AGENT_SUFFIX)]
+    for suffix in AGENT_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
     return None
 
 
 def discover_agent_files(app_dir: Path, problems: Problems) -> list[AgentFile]:
-    """``*.agent.md`` (any case) and ``agent.md`` in ``app_dir`` and its ``agents/`` folder.
+    """The agent files in ``app_dir`` and its ``agents/`` (or ``Agents/``) folder, in path order.
 
-    Files are taken in path order; a slug already taken gets ``_2``, ``_3``, ... (with a
-    warning naming both files, since the route then differs from the file name).
+    Two files with one slug are an error naming both (the slug names the agent's routes
+    and its delegation tool; the Azure Functions runtime refuses to start too).
     """
     folders = [app_dir, *(p for p in sorted(app_dir.iterdir()) if p.is_dir() and p.name.lower() == "agents")]
     found = sorted(
@@ -83,25 +92,17 @@ def discover_agent_files(app_dir: Path, problems: Problems) -> list[AgentFile]:
     taken: dict[str, Path] = {}
     out: list[AgentFile] = []
     for path in found:
-        base = slugify(_stem(path) or "")
-        slug, n = base, 1
-        while slug in taken:
-            n += 1
-            slug = f"{base}_{n}"
-        if slug != base:
-            problems.warn(
+        slug = slugify(_stem(path) or "")
+        if slug in taken:
+            problems.add(
                 path,
                 0,
-                f"{taken[base].relative_to(app_dir)} already has the slug '{base}', so this agent is '{slug}'; "
-                "rename one file to choose its slug",
+                f"{taken[slug].relative_to(app_dir)} already has the slug '{slug}' (the name of the "
+                "agent's routes and delegate tool); rename one of the two files",
             )
+            continue
         taken[slug] = path
         out.append(AgentFile(path, slug))
-    for folder in folders:
-        for other in sorted(folder.glob("*.claude.md")):
-            problems.warn(
-                other, 0, "agentdown loads *.agent.md files; rename this file to load it as an agent"
-            )
     return out
 
 

@@ -42,6 +42,17 @@ def check_links(
     servers, skill_names = set(mcp_servers), set(skills)
     referenced: set[str] = set()
     for spec in specs.values():
+        if spec.workflows is not None:
+            # Workflow subagents are reached through the workflow (not honoured yet, said at
+            # the workflows key); an unknown one still fails as it would there.
+            for ref in spec.workflows.subagents:
+                referenced.add(ref.agent)
+                if ref.agent not in slugs:
+                    problems.add(
+                        spec.file,
+                        ref.line,
+                        f"workflows.subagents: unknown agent '{ref.agent}'{_suggest(ref.agent, slugs)}",
+                    )
         for ref in spec.subagents:
             referenced.add(ref.agent)
             if ref.agent not in slugs:
@@ -73,7 +84,8 @@ def check_links(
                     "read_skill_resource); rename this tool",
                 )
     for spec in specs.values():
-        if spec.trigger is None and not spec.builtin_endpoints.any and spec.slug not in referenced:
+        triggered = spec.trigger is not None or spec.functions_trigger is not None
+        if not triggered and not spec.builtin_endpoints.any and spec.slug not in referenced:
             problems.warn(
                 spec.file,
                 1,
@@ -94,7 +106,8 @@ def check_links(
 def _check_selection(
     spec: AgentSpec, key: str, known: set[str], problems: Problems, inherited: tuple[str, ...] = ()
 ) -> None:
-    """Unknown names: an error in an include list (and any MCP list, as upstream), else a warning."""
+    """Unknown names: an error in an include list (agentdown's own key), a warning in an exclude list
+    (excluding what does not exist changes nothing; the newest Azure Functions runtime warns too)."""
     selection: Selection = getattr(spec, key)
     line = spec.line_of(key)
     what = {"tools": "tool in tools/", "mcp": "MCP server in mcp.json", "skills": "skill in skills/"}[key]
@@ -104,11 +117,7 @@ def _check_selection(
     for name in selection.exclude:
         if name in known or name in inherited:
             continue
-        message = f"{key}.exclude: no {what} named '{name}'{_suggest(name, known)}"
-        if key == "mcp":
-            problems.add(spec.file, line, message)
-        else:
-            problems.warn(spec.file, line, message)
+        problems.warn(spec.file, line, f"{key}.exclude: no {what} named '{name}'{_suggest(name, known)}")
 
 
 def _check_cycles(specs: Mapping[str, AgentSpec], problems: Problems) -> None:

@@ -27,6 +27,7 @@ import importlib.util
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,16 @@ from agentdown.app.frontmatter import KeyPath, YamlDoc, format_path, parse_yaml
 from agentdown.app.substitution import PLACEHOLDER, has_placeholders, substitute_string
 from agentdown.tools.mcp_config import McpAuth, McpServerConfig, McpTransport
 
-__all__ = ["McpAuth", "McpServerConfig", "McpTransport", "load_mcp_config", "parse_mcp_config"]
+__all__ = [
+    "McpAuth",
+    "McpFile",
+    "McpServerConfig",
+    "McpTransport",
+    "load_mcp_config",
+    "load_mcp_file",
+    "parse_mcp_config",
+    "parse_mcp_file",
+]
 
 _TYPES: dict[str, McpTransport] = {
     "http": "streamable-http",
@@ -86,6 +96,8 @@ class _Server:
         self.path, self.raw, self.doc, self.problems = path, raw, doc, problems
         self.name = str(path[-1])
         self.errors = 0
+        self.skipped = False
+        """The URL names an unset variable: the server is left out with a warning."""
 
     def add(self, key: str | None, message: str) -> None:
         path = self.path if key is None else (*self.path, *key.split("."))
@@ -182,12 +194,25 @@ class _Server:
                 self.name, "stdio", command=command, args=args, env=env, cwd=base_dir / (cwd or ""), **common
             )
         url = self.string("url", "an http:// or https:// URL")
-        headers, auth = self.table("headers"), self.auth()
         if url is None and "url" not in self.raw:
             self.add(None, f'a {transport} server needs "url"')
+        elif url is not None and has_placeholders(url):
+            # As the Azure Functions runtime does: an unresolved URL skips this server, the
+            # app still starts. Its agents run without the server's tools (said at load).
+            found = (m["dollar"] or m["pct"] for m in PLACEHOLDER.finditer(url))
+            names = ", ".join(dict.fromkeys(n for n in found if n)) or url
+            self.problems.warn(
+                self.doc.file,
+                self.doc.line((*self.path, "url")),
+                f"server {self.name!r}: url: {names} is not set in the environment, so this server is "
+                "skipped (as in the Azure Functions runtime) and agents run without its tools; set it "
+                "to use the server",
+            )
+            self.skipped = True
+            return None
         elif url is not None and not re.match(r"https?://[^/\s]+", url):
-            hint = " (is its environment variable set?)" if has_placeholders(url) else ""
-            self.add("url", f"expected an http:// or https:// URL, got {url!r}{hint}")
+            self.add("url", f"expected an http:// or https:// URL, got {url!r}")
+        headers, auth = self.table("headers"), self.auth()
         if self.errors or url is None:
             return None
         return McpServerConfig(self.name, transport, url=url, headers=headers, auth=auth, **common)
@@ -232,6 +257,16 @@ def _substitute(
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class McpFile:
+    """What one ``mcp.json`` yields."""
+
+    servers: dict[str, McpServerConfig]
+    skipped: dict[str, str]
+    """Servers left out, by name, with the reason (a URL naming an unset variable)."""
+    problems: Problems
+
+
 def parse_mcp_config(
     text: str, file: Path, environ: Mapping[str, str], *, base_dir: Path | None = None
 ) -> tuple[dict[str, McpServerConfig], Problems]:
@@ -241,21 +276,30 @@ def parse_mcp_config(
     the default working directory of stdio servers are ``base_dir`` (else the
     file's folder).
     """
+    parsed = parse_mcp_file(text, file, environ, base_dir=base_dir)
+    return parsed.servers, parsed.problems
+
+
+def parse_mcp_file(
+    text: str, file: Path, environ: Mapping[str, str], *, base_dir: Path | None = None
+) -> McpFile:
+    """:func:`parse_mcp_config`, with the servers that were skipped."""
     problems = Problems()
+    skipped: dict[str, str] = {}
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         hint = " (mcp.json is strict JSON: no comments, no trailing commas)"
         hint = hint if re.search(r"//|/\*|,\s*[}\]]", text) else ""
         problems.add(file, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}{hint}")
-        return {}, problems
+        return McpFile({}, skipped, problems)
     # Lines come from PyYAML (JSON is YAML but for tabs, which JSON only allows as spacing).
     scratch = Problems()
     doc = parse_yaml(text.replace("\t", " "), file, 1, scratch) or YamlDoc(data, {}, file, 1)
     problems.extend(scratch if doc.lines else ())
     if not isinstance(data, dict):
         problems.add(file, 1, f'expected a JSON object such as {{"servers": {{...}}}}, got {_kind(data)}')
-        return {}, problems
+        return McpFile({}, skipped, problems)
     for key in data.keys() - set(_TOP_KEYS):
         problems.add(
             file, doc.line((key,)), f'unknown top-level key {key!r}; expected "servers" (or "mcpServers")'
@@ -272,7 +316,7 @@ def parse_mcp_config(
         problems.add(
             file, doc.line((top,)), f'"{top}" must be an object of named servers, got {_kind(servers)}'
         )
-        return {}, problems
+        return McpFile({}, skipped, problems)
     out: dict[str, McpServerConfig] = {}
     for name, raw in servers.items():
         if not isinstance(raw, dict) or not name.strip():
@@ -288,24 +332,32 @@ def parse_mcp_config(
         notes: list[tuple[KeyPath, str]] = []
         server = _Server((top, name), _substitute(raw, environ, (top, name), notes), doc, problems)
         config = server.parse(base_dir or file.parent)
+        if server.skipped:
+            skipped[name] = "its url names an unset environment variable"
         for path, note in notes:
-            if path[2:] == ("auth", "client_id"):
-                continue  # unset on purpose when the default credential should be used
+            if path[2:] == ("auth", "client_id") or (server.skipped and path[2:] == ("url",)):
+                continue  # unset on purpose (the default credential), or said already
             problems.warn(file, doc.line(path), f"server {name!r}: {format_path(path[2:])}: {note}")
         if config is not None:
             out[name] = config
     problems.sort(key=lambda p: p.line)  # stable: file order, then the order of the checks
-    return out, problems
+    return McpFile(out, skipped, problems)
 
 
 def load_mcp_config(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, McpServerConfig], Problems]:
     """Read and validate ``path`` (an ``mcp.json``); a missing file means no servers and no problems."""
+    loaded = load_mcp_file(path, environ)
+    return loaded.servers, loaded.problems
+
+
+def load_mcp_file(path: Path, environ: Mapping[str, str]) -> McpFile:
+    """:func:`load_mcp_config`, with the servers that were skipped."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return {}, Problems()
+        return McpFile({}, {}, Problems())
     except (OSError, UnicodeDecodeError) as exc:
         problems = Problems()
         problems.add(path, 0, f"cannot read the file: {exc}")
-        return {}, problems
-    return parse_mcp_config(text, path, environ, base_dir=path.parent)
+        return McpFile({}, {}, problems)
+    return parse_mcp_file(text, path, environ, base_dir=path.parent)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentdown.app.agentfile import AGENT_KEYS
+from agentdown.app.config import STRUCTURED_OUTPUT_MODES
 from agentdown.app.spec import HTTP_AUTH_MODES
-from agentdown.app.triggers import SUPPORTED_TRIGGERS
+from agentdown.app.triggers import FUNCTIONS_ONLY_TRIGGERS, SUPPORTED_TRIGGERS
 
 __all__ = ["front_matter_schema"]
 
@@ -105,11 +106,20 @@ def _trigger() -> dict[str, Any]:
         "description": "How the agent is started: {type, args}. One trigger per file.",
         "type": "object",
         "required": ["type"],
-        "properties": {"type": {"enum": list(SUPPORTED_TRIGGERS)}, "args": {"type": "object"}},
+        "properties": {
+            "type": {
+                "enum": [*SUPPORTED_TRIGGERS, *FUNCTIONS_ONLY_TRIGGERS],
+                "description": "timer, queue, blob and HTTP triggers run everywhere; the others when "
+                "deployed to Azure Functions.",
+            },
+            # Other keys are binding properties Azure Functions passes through (a warning here);
+            # arg_name is the runtime's own.
+            "args": {"type": "object", "not": {"required": ["arg_name"]}},
+        },
         "allOf": [
             {
                 "if": {"properties": {"type": {"const": kind}}, "required": ["type", "args"]},
-                "then": {"properties": {"args": {"type": "object", "additionalProperties": False, **spec}}},
+                "then": {"properties": {"args": {"type": "object", **spec}}},
             }
             for kind, spec in args.items()
         ],
@@ -208,7 +218,10 @@ def front_matter_schema() -> dict[str, Any]:
             },
         },
         "input_schema": {"type": "object"},
-        "response_example": {"type": ["string", "object", "array"], "description": "A JSON document."},
+        "response_example": {
+            "type": ["string", "object", "array"],
+            "description": "A JSON document (text that is not JSON is shown to the model as the format).",
+        },
         "response_schema": {"type": "object"},
         "agent_configuration": {
             "type": "object",
@@ -216,6 +229,16 @@ def front_matter_schema() -> dict[str, Any]:
             "properties": {
                 "max_output_tokens": {"type": ["integer", "null"], "minimum": 1},
                 "agent_framework": {"type": ["object", "null"]},
+            },
+        },
+        "structured_output": {"enum": list(STRUCTURED_OUTPUT_MODES)},
+        "workflows": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "exclude": _STRINGS,
+                "subagents": {"$ref": "#/properties/subagents"},
             },
         },
         "metadata": {"type": "object"},

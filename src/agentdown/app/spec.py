@@ -20,6 +20,7 @@ __all__ = [
     "BlobTrigger",
     "BuiltinEndpoints",
     "EntraAuth",
+    "FunctionsTrigger",
     "HttpAuth",
     "HttpAuthMode",
     "HttpTrigger",
@@ -28,6 +29,7 @@ __all__ = [
     "SubagentRef",
     "TimerTrigger",
     "Trigger",
+    "WorkflowSettings",
 ]
 
 HttpAuthMode = Literal["function", "admin", "anonymous", "entra"]
@@ -175,6 +177,34 @@ class HttpTrigger:
 Trigger = TimerTrigger | QueueTrigger | BlobTrigger | HttpTrigger
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionsTrigger:
+    """A trigger only Azure Functions runs (Service Bus, Event Hubs, Cosmos DB, a connector, ...).
+
+    Valid in an agent file: it is registered when the app is deployed to Azure Functions
+    (``FunctionApp.<type>(**args)``). ``agentdown serve`` does not run it, but serves the
+    agent's other surfaces (built-in endpoints, delegation).
+    """
+
+    type: str
+    """The ``FunctionApp`` decorator's name, e.g. ``service_bus_queue_trigger``."""
+    arguments: Mapping[str, Any] = field(default_factory=_empty)
+    """``trigger.args`` as written (after ``$VAR`` substitution), passed to the decorator."""
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.arguments)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSettings:
+    """``workflows``: the Azure Functions runtime's dynamic workflows (accepted, not honoured yet)."""
+
+    enabled: bool = False
+    exclude: tuple[str, ...] = ()
+    subagents: tuple[SubagentRef, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentSpec:
     """One agent file, validated and merged with the app's defaults."""
@@ -190,6 +220,8 @@ class AgentSpec:
     is_main: bool = False
     """Slug ``main`` from ``main.agent.md`` or ``agent.md``."""
     trigger: Trigger | None = None
+    functions_trigger: FunctionsTrigger | None = None
+    """A trigger that runs only when the app is deployed to Azure Functions (``trigger`` is then ``None``)."""
     output: OutputBinding | None = None
     """Where a timer/queue/blob-triggered run's answer is written (``output`` front matter)."""
     session_key: str | None = None
@@ -212,6 +244,14 @@ class AgentSpec:
     response_example: Any = None
     """Parsed JSON (``response_example`` is written as a JSON document); ``None``: none."""
     response_schema: Mapping[str, Any] | None = None
+    response_example_text: str | None = None
+    """A ``response_example`` that is not JSON: an instruction showing the answer's format (the
+    answer must still be a JSON object, as in the Azure Functions runtime)."""
+    structured_output: Literal["auto", "native", "prompt"] | None = None
+    """How structured answers are requested (front matter, else ``agents.config.yaml``); ``None``:
+    the agent's default."""
+    workflows: WorkflowSettings | None = None
+    """``workflows`` as written; agentdown does not run dynamic workflows yet."""
     agent_configuration: AgentConfiguration = field(default_factory=AgentConfiguration)
     metadata: Mapping[str, Any] = field(default_factory=_empty)
     lines: Mapping[str, int] = field(default_factory=_empty)

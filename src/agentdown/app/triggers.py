@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import MappingProxyType
 from typing import Any
 
 from agentdown.app.bindings import BindingError, OutputBinding, parse_output
@@ -18,6 +19,7 @@ from agentdown.app.spec import (
     HTTP_AUTH_MODES,
     BlobTrigger,
     EntraAuth,
+    FunctionsTrigger,
     HttpAuth,
     HttpTrigger,
     QueueTrigger,
@@ -26,6 +28,7 @@ from agentdown.app.spec import (
 )
 
 __all__ = [
+    "FUNCTIONS_ONLY_TRIGGERS",
     "SUPPORTED_TRIGGERS",
     "normalize_schedule",
     "read_http_auth",
@@ -36,9 +39,9 @@ __all__ = [
 
 SUPPORTED_TRIGGERS = ("timer_trigger", "queue_trigger", "blob_trigger", "http_trigger")
 
-# Trigger types of the Azure Functions runtime that agentdown does not run (yet): named
-# in the error so that a file written for that runtime fails with a reason, not a shrug.
-_AZURE_ONLY = (
+# Trigger types that the Azure Functions runtime registers (FunctionApp.<type>(**args)) and that
+# need Azure's own trigger infrastructure: valid here, run once deployed, not by `serve`.
+FUNCTIONS_ONLY_TRIGGERS = (
     "event_grid_trigger",
     "event_hub_message_trigger",
     "service_bus_queue_trigger",
@@ -54,6 +57,21 @@ _AZURE_ONLY = (
     "dapr_service_invocation_trigger",
     "dapr_topic_trigger",
 )
+# FunctionApp decorators that the Azure Functions runtime refuses as agent triggers.
+_REFUSED = {
+    "route": "use http_trigger (the runtime owns HTTP handlers)",
+    "schedule": "use timer_trigger",
+    "activity_trigger": "Durable Functions triggers do not fit an agent's request/response handler",
+    "orchestration_trigger": "Durable Functions triggers do not fit an agent's request/response handler",
+    "entity_trigger": "Durable Functions triggers do not fit an agent's request/response handler",
+    "durable_client_input": "Durable Functions bindings are not agent triggers",
+    "warm_up_trigger": "warm-up triggers are host lifecycle hooks; use timer_trigger",
+    "assistant_skill_trigger": "use tools, skills or MCP servers",
+    "mcp_tool_trigger": "use builtin_endpoints.mcp: true",
+    "mcp_resource_trigger": "MCP surfaces come from builtin_endpoints.mcp",
+    "mcp_prompt_trigger": "MCP surfaces come from builtin_endpoints.mcp",
+}
+_PASSED_THROUGH = "Azure Functions passes it to the trigger as a binding property; agentdown does not use it"
 
 _ARGS: dict[str, dict[str, str]] = {
     "timer_trigger": {
@@ -156,8 +174,11 @@ def read_http_auth(reader: Reader, path: KeyPath) -> HttpAuth | None:
     return HttpAuth(mode, entra)  # type: ignore[arg-type]
 
 
-def read_trigger(reader: Reader, slug: str) -> Trigger | None:
-    """The agent's ``trigger``, validated; ``None`` when absent or invalid (with a problem)."""
+def read_trigger(reader: Reader, slug: str) -> Trigger | FunctionsTrigger | None:
+    """The agent's ``trigger``, validated; ``None`` when absent or invalid (with a problem).
+
+    A trigger only Azure Functions runs is a :class:`FunctionsTrigger`, with a warning.
+    """
     raw = reader.get(("trigger",))
     if raw is MISSING or raw is None:
         return None
@@ -168,16 +189,6 @@ def read_trigger(reader: Reader, slug: str) -> Trigger | None:
     if kind is None:
         return None
     kind = kind.strip()
-    if kind not in SUPPORTED_TRIGGERS:
-        supported = ", ".join(SUPPORTED_TRIGGERS)
-        if kind in _AZURE_ONLY or "." in kind:
-            message = (
-                f"'{kind}' is an Azure Functions trigger that agentdown does not run; supported: {supported}"
-            )
-        else:
-            message = f"unknown trigger type '{kind}'; expected one of: {supported}"
-        reader.error(("trigger", "type"), message)
-        return None
     flat = [k for k in raw if k not in ("type", "args")]
     if "args" in raw and flat:
         reader.error(
@@ -186,11 +197,52 @@ def read_trigger(reader: Reader, slug: str) -> Trigger | None:
         )
         return None
     base: KeyPath = ("trigger", "args") if "args" in raw else ("trigger",)
+    if kind not in SUPPORTED_TRIGGERS:
+        return _functions_trigger(reader, kind, base)
+    args = reader.get(base)
+    if isinstance(args, dict) and "arg_name" in args:
+        reader.error((*base, "arg_name"), _ARG_NAME)
+        return None
     allowed = _ARGS[kind] if "args" in raw else {"type": "the trigger type", **_ARGS[kind]}
-    args = reader.keys(base, allowed, f"{kind} arguments")
-    if args is None and "args" in raw and raw["args"] is not None:
+    checked = reader.keys(base, allowed, f"{kind} arguments", unknown_note=_PASSED_THROUGH)
+    if checked is None and "args" in raw and raw["args"] is not None:
         return None
     return _build(reader, kind, base, slug)
+
+
+_ARG_NAME = "set by the runtime (`trigger_data`); remove it (Azure Functions would refuse it twice)"
+
+
+def _functions_trigger(reader: Reader, kind: str, base: KeyPath) -> FunctionsTrigger | None:
+    supported = ", ".join(SUPPORTED_TRIGGERS)
+    if kind in _REFUSED or "." in kind:
+        why = _REFUSED.get(kind, "dotted connector trigger names are not resolved; use connector_trigger")
+        reader.error(("trigger", "type"), f"'{kind}' cannot trigger an agent: {why}")
+        return None
+    if kind not in FUNCTIONS_ONLY_TRIGGERS:
+        others = ", ".join(FUNCTIONS_ONLY_TRIGGERS)
+        reader.error(
+            ("trigger", "type"),
+            f"unknown trigger type '{kind}'; expected one of: {supported}, or one that runs on Azure "
+            f"Functions only: {others}",
+        )
+        return None
+    args = reader.get(base)
+    if args is MISSING or args is None:
+        args = {}
+    if not isinstance(args, dict):
+        reader.expected(base, f"{kind} arguments (a mapping)", args)
+        return None
+    args = {k: v for k, v in args.items() if base != ("trigger",) or k != "type"}
+    if "arg_name" in args:
+        reader.error((*base, "arg_name"), _ARG_NAME)
+        return None
+    reader.warn(
+        ("trigger", "type"),
+        f"'{kind}' runs when the app is deployed to Azure Functions; `agentdown serve` does not run it "
+        "(the agent's other endpoints are served)",
+    )
+    return FunctionsTrigger(kind, MappingProxyType(dict(args)))
 
 
 def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | None:
@@ -251,7 +303,9 @@ def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | Non
     level = reader.choice(arg("auth_level"), ("anonymous", "function", "admin"))
     auth = read_http_auth(reader, arg("http_auth"))
     if level is not None and auth is not None:
-        reader.error(arg("auth_level"), "give either auth_level or http_auth, not both")
+        # The Azure Functions runtime's rule: http_auth wins, auth_level is ignored (deprecated).
+        reader.warn(arg("auth_level"), "ignored: http_auth is given too, and it wins")
+        level = None
     return HttpTrigger(
         route=route.strip("/") or slug,
         methods=upper,
@@ -259,7 +313,9 @@ def _build(reader: Reader, kind: str, base: KeyPath, slug: str) -> Trigger | Non
     )
 
 
-def read_trigger_extras(reader: Reader, trigger: Trigger | None) -> tuple[OutputBinding | None, str | None]:
+def read_trigger_extras(
+    reader: Reader, trigger: Trigger | FunctionsTrigger | None
+) -> tuple[OutputBinding | None, str | None]:
     """The agent's ``output`` and ``session_key``, validated, for a timer, queue or blob trigger."""
     output = _read_output(reader)
     session_key = _read_session_key(reader)
