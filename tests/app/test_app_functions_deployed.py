@@ -112,9 +112,11 @@ async def test_the_agents_with_azure_only_triggers_are_served(app: Path, tmp_pat
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{url}/agents/inbox/chat", json={"prompt": "Any mail?"}) as response:
-                body = await response.json()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{url}/agents/inbox/chat", json={"prompt": "Any mail?"}) as response,
+        ):
+            body = await response.json()
         assert (response.status, body["response"]) == (200, "Drafted.")
     finally:
         server.should_exit = True
