@@ -11,6 +11,7 @@ missing or incomplete provider configuration as a warning (an error with
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentdown.app.capabilities import Capabilities, load_capabilities
 from agentdown.app.config import AppConfig, environ_snapshot, load_config
-from agentdown.app.diagnostics import AppLoadError, Problem, Problems
+from agentdown.app.diagnostics import LOAD_LOGGER, AppLoadError, Problem, Problems
 from agentdown.app.discovery import DiscoveredTool, discover_agent_files, discover_tools
 from agentdown.app.links import check_links, delegate_tool_name
 from agentdown.app.skills import Skill
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from agentdown.agent import Agent
 
 __all__ = ["AgentCatalog", "AppSummary", "check_app", "load_app"]
+
+_load_log = logging.getLogger(LOAD_LOGGER)
 
 EXAMPLE_TEXT_INSTRUCTION = "Respond with only a JSON object, in the format of this example:"
 SUBAGENT_TASK = (
@@ -107,6 +110,11 @@ class AgentCatalog:
     def mcp_servers(self) -> Mapping[str, Any]:
         """``mcp.json`` servers by name."""
         return self._capabilities.mcp_servers
+
+    @property
+    def skipped_mcp_servers(self) -> Mapping[str, str]:
+        """``mcp.json`` servers left out (with a warning at load), by name, with the reason."""
+        return self._capabilities.skipped_mcp_servers
 
     @property
     def skills(self) -> tuple[Skill, ...]:
@@ -332,6 +340,10 @@ def load_app(
     catalog, problems = check_app(path, environ=environ, model=model, check_models=False)
     if catalog is None:
         raise AppLoadError(problems)
+    # Warnings are never silent: whoever loads the app (the server, a library user) sees them
+    # in the log; `agentdown serve` prints them like `check` does.
+    for problem in problems.warnings:
+        _load_log.warning("%s", problem, extra={"problem": problem})
     return catalog
 
 

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from agentdown.exceptions import ConfigurationError
 
-__all__ = ["AppLoadError", "Problem", "Problems"]
+__all__ = ["LOAD_LOGGER", "AppLoadError", "Problem", "Problems"]
+
+LOAD_LOGGER = "agentdown.app.load"
+"""The logger :func:`~agentdown.app.load_app` reports each warning on (the ``Problem`` in
+the record's ``problem`` attribute)."""
 
 
 @dataclass(frozen=True, slots=True)

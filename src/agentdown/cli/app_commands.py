@@ -18,10 +18,12 @@ from typing import Annotated, Any
 import typer
 
 from agentdown.app.catalog import AgentCatalog, check_app
-from agentdown.app.diagnostics import Problem
+from agentdown.app.report import app_report
 from agentdown.app.schema import front_matter_schema
 from agentdown.app.spec import AgentSpec
+from agentdown.cli.logs import configure_terminal_logging
 from agentdown.cli.main import app
+from agentdown.cli.problems import ProblemFormat, print_problems
 from agentdown.cli.render import TurnPrinter, run_turn
 from agentdown.cli.scaffold import scaffold
 from agentdown.exceptions import AgentdownError
@@ -52,19 +54,17 @@ SessionOpt = Annotated[
 EXIT_APPROVAL = 3
 
 
-def _print_problems(problems: list[Problem], *, err: bool) -> None:
-    for problem in problems:
-        typer.echo(str(problem), err=err)
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _describe(catalog: AgentCatalog, spec: AgentSpec) -> str:
     parts = [f"  {spec.slug}: {spec.name}"]
-    if spec.trigger is not None:
-        parts.append(f"trigger {spec.trigger.type} {json.dumps(spec.trigger.args, separators=(',', ':'))}")
+    trigger = spec.trigger or spec.functions_trigger
+    if trigger is not None:
+        where = " (on Azure Functions)" if spec.functions_trigger is not None else ""
+        args = json.dumps(trigger.args, separators=(",", ":"), default=str)
+        parts.append(f"trigger {trigger.type}{where} {args}")
     endpoints = [
         n
         for n, on in (
@@ -81,6 +81,12 @@ def _describe(catalog: AgentCatalog, spec: AgentSpec) -> str:
     return " · ".join(parts)
 
 
+FORMATS = ("text", "json", "github")
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show debug logs and the full traceback of a failing tool.")
+]
+
+
 @app.command()
 def check(
     path: AppPath,
@@ -88,10 +94,29 @@ def check(
         bool,
         typer.Option("--require-model", help="Treat a missing model provider configuration as an error."),
     ] = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (default); json: the resolved app and every problem (docs/check-json.md); "
+            "github: problems as GitHub Actions annotations.",
+        ),
+    ] = "text",
 ) -> None:
     """Validate an app: print every problem (exit 1), or a summary of what it holds."""
+    if output_format not in FORMATS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(FORMATS)}, got {output_format!r}", param_hint="--format"
+        )
     catalog, problems = check_app(path, require_model=require_model)
-    _print_problems(list(problems), err=False)
+    if output_format == "json":
+        typer.echo(json.dumps(app_report(path, catalog, problems), indent=2, ensure_ascii=False, default=str))
+        if catalog is None:
+            raise typer.Exit(1)
+        return
+    form: ProblemFormat = "github" if output_format == "github" else "text"
+    print_problems(problems, err=False, form=form)
     if catalog is None:
         errors = len(problems.errors)
         typer.echo(
@@ -144,7 +169,7 @@ def init(
 def _load(path: Path, slug: str | None) -> tuple[AgentCatalog, AgentSpec]:
     # The model is checked when the agent is built, with a clearer error than a warning here.
     catalog, problems = check_app(path, check_models=False)
-    _print_problems(list(problems), err=True)
+    print_problems(problems)
     if catalog is None:
         raise typer.Exit(1)
     try:
@@ -213,8 +238,10 @@ def run(
     approve_tools: Annotated[
         bool, typer.Option("--approve-tools", help="Approve tool calls that need approval.")
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run one turn of an agent, streaming the answer and showing tool calls as they run."""
+    configure_terminal_logging(verbose)
     text = sys.stdin.read() if prompt == "-" else prompt
     if not text.strip():
         typer.echo("error: the prompt is empty", err=True)
@@ -250,8 +277,10 @@ def chat(
     path: AppPath,
     agent: AgentOpt = None,
     session: SessionOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Chat with an agent in the terminal; the conversation keeps its session. /exit ends it."""
+    configure_terminal_logging(verbose)
     catalog, spec = _load(path, agent)
     session_id = _session_id(session)
     printer = TurnPrinter()

@@ -14,6 +14,7 @@ import typer
 
 from agentdown.app.diagnostics import AppLoadError
 from agentdown.cli.main import app
+from agentdown.cli.problems import show_load_problems
 from agentdown.exceptions import ConfigurationError
 from agentdown.server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 
@@ -61,6 +62,8 @@ def serve(
             f"expected debug, info, warning or error, got {log_level!r}", param_hint="--log-level"
         )
     logging.basicConfig(level=level.upper(), format="%(levelname)s:  %(name)s: %(message)s")
+    # The app's load warnings (ignored keys, missing system tools, ...) as check/run/worker print them.
+    show_load_problems()
     # The MCP SDK narrates every session at INFO; its warnings are what an operator needs.
     logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     try:
