@@ -320,3 +320,30 @@ def test_warnings_do_not_stop_loading(make_app: MakeApp) -> None:
         "delegates to it: only `agentdown run` and the Agents API can reach it (add `builtin_endpoints: true` "
         "or a trigger)",
     ]
+
+
+def test_unknown_trigger_arguments_warn_unless_they_misspell_a_missing_required_one(
+    make_app: MakeApp,
+) -> None:
+    passed_through = (
+        "Azure Functions passes it to the trigger as a binding property; agentdown does not use it"
+    )
+    ok = make_app(
+        {
+            "a.agent.md": agent_md(
+                BASE + "trigger:\n  type: queue_trigger\n  args:\n    queue_name: q-1\n    batch: 4"
+            )
+        }
+    )
+    assert messages(problems_of(ok)) == [
+        f"{ok / 'a.agent.md'}:9: warning: trigger.args.batch: unknown key 'batch' in queue_trigger arguments; "
+        f"expected one of: queue_name, connection; {passed_through}"
+    ]
+    typo = make_app(
+        {"a.agent.md": agent_md(BASE + "trigger:\n  type: queue_trigger\n  args:\n    queue: q-1")}
+    )
+    assert errors(problems_of(typo)) == [
+        f"{typo / 'a.agent.md'}:8: error: trigger.args.queue: unknown key 'queue' in queue_trigger arguments "
+        "(did you mean 'queue_name'?); expected one of: queue_name, connection",
+        f"{typo / 'a.agent.md'}:7: error: trigger.args.queue_name: required: expected the queue name, e.g. 'orders'",
+    ]

@@ -97,12 +97,15 @@ class Reader:
         special: Mapping[str, str] | None = None,
         *,
         unknown_note: str | None = None,
+        required: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
         """The mapping at ``path`` after reporting every key not in ``allowed`` (key -> form).
 
         Keys in ``special`` are reported with their own message (known but unsupported keys).
         With ``unknown_note`` an unknown key is a warning ending with that note (for mappings
-        the Azure Functions runtime passes through rather than rejects), else an error.
+        the Azure Functions runtime passes through rather than rejects), else an error; still
+        an error when it looks like a misspelt ``required`` key that is missing (that fails
+        there too).
         """
         value = self.data if not path else self.get(path)
         if value is MISSING or value is None:
@@ -117,7 +120,8 @@ class Reader:
                 hint = difflib.get_close_matches(str(key), list(allowed), n=1)
                 guess = f" (did you mean '{hint[0]}'?)" if hint else ""
                 message = f"unknown key '{key}' in {what}{guess}; expected one of: {', '.join(allowed)}"
-                if unknown_note is None:
+                misspelt = bool(hint) and hint[0] in required and hint[0] not in value
+                if unknown_note is None or misspelt:
                     self.error((*path, key), message)
                 else:
                     self.warn((*path, key), f"{message}; {unknown_note}")

@@ -204,7 +204,10 @@ def read_trigger(reader: Reader, slug: str) -> Trigger | FunctionsTrigger | None
         reader.error((*base, "arg_name"), _ARG_NAME)
         return None
     allowed = _ARGS[kind] if "args" in raw else {"type": "the trigger type", **_ARGS[kind]}
-    checked = reader.keys(base, allowed, f"{kind} arguments", unknown_note=_PASSED_THROUGH)
+    required = {"timer_trigger": ("schedule",), "queue_trigger": ("queue_name",), "blob_trigger": ("path",)}
+    checked = reader.keys(
+        base, allowed, f"{kind} arguments", unknown_note=_PASSED_THROUGH, required=required.get(kind, ())
+    )
     if checked is None and "args" in raw and raw["args"] is not None:
         return None
     return _build(reader, kind, base, slug)
