@@ -149,3 +149,23 @@ def test_two_agents_on_one_route_fail_at_start(tmp_path: Path) -> None:
     catalog = load_app(write_app(tmp_path, files), model=ScriptedModel([]), environ={})
     with pytest.raises(ConfigurationError, match=r"POST /same is already the route of agent 'a'"):
         create_app(catalog, Runner(catalog, SqliteSessionStore(":memory:")), ServerSettings())
+
+
+TEXT_EXAMPLE = agent_md(
+    """
+name: Triage
+description: Triage a ticket.
+trigger: {type: http_trigger, args: {route: triage, methods: [POST], auth_level: anonymous}}
+response_example: a JSON object with the ticket's priority and a one-line reason
+"""
+)
+
+
+async def test_a_text_response_example_still_answers_json(tmp_path: Path) -> None:
+    """A response_example that is not JSON describes the format (as in Azure Functions): the answer is JSON."""
+    app = write_app(tmp_path, {"triage.agent.md": TEXT_EXAMPLE})
+    reply = '```json\n{"priority": "P1", "reason": "outage"}\n```'
+    async with live_server(app, lambda messages, info: reply) as live, aiohttp.ClientSession() as http:
+        status, headers, body = await post_json(http, f"{live.url}/triage", {"ticket": "site down"})
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body == {"priority": "P1", "reason": "outage"}

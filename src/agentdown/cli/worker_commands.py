@@ -21,6 +21,7 @@ import typer
 from agentdown.app.catalog import AgentCatalog, check_app
 from agentdown.app.spec import QueueTrigger
 from agentdown.cli.main import app
+from agentdown.cli.problems import print_problems
 from agentdown.exceptions import AgentdownError, ConfigurationError
 from agentdown.runtime.queues import (
     DEFAULT_CONNECTION,
@@ -42,8 +43,7 @@ _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def _load(path: Path) -> AgentCatalog:
     catalog, problems = check_app(path, check_models=False)
-    for problem in problems:
-        typer.echo(str(problem), err=True)
+    print_problems(problems)
     if catalog is None:
         raise typer.Exit(1)
     return catalog

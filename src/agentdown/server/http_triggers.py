@@ -97,7 +97,11 @@ def _validator(spec: AgentSpec) -> Any:
 
 def _endpoint(ctx: ServerContext, spec: AgentSpec, trigger: HttpTrigger) -> Any:
     validator = _validator(spec)
-    structured = spec.response_schema is not None or spec.response_example is not None
+    structured = (
+        spec.response_schema is not None
+        or spec.response_example is not None
+        or spec.response_example_text is not None
+    )
 
     @api_endpoint
     async def endpoint(request: Request) -> Response:

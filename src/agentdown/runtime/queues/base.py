@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from agentdown.app.bindings import validate_queue_name
 from agentdown.exceptions import AgentdownError
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
 DEFAULT_TIME_TO_LIVE = 7 * 24 * 3600.0
 """Seconds a message lives unread, as in Azure Storage (7 days)."""
 MAX_QUEUE_NAME = 63
-_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -141,16 +141,6 @@ class QueueService(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-def validate_queue_name(name: str) -> str:
-    """``name`` if Azure Storage accepts it as a queue name, else a ``ValueError`` saying why."""
-    if not _QUEUE_NAME.match(name):
-        raise ValueError(
-            f"invalid queue name {name!r}: expected 3-63 lowercase letters, digits and single hyphens, "
-            "starting and ending with a letter or digit"
-        )
-    return name
 
 
 def poison_queue_name(name: str) -> str:
