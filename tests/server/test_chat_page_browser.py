@@ -1,33 +1,17 @@
-"""The chat page in real headless Chromium (Debian's ``chromium``, driven by Playwright).
-
-Skipped when Chromium or Playwright is missing, except under CI (``CI`` set), where
-that is a failure: ``.ci/run`` installs Chromium.
-"""
+"""The chat page in real headless Chromium (see browserkit for how it is found)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browserkit import ARGS, require_chromium
 from serverkit import HELPER, SLOW_TOOL, live_server, write_app
 
 from agentdown.messages import Message
 from agentdown.testing import CallInfo, Reply, tool_call
 
-CHROMIUM = (
-    os.environ.get("AGENTDOWN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ANSWER = (
     "**Sunny** today, see `forecast`.\n\n"
     "- first point\n- second point\n\n"
@@ -45,17 +29,7 @@ def model(messages: list[Message], info: CallInfo) -> Reply:
 
 @pytest.fixture
 def chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("playwright is not installed")
-    return CHROMIUM
+    return require_chromium()
 
 
 async def test_chat_page_streams_shows_tools_and_survives_reload(tmp_path: Path, chromium: str) -> None:
