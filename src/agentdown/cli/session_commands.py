@@ -2,7 +2,9 @@
 
 The store is the one the runtime uses (:func:`agentdown.sessions.store_settings`:
 ``AGENTDOWN_SESSION_STORE``, ``AzureWebJobsStorage``... else SQLite under the data
-dir); ``--data-dir`` overrides ``AGENTDOWN_DATA_DIR`` for one command.
+dir); ``--data-dir`` overrides ``AGENTDOWN_DATA_DIR`` for one command. ``show`` ends
+with the calls a paused turn waits for, and the ``agentdown approve`` command that
+answers them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import typer
 from agentdown.cli.main import app
 from agentdown.exceptions import AgentdownError
 from agentdown.messages import Content, Message
+from agentdown.runtime.pending import PendingTurn, pending_turn
+from agentdown.runtime.triggers.invoke import approve_command
 from agentdown.sessions import SessionInfo, SessionStore, open_store, store_settings
 
 __all__ = ["app", "parse_duration", "sessions_app"]
@@ -120,12 +124,16 @@ def show_command(
     if not history.exists:
         typer.echo(f"error: agent {agent!r} has no session {session_id!r}", err=True)
         raise typer.Exit(1)
+    pending = pending_turn(history.messages)
     if as_json:
         turns = [
             {"seq": t.seq, "created_at": t.created_at, "messages": [m.to_dict() for m in t.messages]}
             for t in history.turns
         ]
-        typer.echo(json.dumps({"agent": agent, "session_id": session_id, "turns": turns}, indent=2))
+        body: dict[str, object] = {"agent": agent, "session_id": session_id, "turns": turns}
+        if pending is not None:
+            body["pending"] = {**pending.to_dict(), "expired": pending.expired}
+        typer.echo(json.dumps(body, indent=2))
         return
     skipped = history.total_turns - len(history.turns)
     if skipped:
@@ -134,6 +142,23 @@ def show_command(
         typer.echo(f"--- turn {turn.seq} ({_when(turn.created_at)})")
         for message in turn.messages:
             typer.echo(_render(message))
+    if pending is not None:
+        typer.echo(_render_pending(agent, session_id, pending))
+
+
+def _render_pending(agent: str, session_id: str, pending: PendingTurn) -> str:
+    if pending.expired:
+        return (
+            f"--- this turn waited for decisions until {_when(pending.expires_at)} and expired: its calls "
+            "are closed as not run when the session is next used"
+        )
+    lines = [f"--- waiting for decisions (until {_when(pending.expires_at)}):"]
+    for call in pending.calls:
+        need = "needs approval" if call.kind == "approval" else "needs its result (--output)"
+        lines.append(f"  {call.tool}({json.dumps(call.arguments or {})}) [{call.call_id}] {need}")
+    hint = " (--deny to refuse)" if any(c.kind == "approval" for c in pending.calls) else ""
+    lines.append(f"  answer with: {approve_command(None, agent, session_id, pending.calls)}{hint}")
+    return "\n".join(lines)
 
 
 def _render(message: Message) -> str:
