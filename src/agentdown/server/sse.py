@@ -27,7 +27,7 @@ from agentdown.loop.events import (
     ToolCallStartEvent,
 )
 from agentdown.server.errors import client_message
-from agentdown.server.turns import result_summary
+from agentdown.server.turns import refusal, result_summary
 
 __all__ = ["EventStream", "event_payload", "frame"]
 
@@ -64,6 +64,11 @@ def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
     if isinstance(event, RunCompletedEvent):
         return {"type": "done", "session_id": session_id, **result_summary(event.result, session_id)}
     if isinstance(event, RunErrorEvent):
+        # Decisions the runtime refused (ids not pending, a missing one) are the caller's
+        # mistake, reported with the code /chat answers them with, not as a failed run.
+        refused = refusal(event.error, session_id)
+        if refused is not None:
+            return {"type": "error", "content": refused.message, "code": refused.code, **refused.extra}
         message, code = client_message(event.error)
         return {"type": "error", "content": message, "code": code}
     return None
