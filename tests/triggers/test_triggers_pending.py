@@ -29,6 +29,7 @@ from agentdown.runtime import Runner
 from agentdown.runtime.pending import PendingTurn
 from agentdown.runtime.queues import open_queue_service, resolve_account
 from agentdown.runtime.triggers import TriggerHost
+from agentdown.runtime.triggers.blobstore import open_blob_container
 from agentdown.runtime.triggers.invoke import TRIGGER_KEY
 from agentdown.sessions import SessionStore, SqliteSessionStore, store_from_env
 from agentdown.testing import CallInfo, FakeModelServer, Reply, tool_call
@@ -296,3 +297,49 @@ async def test_the_trigger_data_is_recorded_on_the_prompt_for_the_output_binding
         assert origin["type"] == "queue_trigger"
         assert origin["data"]["body_json"] == {"order": 5}
         assert origin["captures"] == {}
+
+
+def blob_model(messages: list[Message], info: CallInfo) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"Summary: {last.contents[0].text}"
+    return [tool_call("refund", {"order": 3}, call_id="call_blob")]
+
+
+async def test_approving_a_paused_blob_run_writes_the_blob_named_from_its_captures(tmp_path: Path) -> None:
+    env_base = base_environ(tmp_path / "data")
+    trigger = "  type: blob_trigger\n  args:\n    path: uploads/{name}.txt\n"
+    output = "output:\n  type: blob_output\n  args:\n    path: results/{name}.md\n"
+    app = make_app(tmp_path, {"refunder": agent_file(trigger, name="Refunder", extra=output)})
+    (app / "tools").mkdir()
+    (app / "tools" / "ops.py").write_text(TOOLS, encoding="utf-8")
+    account = resolve_account("AzureWebJobsStorage", env_base)
+    async with FakeModelServer(blob_model) as fake:
+        env = cli_env(env_base, fake)
+        async with _Host(app, env, fake, store_from_env(env)) as worker:
+            uploads = open_blob_container(account, "uploads")
+            try:
+                await uploads.start()
+                await uploads.write("invoice.txt", b"scan me", "text/plain")
+            finally:
+                await uploads.aclose()
+
+            async def kept() -> Any:
+                return await paused_session(worker.runner.store, worker.runner)
+
+            await eventually(kept)
+            found = await paused_session(worker.runner.store, worker.runner)
+        assert found is not None
+        results = open_blob_container(account, "results")
+        await results.start()
+        try:
+            assert await results.scan("") == []  # nothing written while the turn waits
+            code, out, err = await agentdown("approve", str(app), "refunder", found[0], "call_blob", env=env)
+            assert code == 0, err
+            assert out == "Summary: refunded order 3\n"
+            # Named from the blob path's capture, recorded with the paused run's prompt.
+            assert [item.name for item in await results.scan("")] == ["invoice.md"]
+            assert await results.read("invoice.md", 1000) == b"Summary: refunded order 3"
+            assert "answer written to" in err
+        finally:
+            await results.aclose()
