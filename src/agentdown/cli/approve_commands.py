@@ -175,7 +175,7 @@ def approve(
     call_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="CALL_ID...", help="The pending calls to answer (all of them).", show_default=False
+            metavar="CALL_ID", help="The pending calls to answer (all of them).", show_default=False
         ),
     ] = None,
     deny: Annotated[bool, typer.Option("--deny", help="Refuse the listed calls that need approval.")] = False,
@@ -188,7 +188,12 @@ def approve(
         ),
     ] = None,
 ) -> None:
-    """Answer a paused turn: approve (or --deny) its calls, or give results with --output; then resume it."""
+    """Answer a paused turn: approve (or --deny) its calls, or give results with --output; then resume it.
+
+    Exit codes: 0 answered; 1 the app or the run failed, or writing the output binding
+    failed; 2 bad usage (unknown agent or session, nothing waiting, a missing or unknown
+    call id); 3 the resumed run paused again; 4 the turn had expired.
+    """
     try:
         session_id = validate_session_id(session)
     except ValueError as exc:
