@@ -77,14 +77,15 @@ async def send(environ: dict[str, str], queue: str, body: str) -> None:
         await service.aclose()
 
 
-async def drain(environ: dict[str, str], queue: str) -> tuple[int, list[str]]:
-    """``(messages in the queue, the bodies of those received now)``."""
+async def drain(environ: dict[str, str], queue: str, *, receive: bool = True) -> tuple[int, list[str]]:
+    """``(messages in the queue, the bodies of those received now)``; ``receive=False`` only counts
+    (receiving hides a message from the worker)."""
     service = open_queue_service(resolve_account("AzureWebJobsStorage", environ))
     try:
         target = service.queue(queue)
         await target.create()
         count = await target.approximate_count()
-        received = await target.receive(32, 30)
+        received = await target.receive(32, 30) if receive else []
         return count, [m.text or "" for m in received]
     finally:
         await service.aclose()
@@ -155,7 +156,7 @@ async def test_a_paused_queue_run_is_kept_its_message_completed_and_approve_resu
             await eventually(lambda: len(fake.requests) == 1)
 
             async def message_gone() -> bool:
-                return (await drain(env, queue))[0] == 0
+                return (await drain(env, queue, receive=False))[0] == 0
 
             await eventually(message_gone)
             # The message is completed only after the paused turn was saved: it is there already.
@@ -270,7 +271,7 @@ async def test_a_pause_that_could_not_be_saved_leaves_the_message_for_a_retry(tm
             assert len(fake.requests) == 2
 
             async def message_gone() -> bool:
-                return (await drain(env, queue))[0] == 0
+                return (await drain(env, queue, receive=False))[0] == 0
 
             await eventually(message_gone)
         sessions = await SqliteSessionStore(tmp_path / "sessions.db").list("refunder")
@@ -343,3 +344,39 @@ async def test_approving_a_paused_blob_run_writes_the_blob_named_from_its_captur
             assert "answer written to" in err
         finally:
             await results.aclose()
+
+
+async def test_an_event_for_a_session_that_waits_fails_saying_so_and_is_poisoned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "agentdown.triggers")
+    env_base = base_environ(tmp_path / "data", AGENTDOWN_QUEUE_MAX_DEQUEUE_COUNT="2")
+    queue, answers = unique("refunds"), unique("answers")
+    app = refund_app(tmp_path, queue, answers)
+    agent_md = app / "refunder.agent.md"
+    agent_md.write_text(
+        agent_md.read_text().replace("---\nHandle", 'session_key: "customer-{customer}"\n---\nHandle')
+    )
+    async with FakeModelServer(model) as fake:
+        env = cli_env(env_base, fake)
+        async with _Host(app, env, fake, store_from_env(env)) as worker:
+            await send(env, queue, '{"order": 1, "customer": 77}')
+
+            async def kept() -> Any:
+                return await paused_session(worker.runner.store, worker.runner)
+
+            await eventually(kept)
+            await send(env, queue, '{"order": 2, "customer": 77}')
+
+            async def poisoned() -> bool:
+                return (await drain(env, f"{queue}-poison", receive=False))[0] == 1
+
+            await eventually(poisoned)
+        assert len(fake.requests) == 1  # the second event never reached the model
+        refused = [m for m in _messages(caplog) if "still waits for decisions" in m]
+        assert len(refused) == 2  # once per delivery
+        assert refused[0] == (
+            "refunder (queue_trigger): session customer-77 still waits for decisions on refund "
+            f"[call_refund_1]; this event runs once they are given: agentdown approve {app} refunder "
+            "customer-77 call_refund_1"
+        )
