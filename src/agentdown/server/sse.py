@@ -66,7 +66,7 @@ def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
     if isinstance(event, RunErrorEvent):
         # Decisions the runtime refused (ids not pending, a missing one) are the caller's
         # mistake, reported with the code /chat answers them with, not as a failed run.
-        refused = refusal(event.error, session_id)
+        refused = refusal(event.error, session_id) if isinstance(event.error, Exception) else None
         if refused is not None:
             return {"type": "error", "content": refused.message, "code": refused.code, **refused.extra}
         message, code = client_message(event.error)
