@@ -1,27 +1,31 @@
-"""Per-turn cost as one stored session grows to 500 turns: it should stay flat.
+"""Per-turn cost of a stored session at turn 10 and at turn 500: it should stay flat.
 
 Each turn is what a server does for ``POST /agents/{slug}/chat`` with a session id:
 ``Runner.run`` takes the lease, loads the session from a real ``SqliteSessionStore``,
 runs the agent (one request to a loopback fake model, no tools) and appends the turn.
-The same conversation is also driven by bare aiohttp (the floor): it keeps the
-history in a Python list and posts exactly the messages agentdown sends, so what
-the floor costs is the price of the request itself, which agentdown cannot avoid.
+The same conversations are also driven by bare aiohttp (the floor): it keeps the
+history in a Python list and posts exactly the messages agentdown sends, so what the
+floor costs is the price of the request itself, which agentdown cannot avoid.
 
 Two truncation strategies:
 
 * ``last_messages: 20`` sends the instructions and the 20 newest messages whatever
   the session's length, so a turn at 500 should cost what a turn at 10 costs.
-* ``auto`` (the default) sends every message that fits the token budget; these short
-  messages all fit, so the request grows with the session, and so does the floor.
-  What must stay flat is agentdown's overhead: agentdown minus the floor.
+* ``auto`` (the default) sends the newest messages that fit the token budget (32,000
+  estimated tokens, about 126 of these 1,000-character messages), so the request
+  grows until turn ~63 and then stays the same size; the floor grows with it. What
+  must not grow is agentdown's overhead: agentdown minus the floor.
 
-"Turn N" is the median over the turns of a window ending at N (turns 1-20 for turn
-10 would mix in the cold start, so turn 10 is the median of turns 6-15 and turn 500
-of turns 491-500), then the median over ``--rounds`` rounds; the rounds interleave
-the three clients so a passing load on the machine does not favour one of them.
-The fake model runs in another process, so its CPU does not count here.
+How: each client keeps one long session (grown untimed to about ``--turns``) and, per
+sample, starts a short one grown untimed to 9 turns; then its 10th turn and the long
+session's next turn are timed back to back, and the clients take turns sample by
+sample. Turn 10 and turn 500 are thus measured at the same moments, so a passing load
+on the machine (2 shared cores here) does not land on one of them only. Wall and CPU
+time of this process (all its threads; the fake model runs in another process) are
+reported as medians over ``--samples``. The CPU column is the steadier one on a busy
+machine.
 
-Usage: python bench/session_growth.py [--turns 500] [--rounds 5] [--last-messages 20]
+Usage: python bench/session_growth.py [--turns 500] [--samples 40] [--chars 1000]
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ description: Answers.
 """
 SLUG = "bench"
 Turn = Callable[[int], Awaitable[None]]
+SHORT_TURN = 10
 
 
 def prompt(i: int, chars: int) -> str:
@@ -65,18 +70,12 @@ def estimate(text: str) -> int:
     return 4 + -(-len(text) // 4)
 
 
-def windows(turns: int) -> dict[int, range]:
-    """The turns whose median stands for "turn N": a window of 10 around 10, ending at the others."""
-    marks = {10: range(6, 16)}
-    for mark in (100, 250, turns):
-        if 15 < mark <= turns:
-            marks[mark] = range(mark - 9, mark + 1)
-    return dict(sorted(marks.items()))
+NewConversation = Callable[[], Awaitable[Turn]]
 
 
 async def agentdown_client(
     url: str, workdir: Path, strategy: TruncationStrategy, chars: int
-) -> tuple[Turn, Any]:
+) -> tuple[NewConversation, Callable[[], Awaitable[None]]]:
     app = workdir / "app"
     app.mkdir(exist_ok=True)
     (app / f"{SLUG}.agent.md").write_text(AGENT_FILE)
@@ -85,80 +84,102 @@ async def agentdown_client(
     runner = Runner(load_app(app, model=model), store)
     # Front matter has no truncation key: set the strategy on the built (cached) agent.
     runner.agent(SLUG).truncation = strategy
-    session_id: str | None = None
 
-    async def turn(i: int) -> None:
-        nonlocal session_id
-        result = await runner.run(SLUG, prompt(i, chars), session_id=session_id)
-        session_id = result.session_id
-        assert result.result.text.startswith("Echo"), result.result.text
+    async def conversation() -> Turn:
+        session_id: str | None = None
+
+        async def turn(i: int) -> None:
+            nonlocal session_id
+            result = await runner.run(SLUG, prompt(i, chars), session_id=session_id)
+            session_id = result.session_id
+            assert result.result.text.startswith("Echo"), result.result.text
+
+        return turn
 
     async def close() -> None:
         await runner.aclose()
         await model.aclose()
 
-    return turn, close
+    return conversation, close
 
 
-async def floor_client(url: str, last_messages: int | None, chars: int) -> tuple[Turn, Any]:
+async def floor_client(
+    url: str, last_messages: int | None, chars: int
+) -> tuple[NewConversation, Callable[[], Awaitable[None]]]:
     """Bare aiohttp sending what agentdown sends: the newest ``last_messages``, or what fits ``auto``."""
     http = aiohttp.ClientSession(headers={"Authorization": "Bearer bench"})
     endpoint = url.rstrip("/") + "/chat/completions"
-    history: list[dict[str, Any]] = []
     system = {"role": "system", "content": INSTRUCTIONS}
     budget = DEFAULT_MAX_INPUT_TOKENS - estimate(INSTRUCTIONS)
 
-    def window() -> list[dict[str, Any]]:
-        if last_messages is not None:
-            return history[-last_messages:]
-        used, start = 0, len(history)
-        while start > 0 and (
-            start == len(history) or used + estimate(history[start - 1]["content"]) <= budget
-        ):
-            start -= 1
-            used += estimate(history[start]["content"])
-        return history[start:]
+    async def conversation() -> Turn:
+        history: list[dict[str, Any]] = []
 
-    async def turn(i: int) -> None:
-        history.append({"role": "user", "content": prompt(i, chars)})
-        async with http.post(endpoint, json={"model": "fake", "messages": [system, *window()]}) as r:
-            body = await r.json()
-        history.append({"role": "assistant", "content": body["choices"][0]["message"]["content"]})
+        def window() -> list[dict[str, Any]]:
+            if last_messages is not None:
+                return history[-last_messages:]
+            used, start = 0, len(history)
+            while start > 0:
+                cost = estimate(history[start - 1]["content"])
+                if start < len(history) and used + cost > budget:
+                    break
+                start -= 1
+                used += cost
+            return history[start:]
 
-    return turn, http.close
+        async def turn(i: int) -> None:
+            history.append({"role": "user", "content": prompt(i, chars)})
+            async with http.post(endpoint, json={"model": "fake", "messages": [system, *window()]}) as r:
+                body = await r.json()
+            history.append({"role": "assistant", "content": body["choices"][0]["message"]["content"]})
 
+        return turn
 
-async def grow(turn: Turn, close: Any, turns: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU milliseconds of each turn (CPU of this process: all its threads, not the server's)."""
-    gc.collect()
-    wall, cpu = [], []
-    try:
-        for i in range(1, turns + 1):
-            c0, t0 = time.process_time(), time.perf_counter()
-            await turn(i)
-            wall.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.process_time() - c0) * 1000)
-    finally:
-        await close()
-    return wall, cpu
+    return conversation, http.close
 
 
-async def run_round(
-    url: str, workdir: Path, args: argparse.Namespace
-) -> dict[str, tuple[list[float], list[float]]]:
+async def timed(turn: Turn, i: int) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one turn."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    await turn(i)
+    return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+
+
+async def measure(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     last, chars = args.last_messages, args.chars
-    clients: dict[str, Callable[[], Awaitable[tuple[Turn, Any]]]] = {
-        "aiohttp auto": lambda: floor_client(url, None, chars),
-        "agentdown auto": lambda: agentdown_client(url, workdir, TruncationStrategy("auto"), chars),
-        f"aiohttp last{last}": lambda: floor_client(url, last, chars),
-        f"agentdown last{last}": lambda: agentdown_client(
+    makers = {
+        "aiohttp auto": floor_client(url, None, chars),
+        "agentdown auto": agentdown_client(url, workdir, TruncationStrategy("auto"), chars),
+        f"aiohttp last{last}": floor_client(url, last, chars),
+        f"agentdown last{last}": agentdown_client(
             url, workdir, TruncationStrategy("last_messages", last), chars
         ),
     }
-    out = {}
-    for name, make in clients.items():
-        turn, close = await make()
-        out[name] = await grow(turn, close, args.turns)
+    clients = {name: await make for name, make in makers.items()}
+    first_long = args.turns - args.samples // 2
+    longs: dict[str, Turn] = {}
+    for name, (conversation, _) in clients.items():
+        longs[name] = await conversation()
+        for i in range(1, first_long):
+            await longs[name](i)
+    out: dict[str, dict[str, list[float]]] = {
+        name: {"short wall": [], "short cpu": [], "long wall": [], "long cpu": []} for name in clients
+    }
+    gc.collect()
+    for k in range(args.samples):
+        for name, (conversation, _) in clients.items():
+            short = await conversation()
+            for i in range(1, SHORT_TURN):
+                await short(i)
+            samples = out[name]
+            wall, cpu = await timed(short, SHORT_TURN)
+            samples["short wall"].append(wall)
+            samples["short cpu"].append(cpu)
+            wall, cpu = await timed(longs[name], first_long + k)
+            samples["long wall"].append(wall)
+            samples["long cpu"].append(cpu)
+    for _, close in clients.values():
+        await close()
     return out
 
 
@@ -166,61 +187,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--turns", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=500, help="the long session's length when timed")
+    parser.add_argument("--samples", type=int, default=40, help="timed turns per session length and client")
     parser.add_argument("--last-messages", type=int, default=20)
     parser.add_argument("--chars", type=int, default=1000, help="characters per prompt (the reply echoes it)")
     args = parser.parse_args()
-    marks = windows(args.turns)
-    rounds: list[dict[str, tuple[list[float], list[float]]]] = []
     # The database lives on tmpfs when there is one: a turn's fsync costs milliseconds on a
     # shared disk and varies with the neighbours' I/O, which would drown what is measured here.
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="agentdown-bench-", dir=shm) as tmp, fake_server(0) as url:
-        for _ in range(args.rounds):
-            rounds.append(asyncio.run(run_round(url, Path(tmp), args)))
+        out = asyncio.run(measure(url, Path(tmp), args))
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(out[name][key])
 
     kinds = ("auto", f"last{args.last_messages}")
-    first, last = min(marks), max(marks)
+    targets = {"auto": 1.6, kinds[1]: 1.3}
     print(
-        f"one session growing to {args.turns} turns of {args.chars}-character prompts and replies "
-        f"(1 model request per turn, no tools);\nms per turn, median of {args.rounds} interleaved rounds"
+        f"one session at turn {SHORT_TURN} and one at turn ~{args.turns}, {args.chars}-character prompts "
+        f"and replies, 1 model request per turn, no tools; median ms of {args.samples} samples"
     )
     verdicts = []
-    for metric, index in (("wall", 0), ("CPU", 1)):
-
-        def at(name: str, mark: int, index: int = index) -> float:
-            return statistics.median(
-                statistics.median(r[name][index][i - 1] for i in marks[mark]) for r in rounds
-            )
-
+    for metric in ("wall", "cpu"):
         print()
-        print(f"{metric + ' ms':<22}" + "".join(f"{'turn ' + str(m):>10}" for m in marks) + f"{'ratio':>8}")
-        for name in rounds[0]:
-            print(
-                f"{name:<22}"
-                + "".join(f"{at(name, m):>10.2f}" for m in marks)
-                + f"{at(name, last) / at(name, first):>8.2f}"
-            )
+        print(
+            f"{metric + ' ms':<22}{'turn ' + str(SHORT_TURN):>10}{'turn ' + str(args.turns):>10}{'ratio':>8}"
+        )
+        for name in out:
+            a, b = med(name, f"short {metric}"), med(name, f"long {metric}")
+            print(f"{name:<22}{a:>10.2f}{b:>10.2f}{b / a:>8.2f}")
         for kind in kinds:
-            over = {m: at(f"agentdown {kind}", m) - at(f"aiohttp {kind}", m) for m in marks}
-            cells = "".join(f"{over[m]:>+10.2f}" for m in marks)
-            print(f"{'overhead ' + kind:<22}{cells}{over[last] / over[first]:>8.2f}")
-            verdicts.append(
-                (
-                    metric,
-                    kind,
-                    over[last] / over[first],
-                    at(f"agentdown {kind}", last) / at(f"agentdown {kind}", first),
-                )
-            )
+            a = med(f"agentdown {kind}", f"short {metric}") - med(f"aiohttp {kind}", f"short {metric}")
+            b = med(f"agentdown {kind}", f"long {metric}") - med(f"aiohttp {kind}", f"long {metric}")
+            print(f"{'overhead ' + kind:<22}{a:>+10.2f}{b:>+10.2f}{b / a:>8.2f}")
+            whole = med(f"agentdown {kind}", f"long {metric}") / med(f"agentdown {kind}", f"short {metric}")
+            verdicts.append((metric, kind, b / a, whole))
     print()
     print("overhead = agentdown - aiohttp sending the same messages (what agentdown adds to the request)")
-    targets = {"auto": 1.6, kinds[1]: 1.3}
-    for metric, kind, over_ratio, raw_ratio in verdicts:
+    for metric, kind, over, whole in verdicts:
         print(
-            f"{metric:<4} {kind:<7} turn {last} / turn {first}: overhead {over_ratio:.2f}, "
-            f"whole turn {raw_ratio:.2f} (target <= {targets[kind]:.2f})"
+            f"{metric:<4} {kind:<7} turn {args.turns} / turn {SHORT_TURN}: agentdown {whole:.2f}, "
+            f"its overhead {over:.2f} (target <= {targets[kind]:.2f})"
         )
 
 

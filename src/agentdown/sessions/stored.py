@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import math
 import random
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -55,15 +56,23 @@ AUTO_FIRST_LOAD = 64
 TAIL_MARGIN = 16
 """Messages read beyond what the previous ``auto`` load of a session needed: room for the turns since."""
 MAX_TAIL_HINTS = 4096
-"""Sessions whose ``auto`` tail length is remembered (least recently loaded forgotten first)."""
+"""Sessions per store whose ``auto`` tail length is remembered (least recently loaded forgotten first)."""
 
-_tail_hints: OrderedDict[tuple[int, str, str], int] = OrderedDict()
-"""How many messages the last ``auto`` load of (store, agent, session) needed to cover its budget.
+_tail_hints: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
+"""Per store, how many messages the last ``auto`` load of (agent, session) needed to cover its budget.
 
-Only a starting guess for the next load (a wrong one costs a second read, never a wrong
-history), so keying by ``id(store)`` is enough. Without it, a session long enough to
-fill the budget would be read twice per request: the first 64 messages, then the rest.
+Only a starting guess for the next load: a wrong one costs a second read, never a wrong
+history. Without it, a session long enough to fill the budget is read twice per
+request (the first 64 messages, then enough). Keyed weakly by the store, so a closed
+store's hints go with it and a new store never inherits another's.
 """
+
+
+def _hints_of(store: SessionStore) -> OrderedDict[tuple[str, str], int] | None:
+    try:
+        return _tail_hints.setdefault(store, OrderedDict())
+    except TypeError:  # a store that cannot be weakly referenced (or hashed) reads without hints
+        return None
 
 
 @dataclass(slots=True)
@@ -175,8 +184,9 @@ async def _load_budget(
     store: SessionStore, agent: str, session_id: str, budget: int, counter: TokenCounter
 ) -> History:
     """The newest whole turns whose estimated tokens reach ``budget`` (or the whole session)."""
-    key = (id(store), agent, session_id)
-    want = _tail_hints.get(key, AUTO_FIRST_LOAD)
+    hints = _hints_of(store)
+    key = (agent, session_id)
+    want = hints.get(key, AUTO_FIRST_LOAD) if hints is not None else AUTO_FIRST_LOAD
     while True:
         history = await store.load(agent, session_id, max_messages=want)
         loaded = history.messages
@@ -189,10 +199,11 @@ async def _load_budget(
         # Enough for the budget at the average message size seen, and at least twice as many.
         grown = max(want * 2, math.ceil(len(loaded) * budget / max(tokens, 1) * 1.25))
         want = min(grown, max(history.total_messages, want + 1))
-    _tail_hints[key] = max(AUTO_FIRST_LOAD, needed + TAIL_MARGIN)
-    _tail_hints.move_to_end(key)
-    if len(_tail_hints) > MAX_TAIL_HINTS:
-        _tail_hints.popitem(last=False)
+    if hints is not None:
+        hints[key] = max(AUTO_FIRST_LOAD, needed + TAIL_MARGIN)
+        hints.move_to_end(key)
+        if len(hints) > MAX_TAIL_HINTS:
+            hints.popitem(last=False)
     return history
 
 

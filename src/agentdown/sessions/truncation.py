@@ -21,7 +21,6 @@ one, else the agent's, else ``auto``; a run's strategy replaces the agent's whol
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -130,10 +129,13 @@ def estimate_tokens(message: Message) -> int:
     """A cheap estimate: characters / 4, plus per-message framing and a flat cost per media item."""
     chars, media = 0, 0
     for content in message.contents:
+        if content.type == "text" and content.items is None:  # most contents: no call for them
+            chars += len(content.text or "") + len(content.name or "")
+            continue
         c, m = _content_size(content)
         chars += c
         media += m
-    return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / 4) + media * MEDIA_TOKENS
+    return MESSAGE_OVERHEAD_TOKENS + -(-chars // 4) + media * MEDIA_TOKENS
 
 
 def _content_size(content: Content) -> tuple[int, int]:
@@ -165,18 +167,27 @@ class TokenCache:
     (tool-call arguments or ``additional_properties`` with nested lists or dicts) is
     counted afresh every time rather than risk a stale count.
 
+    With the default :func:`estimate_tokens`, a message of plain text contents is
+    not cached at all: estimating it costs less than taking its snapshot. What is
+    cached there is what is dear to estimate (tool calls, whose arguments are
+    serialised, and nested results); with any other counter (a real tokenizer),
+    every message is.
+
     Entries hold their messages: give a cache the lifetime of what it counts (one
     loaded session, one run), not the process's.
     """
 
-    __slots__ = ("_entries", "count_tokens")
+    __slots__ = ("_entries", "_skip_plain", "count_tokens")
 
     def __init__(self, count_tokens: TokenCounter = estimate_tokens) -> None:
         self.count_tokens = count_tokens
         """The counter whose results are cached."""
+        self._skip_plain = count_tokens is estimate_tokens
         self._entries: dict[int, tuple[Message, tuple[Any, ...], int]] = {}
 
     def __call__(self, message: Message) -> int:
+        if self._skip_plain and _plain(message):
+            return self.count_tokens(message)
         snapshot = _snapshot(message)
         if snapshot is None:
             return self.count_tokens(message)
@@ -190,6 +201,14 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _plain(message: Message) -> bool:
+    # Loops rather than all(...) here and in _answers_nothing: a generator costs more on this hot path.
+    for content in message.contents:  # noqa: SIM110
+        if content.type != "text" or content.items is not None:
+            return False
+    return True
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -284,10 +303,16 @@ def truncate(
     orphans: set[str] = set()
     end = len(messages)
     while end > head:
-        found = _group_start(messages, head, end, orphans)
+        # The common case first: a message answering no call is a group of its own.
+        found = end - 1 if _answers_nothing(messages[end - 1]) else _group_start(messages, head, end, orphans)
         if found is None:
             continue  # ``orphans`` grew: find the same group again without them
-        cost = end - found if by_count else sum(count_tokens(messages[i]) for i in range(found, end))
+        if by_count:
+            cost = end - found
+        elif found == end - 1:
+            cost = count_tokens(messages[found])
+        else:
+            cost = sum(count_tokens(messages[i]) for i in range(found, end))
         if starts and cost > room:
             break
         starts.append(found)
@@ -299,6 +324,14 @@ def truncate(
         bounds.pop(0)
     first = bounds[0][0] if bounds else len(messages)
     return [*messages[:head], *messages[first:]]
+
+
+def _answers_nothing(message: Message) -> bool:
+    """Holds no tool result, so the group ending with it is the message alone."""
+    for content in message.contents:  # noqa: SIM110
+        if content.type == "tool_result":
+            return False
+    return True
 
 
 def _group_start(messages: Sequence[Message], head: int, end: int, orphans: set[str]) -> int | None:
