@@ -40,6 +40,7 @@ DOCUMENTED = {
     "ToolError",
     "ConfigurationError",
     "StructuredOutputError",
+    "ResumeError",
     "JsonSchema",
     "ResponseExample",
     "ChatModel",
