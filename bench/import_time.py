@@ -33,13 +33,17 @@ TARGET = 1.3
 PROBE = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
 
 
-def sample(statement: str) -> tuple[float, float]:
-    """Milliseconds: the import inside a fresh interpreter, and that interpreter's whole run."""
+def sample(statement: str) -> tuple[float, float] | None:
+    """Milliseconds: the import inside a fresh interpreter, and that interpreter's whole run.
+
+    ``None`` when the statement fails (an older agentdown without that name, when this
+    script is pointed at it to compare).
+    """
     t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(statement)], check=True, capture_output=True, text=True
-    ).stdout
-    return float(out) * 1000, (time.perf_counter() - t0) * 1000
+    done = subprocess.run([sys.executable, "-c", PROBE.format(statement)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return None
+    return float(done.stdout) * 1000, (time.perf_counter() - t0) * 1000
 
 
 def main() -> None:
@@ -48,19 +52,23 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    for statement in STATEMENTS.values():  # warm the OS file cache
-        sample(statement)
-    imports: dict[str, list[float]] = {name: [] for name in STATEMENTS}
-    walls: dict[str, list[float]] = {name: [] for name in STATEMENTS}
+    # Warm the OS file cache; leave out what this agentdown cannot import.
+    statements = {name: s for name, s in STATEMENTS.items() if sample(s) is not None}
+    imports: dict[str, list[float]] = {name: [] for name in statements}
+    walls: dict[str, list[float]] = {name: [] for name in statements}
     for _ in range(args.rounds):
-        for name, statement in STATEMENTS.items():
-            imported, wall = sample(statement)
-            imports[name].append(imported)
-            walls[name].append(wall)
+        for name, statement in statements.items():
+            measured = sample(statement)
+            if measured is not None:
+                imports[name].append(measured[0])
+                walls[name].append(measured[1])
     floor = statistics.median(imports["import aiohttp"])
     print(f"fresh interpreters, median of {args.rounds} interleaved rounds")
     print(f"{'statement':<36} {'import ms':>10} {'process ms':>11} {'vs aiohttp':>11}")
     for name in STATEMENTS:
+        if name not in statements:
+            print(f"{name:<36} {'fails':>10}")
+            continue
         med = statistics.median(imports[name])
         print(f"{name:<36} {med:>10.1f} {statistics.median(walls[name]):>11.1f} {med / floor:>10.2f}x")
     ratio = statistics.median(imports["import agentdown"]) / floor
