@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentdown.env import positive_int
 from agentdown.exceptions import ConfigurationError
+from agentdown.models.env import positive_int
 
 __all__ = [
     "DEFAULT_HOST",

@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from agentdown.env import positive_int
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.base import ChatModel
+from agentdown.models.env import positive_int
 from agentdown.models.local.catalog import CATALOG, DEFAULT_MODEL, CatalogModel
 from agentdown.models.local.engine import llama_cpp_available
 from agentdown.models.local.llama import LocalChatModel, LocalStats

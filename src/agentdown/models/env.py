@@ -1,7 +1,8 @@
-"""Reading settings from environment variables: one parser per kind of value, shared by every layer.
+"""Reading settings from environment variables: one parser per kind of value.
 
-Depends on nothing but :mod:`agentdown.exceptions`, so models, the server and the CLI
-can all use it without importing each other.
+Here, in the lowest layer that reads settings (the model providers do), so that the
+models, the server and the CLI share one parser without importing each other. It
+depends on nothing but :mod:`agentdown.exceptions`.
 """
 
 from __future__ import annotations
