@@ -59,6 +59,8 @@ test: lint typecheck $(AZURITE) test-model
 bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/sessions.py
+	$(BIN)/python bench/session_growth.py
+	$(BIN)/python bench/import_time.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

@@ -1,4 +1,9 @@
-"""What our client puts on the wire equals what the openai SDK sends for the same inputs."""
+"""What our client puts on the wire equals what the openai SDK sends for the same inputs.
+
+Compared: the JSON body parsed (so key order and whitespace are free: the SDK puts
+``model`` first, we put ``messages`` first), the method, path, query string and the
+auth headers. The README states exactly this.
+"""
 
 from __future__ import annotations
 

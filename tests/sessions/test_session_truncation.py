@@ -13,6 +13,7 @@ from agentdown.sessions import (
     resolve_truncation,
     truncate,
 )
+from agentdown.sessions.truncation import TokenCache
 
 
 def exchange(i: int, results: int = 1) -> list[Message]:
@@ -186,3 +187,127 @@ def test_truncate_does_not_modify_its_input() -> None:
     truncate(history, TruncationStrategy("last_messages", 2))
     assert history == before
     assert truncate([], DEFAULT_TRUNCATION) == []
+
+
+class Watched(list[Message]):
+    """A history that records which positions were read."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        super().__init__(messages)
+        self.read: set[int] = set()
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        if isinstance(index, slice):
+            self.read.update(range(*index.indices(len(self))))
+        else:
+            self.read.add(index % len(self))
+        return super().__getitem__(index)
+
+
+def long_history(turns: int) -> list[Message]:
+    out = [Message.system("rules")]
+    for i in range(turns):
+        out += [Message.user(f"q{i}"), *exchange(i), Message.assistant(f"a{i}")]
+    return out
+
+
+def test_truncate_reads_only_the_window_not_the_whole_history() -> None:
+    history = Watched(long_history(5_000))  # 20,001 messages
+    kept = truncate(history, TruncationStrategy("last_messages", 4))
+    assert texts(kept) == ["system:rules", "user:q4999", "call:c4999_0", "result:c4999_0", "assistant:a4999"]
+    # The system message, the window, and the one message that showed the window was full.
+    assert len(history.read) <= 1 + 5 + 1, sorted(history.read)
+
+    history = Watched(long_history(5_000))
+    three_turns = sum(estimate_tokens(m) for m in history[-12:])
+    history.read.clear()
+    kept = truncate(history, DEFAULT_TRUNCATION, max_input_tokens=estimate_tokens(history[0]) + three_turns)
+    assert len(kept) == 1 + 3 * 4
+    assert len(history.read) <= 1 + 3 * 4 + 4
+
+
+def test_a_reused_call_id_does_not_glue_exchanges_together() -> None:
+    # Some servers number calls per response ("call_0" every time): each call still goes with
+    # the result that follows it, not with every exchange that reuses the id.
+    def reused(i: int) -> list[Message]:
+        call = Content.from_tool_call("f", {"i": i}, call_id="call_0")
+        return [
+            Message(role="assistant", contents=[call]),
+            Message(role="tool", contents=[Content.from_tool_result("call_0", f"r{i}")]),
+        ]
+
+    history = [Message.user("q"), *reused(1), Message.assistant("a1"), *reused(2), Message.assistant("a2")]
+    kept = truncate(history, TruncationStrategy("last_messages", 3))
+    assert texts(kept) == ["call:call_0", "result:call_0", "assistant:a2"]
+    assert kept[1].contents[0].text == "r2"
+
+
+def test_an_orphaned_result_inside_the_window_does_not_drop_what_precedes_it() -> None:
+    history = [
+        Message.user("first"),
+        Message(role="tool", contents=[Content.from_tool_result("gone", "x")]),
+        Message.user("second"),
+    ]
+    assert truncate(history, TruncationStrategy("last_messages", 10)) == history
+    assert truncate(history, DEFAULT_TRUNCATION) == history
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, message: Message) -> int:
+        self.calls += 1
+        return estimate_tokens(message)
+
+
+def test_the_cache_counts_a_message_once_while_it_is_unchanged() -> None:
+    counter = Counting()
+    cache = TokenCache(counter)
+    call = exchange(1)[0]
+    text = Message.user("hello")
+    for _ in range(3):
+        assert cache(call) == estimate_tokens(call)
+        assert cache(text) == estimate_tokens(text)
+    assert counter.calls == 2 and len(cache) == 2
+    assert truncate([text, call], DEFAULT_TRUNCATION, count_tokens=cache) == [text, call]
+    assert counter.calls == 2
+
+
+def test_a_mutated_message_is_counted_again() -> None:
+    counter = Counting()
+    cache = TokenCache(counter)
+    message = Message(
+        role="assistant", contents=[Content.from_tool_call("f", {"city": "Paris"}, call_id="c")]
+    )
+    first = cache(message)
+    message.contents[0].arguments["city"] = "Paris, Texas, United States"  # type: ignore[index]
+    assert cache(message) == estimate_tokens(message) > first
+    message.contents.append(Content.from_text("and some words " * 20))
+    assert cache(message) == estimate_tokens(message)
+    message.contents[1].text = "short"
+    assert cache(message) == estimate_tokens(message)
+    message.role = "user"
+    cache(message)
+    assert counter.calls == 5
+
+
+def test_messages_a_snapshot_cannot_capture_are_never_cached() -> None:
+    counter = Counting()
+    cache = TokenCache(counter)
+    nested = Message(
+        role="assistant", contents=[Content.from_tool_call("f", {"cities": ["Paris"]}, call_id="c")]
+    )
+    before = cache(nested)
+    nested.contents[0].arguments["cities"].append("A much longer city name")  # type: ignore[index]
+    assert cache(nested) == estimate_tokens(nested) > before
+    assert counter.calls == 2 and len(cache) == 0
+
+
+def test_plain_text_is_estimated_directly_by_the_default_cache() -> None:
+    cache = TokenCache()
+    message = Message.user("hello there")
+    assert cache(message) == estimate_tokens(message)
+    message.contents[0].text = "hello there, and a much longer text than before"
+    assert cache(message) == estimate_tokens(message)
+    assert len(cache) == 0  # checking an entry would cost more than estimating

@@ -150,11 +150,14 @@ class _Run:
         messages = [*head, *self.history, *self.new_messages]
         if setup.truncation is None:
             return messages
+        # A StoredSession counted its messages when it was loaded (a TokenCache): reuse those
+        # counts. Looked up by name so this method needs no import of its own.
         return truncate(
             messages,
             setup.truncation,
             max_input_tokens=setup.max_input_tokens,
             reserved_tokens=setup.reserved_tokens,
+            count_tokens=getattr(setup.session, "count_tokens", None),
         )
 
     def guard(self) -> contextlib.AbstractAsyncContextManager[Any]:

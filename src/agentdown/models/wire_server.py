@@ -1,7 +1,9 @@
 """OpenAI chat-completions JSON to our messages and back, server side.
 
 The mirror image of :mod:`agentdown.models.wire`: used by the loopback fake model
-server and by anything that serves an OpenAI-compatible ``/v1/chat/completions``.
+server and by the server's OpenAI-compatible ``/v1/chat/completions``
+(:mod:`agentdown.server.openai_api`), so both shape bodies, chunks and options the
+same way. The server may import this module; this module never imports the server.
 """
 
 from __future__ import annotations
@@ -9,19 +11,24 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agentdown.messages import Content, Message, new_id
+from agentdown.messages import Content, Message, Usage, new_id
 from agentdown.models.base import ChatOptions, ChatResponse, ToolDefinition
 
 __all__ = [
+    "chunk_to_openai",
+    "completion_body",
     "completion_to_openai",
     "messages_from_openai",
+    "option_fields",
     "options_from_openai",
     "split_text",
     "stream_chunks_to_openai",
     "tools_from_openai",
+    "usage_chunk_to_openai",
+    "usage_to_openai",
 ]
 
 _AUDIO_MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -125,25 +132,39 @@ def tools_from_openai(raw_tools: list[dict[str, Any]] | None) -> list[ToolDefini
     return tools
 
 
-def options_from_openai(body: dict[str, Any]) -> ChatOptions:
-    """The request's options; keys we have no field for land in ``extra_body``."""
-    options = ChatOptions()
+def option_fields(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Request keys as :class:`ChatOptions` field values, and the keys with no field (for ``extra_body``).
+
+    ``max_completion_tokens`` (or the older ``max_tokens``) is ``max_output_tokens``, a
+    string ``stop`` becomes a list, an object ``tool_choice`` (a named function) has no
+    field and goes to the extras. The request's own keys (``messages``, ``tools``,
+    ``stream``...) are the caller's to leave out.
+    """
+    fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in body.items():
-        if key in _REQUEST_KEYS:
-            continue
         if key in ("max_completion_tokens", "max_tokens"):
-            options.max_output_tokens = value
-        elif key == "stop":
-            options.stop = [value] if isinstance(value, str) else value
+            continue
+        if key == "stop":
+            fields["stop"] = (
+                [value] if isinstance(value, str) else (list(value) if value is not None else None)
+            )
         elif key == "tool_choice" and not isinstance(value, str):
             extra[key] = value
         elif key in ChatOptions.__dataclass_fields__ and key != "extra_body":
-            setattr(options, key, value)
+            fields[key] = value
         else:
             extra[key] = value
-    options.extra_body = extra
-    return options
+    for key in ("max_tokens", "max_completion_tokens"):  # the newer name wins when both are set
+        if body.get(key) is not None:
+            fields["max_output_tokens"] = body[key]
+    return fields, extra
+
+
+def options_from_openai(body: dict[str, Any]) -> ChatOptions:
+    """The request's options; keys we have no field for land in ``extra_body``."""
+    fields, extra = option_fields({k: v for k, v in body.items() if k not in _REQUEST_KEYS})
+    return ChatOptions(**fields, extra_body=extra)
 
 
 def _message_to_openai(response: ChatResponse) -> dict[str, Any]:
@@ -177,8 +198,8 @@ def _finish_reason(response: ChatResponse) -> str:
     return "tool_calls" if response.message.tool_calls else "stop"
 
 
-def _usage_to_openai(response: ChatResponse) -> dict[str, Any]:
-    usage = response.usage
+def usage_to_openai(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object (the total is the sum when the model did not give one)."""
     return {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
@@ -186,24 +207,62 @@ def _usage_to_openai(response: ChatResponse) -> dict[str, Any]:
     }
 
 
-def completion_to_openai(response: ChatResponse, model: str, created: int | None = None) -> dict[str, Any]:
-    """A non-streamed response shaped like the real API's."""
+def completion_body(
+    completion_id: str, created: int, model: str, message: dict[str, Any], finish_reason: str, usage: Usage
+) -> dict[str, Any]:
+    """A ``chat.completion`` object around one choice's ``message``."""
     return {
-        "id": response.response_id or new_id("chatcmpl"),
+        "id": completion_id,
         "object": "chat.completion",
-        "created": created if created is not None else int(time.time()),
-        "model": response.model or model,
-        "choices": [
-            {
-                "index": 0,
-                "message": _message_to_openai(response),
-                "logprobs": None,
-                "finish_reason": _finish_reason(response),
-            }
-        ],
-        "usage": _usage_to_openai(response),
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage_to_openai(usage),
         "system_fingerprint": None,
     }
+
+
+def completion_to_openai(response: ChatResponse, model: str, created: int | None = None) -> dict[str, Any]:
+    """A non-streamed response shaped like the real API's."""
+    return completion_body(
+        response.response_id or new_id("chatcmpl"),
+        created if created is not None else int(time.time()),
+        response.model or model,
+        _message_to_openai(response),
+        _finish_reason(response),
+        response.usage,
+    )
+
+
+def chunk_to_openai(
+    completion_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    *,
+    include_usage: bool,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``; with ``include_usage`` it carries ``usage: null`` as OpenAI's do."""
+    out: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if include_usage:
+        out["usage"] = None
+    return out
+
+
+def usage_chunk_to_openai(completion_id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+    """The last chunk of a stream asked for ``stream_options.include_usage``: no choices, the usage."""
+    final = chunk_to_openai(completion_id, created, model, {}, include_usage=True)
+    final["choices"] = []
+    final["usage"] = usage_to_openai(usage)
+    return final
 
 
 def split_text(text: str, size: int) -> list[str]:
@@ -227,17 +286,7 @@ def stream_chunks_to_openai(
     model_name = response.model or model
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": response_id,
-            "object": "chat.completion.chunk",
-            "created": stamp,
-            "model": model_name,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            out["usage"] = None
-        return out
+        return chunk_to_openai(response_id, stamp, model_name, delta, finish, include_usage=include_usage)
 
     yield chunk({"role": "assistant", "content": "", "refusal": None})
     for content in response.message.contents:
@@ -266,7 +315,4 @@ def stream_chunks_to_openai(
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield chunk({}, _finish_reason(response))
     if include_usage:
-        final = chunk({})
-        final["choices"] = []
-        final["usage"] = _usage_to_openai(response)
-        yield final
+        yield usage_chunk_to_openai(response_id, stamp, model_name, response.usage)

@@ -26,7 +26,13 @@ from agentdown.app.spec import AgentSpec
 from agentdown.loop.events import ReasoningDeltaEvent, RunCompletedEvent, RunErrorEvent, TextDeltaEvent
 from agentdown.messages import Message, Usage, new_id
 from agentdown.models.base import ChatOptions
-from agentdown.models.wire_server import messages_from_openai
+from agentdown.models.wire_server import (
+    chunk_to_openai,
+    completion_body,
+    messages_from_openai,
+    option_fields,
+    usage_chunk_to_openai,
+)
 from agentdown.server.auth import gate_level
 from agentdown.server.context import ServerContext
 from agentdown.server.errors import ApiError, Endpoint, client_message, read_json_object
@@ -38,6 +44,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str
 _APPLIED = {"model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "max_tokens"}
 _APPLIED |= {"max_completion_tokens", "stop", "seed", "user"}
 _PASSED_TO_MODEL = {"presence_penalty", "frequency_penalty", "logit_bias", "reasoning_effort"}
+_OPTIONS = (_APPLIED - {"model", "messages", "stream", "stream_options", "n"}) | _PASSED_TO_MODEL
+"""The keys that become the run's model options (the agent's own options fill the rest)."""
 _REFUSED = {
     "tools": "the agent runs its own tools server-side; 'tools' cannot be given",
     "functions": "the agent runs its own tools server-side; 'functions' cannot be given",
@@ -66,15 +74,6 @@ def _openai_endpoint(endpoint: Endpoint) -> Endpoint:
             return _openai_error(502 if code != "internal_error" else 500, message, code)
 
     return wrapper
-
-
-def _usage(usage: Usage) -> dict[str, int]:
-    total = usage.total_tokens or usage.input_tokens + usage.output_tokens
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": total,
-    }
 
 
 def openai_routes(ctx: ServerContext) -> list[Route]:
@@ -135,18 +134,8 @@ def openai_routes(ctx: ServerContext) -> list[Route]:
                 409, "the run stopped waiting for a tool approval or tool output", "requires_action"
             )
         message = {"role": "assistant", "content": result.text, "refusal": None}
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": spec.slug,
-                "choices": [choice],
-                "usage": _usage(result.usage),
-                "system_fingerprint": None,
-            }
-        )
+        body = completion_body(completion_id, int(time.time()), spec.slug, message, "stop", result.usage)
+        return JSONResponse(body)
 
     return [
         Route("/v1/models", list_models, methods=["GET"]),
@@ -185,20 +174,8 @@ def _parse(body: dict[str, Any], agent: Agent) -> tuple[list[Message], ChatOptio
         raise ApiError(
             400, f"invalid 'messages': {exc}", "invalid_messages", extra={"param": "messages"}
         ) from None
-    overrides: dict[str, Any] = {}
-    for key in ("temperature", "top_p", "seed", "user"):
-        if body.get(key) is not None:
-            overrides[key] = body[key]
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if limit is not None:
-        overrides["max_output_tokens"] = limit
-    stop = body.get("stop")
-    if stop is not None:
-        overrides["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    extra = {k: body[k] for k in _PASSED_TO_MODEL if body.get(k) is not None}
-    options = dataclasses.replace(
-        agent.options, **overrides, extra_body={**agent.options.extra_body, **extra}
-    )
+    fields, extra = option_fields({k: v for k, v in body.items() if k in _OPTIONS and v is not None})
+    options = dataclasses.replace(agent.options, **fields, extra_body={**agent.options.extra_body, **extra})
     return messages, options
 
 
@@ -213,17 +190,7 @@ async def _stream(
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            body["usage"] = None
-        return body
+        return chunk_to_openai(completion_id, created, model, delta, finish, include_usage=include_usage)
 
     yield _data(chunk({"role": "assistant", "content": ""}))
     usage = Usage()
@@ -252,7 +219,7 @@ async def _stream(
         await events.aclose()  # type: ignore[attr-defined]
     yield _data(chunk({}, "stop"))
     if include_usage:
-        yield _data({**chunk({}), "choices": [], "usage": _usage(usage)})
+        yield _data(usage_chunk_to_openai(completion_id, created, model, usage))
     yield b"data: [DONE]\n\n"
 
 

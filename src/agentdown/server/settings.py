@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentdown.exceptions import ConfigurationError
+from agentdown.models.env import positive_int
 
 __all__ = [
     "DEFAULT_HOST",
@@ -106,7 +107,7 @@ class ServerSettings:
     ) -> ServerSettings:
         """Settings from arguments plus ``AGENTDOWN_*`` variables (see the module docstring)."""
         env = os.environ if environ is None else environ
-        limit = _positive_int(env, "AGENTDOWN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        limit = positive_int(env, "AGENTDOWN_MAX_BODY_BYTES", unit="bytes") or DEFAULT_MAX_BODY_BYTES
         if not 0 <= port <= 65535:
             raise ConfigurationError(f"port: expected 0-65535, got {port}")
         return cls(
@@ -126,19 +127,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(f"{name}: expected a positive whole number of bytes, got {raw!r}")
-    return value
 
 
 def load_keys(environ: Mapping[str, str], keys_file: Path | None = None) -> Keys:

@@ -29,16 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
+import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentdown.messages import Message, new_id
 from agentdown.sessions.session import Session
-from agentdown.sessions.store import SessionConflictError, SessionStore, validate_agent_name
+from agentdown.sessions.store import History, SessionConflictError, SessionStore, validate_agent_name
 from agentdown.sessions.truncation import (
     DEFAULT_MAX_INPUT_TOKENS,
+    TokenCache,
     TokenCounter,
     TruncationStrategy,
     estimate_tokens,
@@ -48,7 +52,27 @@ __all__ = ["StoredSession", "append_with_retry", "load_session", "open_session",
 
 DEFAULT_ATTEMPTS = 30
 AUTO_FIRST_LOAD = 64
-"""Messages an ``auto`` load reads first; it reads 4x more while the budget is not covered."""
+"""Messages an ``auto`` load of a session not seen before reads first."""
+TAIL_MARGIN = 16
+"""Messages read beyond what the previous ``auto`` load of a session needed: room for the turns since."""
+MAX_TAIL_HINTS = 4096
+"""Sessions per store whose ``auto`` tail length is remembered (least recently loaded forgotten first)."""
+
+_tail_hints: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
+"""Per store, how many messages the last ``auto`` load of (agent, session) needed to cover its budget.
+
+Only a starting guess for the next load: a wrong one costs a second read, never a wrong
+history. Without it, a session long enough to fill the budget is read twice per
+request (the first 64 messages, then enough). Keyed weakly by the store, so a closed
+store's hints go with it and a new store never inherits another's.
+"""
+
+
+def _hints_of(store: SessionStore) -> OrderedDict[tuple[str, str], int] | None:
+    try:
+        return _tail_hints.setdefault(store, OrderedDict())
+    except TypeError:  # a store that cannot be weakly referenced (or hashed) reads without hints
+        return None
 
 
 @dataclass(slots=True)
@@ -65,6 +89,9 @@ class StoredSession(Session):
     """Messages in the stored session, including those not loaded."""
     warnings: list[str] = field(default_factory=list)
     """Problems the store tolerated while loading (e.g. a torn last line)."""
+    count_tokens: TokenCounter = field(default_factory=TokenCache, repr=False, compare=False)
+    """Counts the tokens of this session's messages: the load's counter, cached per message,
+    so the run's truncation counts again only the messages the run added."""
 
     def __post_init__(self) -> None:
         Session.__post_init__(self)
@@ -123,25 +150,23 @@ async def load_session(
     How much is read: ``max_messages`` if given (whole turns covering at least that
     many); else what ``truncation`` needs (default ``auto``): ``last_messages`` N reads
     N, ``auto`` reads the newest turns until their estimated tokens reach
-    ``max_input_tokens`` (default :data:`DEFAULT_MAX_INPUT_TOKENS`) or the session ends.
-    Truncation itself still happens at the model call (:func:`truncate`).
+    ``max_input_tokens`` (default :data:`DEFAULT_MAX_INPUT_TOKENS`) or the session ends
+    (starting from what the previous load of the session needed, so one read usually
+    suffices). Truncation itself still happens at the model call (:func:`truncate`),
+    with the session's :attr:`~StoredSession.count_tokens`: ``count_tokens`` wrapped
+    in a :class:`TokenCache`, so a message is counted once per request.
     """
     session_id = session_id or new_id("sess")
+    counter = count_tokens if isinstance(count_tokens, TokenCache) else TokenCache(count_tokens)
     if max_messages is None:
         strategy = TruncationStrategy.parse(truncation) if truncation is not None else TruncationStrategy()
         max_messages = strategy.max_messages
     if max_messages is not None:
         history = await store.load(agent, session_id, max_messages=max_messages)
     else:
-        budget = max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
-        want = AUTO_FIRST_LOAD
-        while True:
-            history = await store.load(agent, session_id, max_messages=want)
-            loaded = history.messages
-            # Fewer than asked for means the store has nothing older (even if it skipped a bad record).
-            if len(loaded) < want or history.complete or sum(map(count_tokens, loaded)) >= budget:
-                break
-            want *= 4
+        history = await _load_budget(
+            store, agent, session_id, max_input_tokens or DEFAULT_MAX_INPUT_TOKENS, counter
+        )
     messages = history.messages
     return StoredSession(
         id=session_id,
@@ -151,7 +176,45 @@ async def load_session(
         saved=len(messages),
         total_messages=history.total_messages,
         warnings=list(history.warnings),
+        count_tokens=counter,
     )
+
+
+async def _load_budget(
+    store: SessionStore, agent: str, session_id: str, budget: int, counter: TokenCounter
+) -> History:
+    """The newest whole turns whose estimated tokens reach ``budget`` (or the whole session)."""
+    hints = _hints_of(store)
+    key = (agent, session_id)
+    want = hints.get(key, AUTO_FIRST_LOAD) if hints is not None else AUTO_FIRST_LOAD
+    while True:
+        history = await store.load(agent, session_id, max_messages=want)
+        loaded = history.messages
+        covering = _covering(loaded, budget, counter)
+        # Fewer than asked for means the store has nothing older (even if it skipped a bad record).
+        if covering is not None or len(loaded) < want or history.complete:
+            needed = covering or len(loaded)
+            break
+        tokens = sum(map(counter, loaded))
+        # Enough for the budget at the average message size seen, and at least twice as many.
+        grown = max(want * 2, math.ceil(len(loaded) * budget / max(tokens, 1) * 1.25))
+        want = min(grown, max(history.total_messages, want + 1))
+    if hints is not None:
+        hints[key] = max(AUTO_FIRST_LOAD, needed + TAIL_MARGIN)
+        hints.move_to_end(key)
+        if len(hints) > MAX_TAIL_HINTS:
+            hints.popitem(last=False)
+    return history
+
+
+def _covering(messages: Sequence[Message], budget: int, counter: TokenCounter) -> int | None:
+    """How many of the newest ``messages`` it takes to reach ``budget`` tokens; ``None`` if all do not."""
+    tokens = 0
+    for n, message in enumerate(reversed(messages), 1):
+        tokens += counter(message)
+        if tokens >= budget:
+            return n
+    return None
 
 
 async def save_turn(

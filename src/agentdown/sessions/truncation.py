@@ -21,7 +21,6 @@ one, else the agent's, else ``auto``; a run's strategy replaces the agent's whol
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from agentdown.messages import Content, Message
 __all__ = [
     "DEFAULT_MAX_INPUT_TOKENS",
     "DEFAULT_TRUNCATION",
+    "TokenCache",
     "TokenCounter",
     "TruncationStrategy",
     "estimate_tokens",
@@ -129,10 +129,13 @@ def estimate_tokens(message: Message) -> int:
     """A cheap estimate: characters / 4, plus per-message framing and a flat cost per media item."""
     chars, media = 0, 0
     for content in message.contents:
+        if content.type == "text" and content.items is None:  # most contents: no call for them
+            chars += len(content.text or "") + len(content.name or "")
+            continue
         c, m = _content_size(content)
         chars += c
         media += m
-    return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / 4) + media * MEDIA_TOKENS
+    return MESSAGE_OVERHEAD_TOKENS + -(-chars // 4) + media * MEDIA_TOKENS
 
 
 def _content_size(content: Content) -> tuple[int, int]:
@@ -152,13 +155,122 @@ def _content_size(content: Content) -> tuple[int, int]:
     return chars, media
 
 
+class TokenCache:
+    """A :data:`TokenCounter` that counts each message once while the message stays unchanged.
+
+    A :class:`Message` is a mutable dataclass, so an entry is not trusted on identity
+    alone: it is kept with a snapshot of everything a request carries of the message
+    (its role and every field of every content, nested items included) and reused
+    only while that snapshot still compares equal. Strings and bytes are immutable,
+    so the snapshot shares them and the comparison is mostly pointer checks. A
+    message whose contents hold mutable containers a snapshot cannot capture cheaply
+    (tool-call arguments or ``additional_properties`` with nested lists or dicts) is
+    counted afresh every time rather than risk a stale count.
+
+    With the default :func:`estimate_tokens`, a message of plain text contents is
+    not cached at all: estimating it costs less than taking its snapshot. What is
+    cached there is what is dear to estimate (tool calls, whose arguments are
+    serialised, and nested results); with any other counter (a real tokenizer),
+    every message is.
+
+    Entries hold their messages: give a cache the lifetime of what it counts (one
+    loaded session, one run), not the process's.
+    """
+
+    __slots__ = ("_entries", "_skip_plain", "count_tokens")
+
+    def __init__(self, count_tokens: TokenCounter = estimate_tokens) -> None:
+        self.count_tokens = count_tokens
+        """The counter whose results are cached."""
+        self._skip_plain = count_tokens is estimate_tokens
+        self._entries: dict[int, tuple[Message, tuple[Any, ...], int]] = {}
+
+    def __call__(self, message: Message) -> int:
+        if self._skip_plain and _plain(message):
+            return self.count_tokens(message)
+        snapshot = _snapshot(message)
+        if snapshot is None:
+            return self.count_tokens(message)
+        entry = self._entries.get(id(message))
+        # ``is``: an id can be reused by a new object once the cached one is gone.
+        if entry is not None and entry[0] is message and entry[1] == snapshot:
+            return entry[2]
+        tokens = self.count_tokens(message)
+        self._entries[id(message)] = (message, snapshot, tokens)
+        return tokens
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _plain(message: Message) -> bool:
+    # Loops rather than all(...) here and in _answers_nothing: a generator costs more on this hot path.
+    for content in message.contents:  # noqa: SIM110
+        if content.type != "text" or content.items is not None:
+            return False
+    return True
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _snapshot(message: Message) -> tuple[Any, ...] | None:
+    """An immutable copy of what a request carries of ``message``; ``None`` when not cheaply possible."""
+    parts: list[Any] = [message.role]
+    for content in message.contents:
+        part = _content_snapshot(content)
+        if part is None:
+            return None
+        parts.append(part)
+    return tuple(parts)
+
+
+def _content_snapshot(content: Content) -> tuple[Any, ...] | None:
+    arguments = _flat(content.arguments) if content.arguments is not None else None
+    properties = _flat(content.additional_properties) if content.additional_properties else None
+    if arguments is _NESTED or properties is _NESTED:
+        return None
+    items: tuple[Any, ...] | None = None
+    if content.items is not None:
+        items = tuple(_content_snapshot(item) for item in content.items)
+        if None in items:
+            return None
+    return (
+        content.type,
+        content.text,
+        content.call_id,
+        content.name,
+        arguments,
+        content.raw_arguments,
+        items,
+        content.is_error,
+        content.uri,
+        content.data,
+        content.media_type,
+        content.error_code,
+        properties,
+    )
+
+
+_NESTED: tuple[Any, ...] = ("nested",)
+
+
+def _flat(mapping: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The items of a mapping of scalars as a tuple; :data:`_NESTED` when a value is a container."""
+    items = tuple(mapping.items())
+    for _, value in items:
+        if not isinstance(value, _SCALARS):
+            return _NESTED
+    return items
+
+
 def truncate(
     messages: Sequence[Message],
     strategy: TruncationStrategy | None = None,
     *,
     max_input_tokens: int | None = None,
     reserved_tokens: int = 0,
-    count_tokens: TokenCounter = estimate_tokens,
+    count_tokens: TokenCounter | None = None,
 ) -> list[Message]:
     """The messages to send: the leading system messages plus the newest groups the strategy allows.
 
@@ -166,61 +278,89 @@ def truncate(
     budget for everything in ``messages``; ``reserved_tokens`` is taken off it first for
     what the request carries besides them (tool definitions, a system prompt passed
     separately). The input is not modified; the result shares its message objects.
+
+    The work is proportional to what is kept, not to ``messages``: the groups are found
+    walking back from the newest message and the walk stops at the bound (a long
+    history is only read as far as the window reaches). ``count_tokens`` defaults to
+    :func:`estimate_tokens`; pass a :class:`TokenCache` to count each message once
+    across calls.
     """
     strategy = strategy or DEFAULT_TRUNCATION
+    count_tokens = count_tokens or estimate_tokens
     if max_input_tokens is not None and max_input_tokens < 1:
         raise ValueError(f"max_input_tokens must be >= 1, got {max_input_tokens}")
     head = 0
     while head < len(messages) and messages[head].role == "system":
         head += 1
-    pinned, rest = list(messages[:head]), list(messages[head:])
-    groups = _groups(rest)
-    kept: list[list[Message]] = []
-    if strategy.type == "last_messages":
-        limit = strategy.last_messages or 0
-        used = 0
-        for group in reversed(groups):
-            if kept and used + len(group) > limit:
-                break
-            kept.append(group)
-            used += len(group)
+    by_count = strategy.type == "last_messages"
+    if by_count:
+        room = strategy.last_messages or 0
     else:
-        budget = (max_input_tokens or DEFAULT_MAX_INPUT_TOKENS) - reserved_tokens
-        budget -= sum(count_tokens(m) for m in pinned)
-        for group in reversed(groups):
-            cost = sum(count_tokens(m) for m in group)
-            if kept and cost > budget:
-                break
-            kept.append(group)
-            budget -= cost
-    kept.reverse()
-    while kept and _orphaned(kept[0]):
-        kept.pop(0)
-    return pinned + [m for group in kept for m in group]
+        room = (max_input_tokens or DEFAULT_MAX_INPUT_TOKENS) - reserved_tokens
+        room -= sum(count_tokens(messages[i]) for i in range(head))
+    starts: list[int] = []
+    """Where each kept group starts, newest group first."""
+    orphans: set[str] = set()
+    end = len(messages)
+    while end > head:
+        # The common case first: a message answering no call is a group of its own.
+        found = end - 1 if _answers_nothing(messages[end - 1]) else _group_start(messages, head, end, orphans)
+        if found is None:
+            continue  # ``orphans`` grew: find the same group again without them
+        if by_count:
+            cost = end - found
+        elif found == end - 1:
+            cost = count_tokens(messages[found])
+        else:
+            cost = sum(count_tokens(messages[i]) for i in range(found, end))
+        if starts and cost > room:
+            break
+        starts.append(found)
+        room -= cost
+        end = found
+    # The oldest kept groups go while they hold results whose call is not in the group.
+    bounds = list(zip(starts, [len(messages), *starts], strict=False))[::-1]
+    while bounds and _orphaned(messages[bounds[0][0] : bounds[0][1]]):
+        bounds.pop(0)
+    first = bounds[0][0] if bounds else len(messages)
+    return [*messages[:head], *messages[first:]]
 
 
-def _groups(messages: list[Message]) -> list[list[Message]]:
-    """Split into runs that must stay together: from a tool call to its last result, merged when overlapping."""
-    span: dict[str, tuple[int, int]] = {}
-    for i, message in enumerate(messages):
-        for content in message.contents:
-            if content.type in ("tool_call", "tool_result") and content.call_id:
-                first, _ = span.get(content.call_id, (i, i))
-                span[content.call_id] = (first, i)
-    reach = list(range(len(messages)))
-    for first, last in span.values():
-        reach[first] = max(reach[first], last)
-    groups: list[list[Message]] = []
-    start, end = 0, -1
-    for i in range(len(messages)):
-        end = max(end, reach[i])
-        if i == end:
-            groups.append(messages[start : i + 1])
-            start = i + 1
-    return groups
+def _answers_nothing(message: Message) -> bool:
+    """Holds no tool result, so the group ending with it is the message alone."""
+    for content in message.contents:  # noqa: SIM110
+        if content.type == "tool_result":
+            return False
+    return True
 
 
-def _orphaned(group: list[Message]) -> bool:
+def _group_start(messages: Sequence[Message], head: int, end: int, orphans: set[str]) -> int | None:
+    """Where the group ending just before ``end`` starts: at the call of every result in it.
+
+    A result whose call is nowhere before it (down to ``head``) is added to ``orphans``
+    and ``None`` returned: such a result does not hold the messages before it in its
+    group, so the caller walks that group again. Only a malformed history reads past
+    the window here.
+    """
+    waiting: set[str] = set()
+    i = end
+    while i > head:
+        i -= 1
+        contents = messages[i].contents
+        for content in contents:
+            if content.type == "tool_result" and content.call_id and content.call_id not in orphans:
+                waiting.add(content.call_id)
+        if waiting:
+            for content in contents:
+                if content.type == "tool_call" and content.call_id:
+                    waiting.discard(content.call_id)
+        if not waiting:
+            return i
+    orphans.update(waiting)
+    return None
+
+
+def _orphaned(group: Sequence[Message]) -> bool:
     """Holds a tool result whose call is not in the group (the call was cut off earlier)."""
     calls = {c.call_id for m in group for c in m.tool_calls}
     return any(c.call_id not in calls for m in group for c in m.tool_results)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from agentdown.tools.protocol import Tool
@@ -48,7 +48,3 @@ def split_toolsets(items: object) -> tuple[list[object], list[Toolset]]:
         else:
             others.append(item)
     return others, toolsets
-
-
-def flatten(groups: Iterable[Sequence[Tool]]) -> list[Tool]:
-    return [t for group in groups for t in group]

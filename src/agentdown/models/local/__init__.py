@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.base import ChatModel
+from agentdown.models.env import positive_int
 from agentdown.models.local.catalog import CATALOG, DEFAULT_MODEL, CatalogModel
 from agentdown.models.local.engine import llama_cpp_available
 from agentdown.models.local.llama import LocalChatModel, LocalStats
@@ -61,8 +62,8 @@ def local_provider(ctx: ProviderContext) -> ChatModel:
     return LocalChatModel(
         path,
         name=name,
-        n_ctx=_positive_int(ctx, "AGENTDOWN_LOCAL_N_CTX"),
-        n_threads=_positive_int(ctx, "AGENTDOWN_LOCAL_THREADS"),
+        n_ctx=positive_int(ctx.environ, "AGENTDOWN_LOCAL_N_CTX"),
+        n_threads=positive_int(ctx.environ, "AGENTDOWN_LOCAL_THREADS"),
     )
 
 
@@ -73,19 +74,6 @@ def default_local_model(environ: Mapping[str, str] | None = None) -> InstalledMo
     directory = models_dir_in(os.environ if environ is None else environ)
     installed = installed_models(directory) if directory is not None else []
     return installed[0] if installed else None
-
-
-def _positive_int(ctx: ProviderContext, var: str) -> int | None:
-    raw = ctx.get(var)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(f"{var} must be a positive whole number, got {raw!r}")
-    return value
 
 
 register_provider("local", local_provider, aliases=("llama_cpp", "llamacpp", "gguf"))
