@@ -148,17 +148,20 @@ class _Run:
         setup = self.setup
         head = [Message.system(setup.system_prompt)] if setup.system_prompt else []
         messages = [*head, *self.history, *self.new_messages]
-        if setup.truncation is None:
-            return messages
-        # A StoredSession counted its messages when it was loaded (a TokenCache): reuse those
-        # counts. Looked up by name so this method needs no import of its own.
-        return truncate(
-            messages,
-            setup.truncation,
-            max_input_tokens=setup.max_input_tokens,
-            reserved_tokens=setup.reserved_tokens,
-            count_tokens=getattr(setup.session, "count_tokens", None),
-        )
+        if setup.truncation is not None:
+            # A StoredSession counted its messages when it was loaded (a TokenCache): reuse those
+            # counts. Looked up by name so this method needs no import of its own.
+            messages = truncate(
+                messages,
+                setup.truncation,
+                max_input_tokens=setup.max_input_tokens,
+                reserved_tokens=setup.reserved_tokens,
+                count_tokens=getattr(setup.session, "count_tokens", None),
+            )
+        # Earlier runs' bookkeeping (retry prompts, replaced answers) is not conversation; this
+        # run's own is. Filtered after truncation, so the cost follows what is sent.
+        current = {id(m) for m in self.new_messages}
+        return [m for m in messages if id(m) in current or is_replayable(m)]
 
     def guard(self) -> contextlib.AbstractAsyncContextManager[Any]:
         deadline = self.setup.deadline
@@ -207,7 +210,7 @@ async def run_events(
     setup: RunSetup, inputs: list[Message], resume: RunState | None = None
 ) -> AsyncGenerator[RunEvent, None]:
     """Run the loop, yielding events; the last event is :class:`RunCompletedEvent`."""
-    history = [m for m in setup.session.messages if is_replayable(m)] if setup.session is not None else []
+    history = list(setup.session.messages) if setup.session is not None else []
     run = _Run(setup=setup, history=history, new_messages=list(inputs))
     step: _NextStep = _CallModel()
     if resume is not None:

@@ -131,7 +131,13 @@ class Runner:
         # session in this process see each other's messages.
         async with (
             self._lease(agent.name, sid),
-            open_session(self.store, agent.name, sid, truncation=agent.truncation) as stored,
+            open_session(
+                self.store,
+                agent.name,
+                sid,
+                truncation=agent.truncation,
+                max_input_tokens=agent.max_input_tokens,
+            ) as stored,
         ):
             if stored.version is not None and session_owner(stored.messages) != owner:
                 raise SessionNotFoundError(f"no session {sid!r} for agent {agent.name!r}")
