@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentdown.runtime.queues._db import SqliteThread
 from agentdown.runtime.queues.base import QueueError
 from agentdown.runtime.queues.config import StorageAccount
 from agentdown.runtime.triggers.azure_container import ContainerHandle
+from agentdown.sessions.sqlitedb import SqliteDatabase
 
 __all__ = ["AzureBlobStateStore", "Record", "SqliteStateStore", "StateStore", "open_state_store"]
 
@@ -75,7 +75,7 @@ class SqliteStateStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = SqliteThread(self.path, _SCHEMA, StateError)
+        self._db = SqliteDatabase(self.path, _SCHEMA, StateError, label="trigger state database")
 
     def describe(self) -> str:
         return f"embedded ({self.path})"
