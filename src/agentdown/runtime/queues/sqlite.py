@@ -68,9 +68,11 @@ class SqliteQueueService:
 
     kind = "embedded"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = SqliteDatabase(self.path, _SCHEMA, QueueError, label="queue database")
+        self._db = SqliteDatabase(
+            self.path, _SCHEMA, QueueError, label="queue database", busy_timeout=busy_timeout
+        )
 
     def __repr__(self) -> str:
         return f"SqliteQueueService({str(self.path)!r})"

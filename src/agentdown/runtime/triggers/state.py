@@ -73,9 +73,11 @@ def _dump(data: dict[str, Any]) -> str:
 class SqliteStateStore:
     """State records in a SQLite file (safe across the processes of one machine)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = SqliteDatabase(self.path, _SCHEMA, StateError, label="trigger state database")
+        self._db = SqliteDatabase(
+            self.path, _SCHEMA, StateError, label="trigger state database", busy_timeout=busy_timeout
+        )
 
     def describe(self) -> str:
         return f"embedded ({self.path})"
