@@ -108,7 +108,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_precise_error(tmp_path: Pa
     assert await write_and_count(kind, path, busy_timeout=10) == 1  # usable once the lock is gone
 
 
-async def test_a_writer_waits_for_another_processes_transaction(tmp_path: Path) -> None:
+async def test_a_writer_waits_for_another_connections_transaction(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     store = SqliteSessionStore(path, busy_timeout=10)
     try:
