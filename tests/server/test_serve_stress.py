@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import aiohttp
+import pytest
 from serverkit import HELPER, ServeProcess, live_server, parse_sse, post_json, write_app
 
 from agentdown.messages import Message
@@ -24,6 +25,9 @@ SERVERS = 4
 CLIENTS_PER_SERVER = 3
 TURNS_PER_CLIENT = 35
 SESSION = {"x-ms-session-id": "shared"}
+PADDING = "." * 4000
+"""Long prompts: the history a turn loads and sends stops at the token budget, so the
+test's cost grows with the turns, not with their square."""
 
 
 def serve_args(app: Path) -> list[str]:
@@ -50,7 +54,7 @@ async def chat_turns(http: aiohttp.ClientSession, url: str, client: str, streami
     """``TURNS_PER_CLIENT`` turns one after the other; a description of each failure."""
     failures = []
     for i in range(TURNS_PER_CLIENT):
-        prompt = f"{client}:{i}"
+        prompt = f"{client}:{i}:{PADDING}"
         if streaming:
             async with http.post(
                 f"{url}/agents/helper/chatstream", json={"prompt": prompt}, headers=SESSION
@@ -73,6 +77,8 @@ def check_turn(messages: list[Message]) -> str:
     return messages[0].text
 
 
+# About 20 s on two idle cores; the margin is for CI machines shared with other jobs.
+@pytest.mark.timeout(300)
 async def test_many_serve_processes_many_turns_on_one_session(tmp_path: Path) -> None:
     app = write_app(tmp_path, {"helper.agent.md": HELPER})
     data = tmp_path / "data"
