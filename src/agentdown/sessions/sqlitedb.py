@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["SqliteDatabase", "immediate", "is_busy", "rollback"]
+__all__ = ["SqliteDatabase", "immediate"]
 
 T = TypeVar("T")
 
@@ -99,10 +99,6 @@ class SqliteDatabase:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentdown-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` on the database thread.
