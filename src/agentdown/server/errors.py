@@ -21,11 +21,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from agentdown.exceptions import AgentdownError, RunTimeoutError, StructuredOutputError
+from agentdown.sessions.store import SessionStoreError
 
 __all__ = [
+    "STORE_RETRY_AFTER",
     "ApiError",
     "api_endpoint",
     "client_message",
+    "error_status",
     "http_exception_handler",
     "json_error",
     "json_type",
@@ -38,6 +41,9 @@ __all__ = [
 logger = logging.getLogger("agentdown.server")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+STORE_RETRY_AFTER = 2
+"""Seconds a client is told to wait before resending a request the session store could not serve."""
 
 
 class ApiError(Exception):
@@ -81,6 +87,13 @@ def client_message(exc: BaseException) -> tuple[str, str]:
     agentdown's own errors carry messages written for people; anything else may hold
     internals, so it is logged here and the client gets an error id to quote.
     """
+    if isinstance(exc, SessionStoreError):
+        # Not the model's failure: the turn never reached the store, so resending it is safe.
+        logger.warning("session store unavailable: %s: %s", type(exc).__name__, exc)
+        return (
+            f"the session store is unavailable, nothing of this request was saved: {exc}; "
+            f"send it again in {STORE_RETRY_AFTER} s"
+        ), "store_unavailable"
     if isinstance(exc, AgentdownError):
         logger.warning("run failed: %s: %s", type(exc).__name__, exc)
         if isinstance(exc, RunTimeoutError):
@@ -108,10 +121,26 @@ def api_endpoint(endpoint: Endpoint) -> Endpoint:
             raise
         except Exception as exc:
             message, code = client_message(exc)
-            status = 504 if code == "timeout" else 502 if code in ("run_failed", "invalid_output") else 500
-            return json_error(status, message, code)
+            status, headers = error_status(code)
+            return json_error(status, message, code, headers)
 
     return wrapper
+
+
+def error_status(code: str) -> tuple[int, dict[str, str]]:
+    """The HTTP status (and headers) answering a failed run whose :func:`client_message` code is ``code``.
+
+    504 for a timeout, 502 when the model failed, 503 with ``Retry-After`` when the
+    session store could not be read or written (the same request may succeed later),
+    500 for anything unexpected.
+    """
+    if code == "store_unavailable":
+        return 503, {"retry-after": str(STORE_RETRY_AFTER)}
+    if code == "timeout":
+        return 504, {}
+    if code in ("run_failed", "invalid_output"):
+        return 502, {}
+    return 500, {}
 
 
 async def read_body(request: Request, limit: int) -> bytes:

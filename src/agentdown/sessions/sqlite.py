@@ -8,8 +8,8 @@ Why this shape:
 * ``synchronous=FULL``: a committed turn survives a power cut, not only a killed process.
 * Turns are rows keyed ``(agent, session_id, seq)``; reading the tail walks that
   index backwards and stops after enough messages, so a load costs O(tail).
-* ``sqlite3`` blocks, so each store owns one connection on one dedicated thread;
-  the event loop only awaits it.
+* Opening the file is safe while other processes create or write it, and lock
+  contention is waited out, never reported (see :mod:`agentdown.sessions.sqlitedb`).
 
 The version is the session's turn count (as a string). A session deleted and then
 recreated starts counting again.
@@ -17,19 +17,17 @@ recreated starts counting again.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from agentdown.messages import Message
+from agentdown.sessions.sqlitedb import SqliteDatabase, immediate
 from agentdown.sessions.store import (
     History,
     SessionConflictError,
@@ -43,8 +41,6 @@ from agentdown.sessions.store import (
 )
 
 __all__ = ["SqliteSessionStore"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentdown_sessions (
@@ -81,9 +77,9 @@ class SqliteSessionStore:
         """The database file (``":memory:"`` works for a single store instance)."""
         self.busy_timeout = busy_timeout
         """Seconds a writer waits for another process's write lock before failing."""
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentdown-sqlite")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        self._db = SqliteDatabase(
+            self.path, _SCHEMA, SessionStoreError, label="session database", busy_timeout=busy_timeout
+        )
 
     def __repr__(self) -> str:
         return f"SqliteSessionStore({self.path!r})"
@@ -91,7 +87,7 @@ class SqliteSessionStore:
     async def load(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
         check_keys(agent, session_id)
         check_max_messages(max_messages)
-        return await self._call(self._load, agent, session_id, max_messages)
+        return await self._db.call(self._load, agent, session_id, max_messages)
 
     async def append(
         self, agent: str, session_id: str, messages: Sequence[Message], *, expected_version: str | None
@@ -100,74 +96,30 @@ class SqliteSessionStore:
         if not messages:
             raise ValueError("a turn needs at least one message")
         body = json.dumps([m.to_dict() for m in messages], separators=(",", ":"), ensure_ascii=False)
-        return await self._call(self._append, agent, session_id, body, len(messages), expected_version)
+        return await self._db.call(self._append, agent, session_id, body, len(messages), expected_version)
 
     async def list(self, agent: str | None = None) -> builtins.list[SessionInfo]:
         if agent is not None:
             validate_agent_name(agent)
-        return await self._call(self._list, agent)
+        return await self._db.call(self._list, agent)
 
     async def delete(self, agent: str, session_id: str) -> bool:
         check_keys(agent, session_id)
-        return await self._call(self._delete, agent, session_id)
+        return await self._db.call(self._delete, agent, session_id)
 
     async def expire(
         self, older_than: timedelta | float, *, agent: str | None = None
     ) -> builtins.list[SessionInfo]:
         if agent is not None:
             validate_agent_name(agent)
-        return await self._call(self._expire, cutoff_time(older_than), agent)
+        return await self._db.call(self._expire, cutoff_time(older_than), agent)
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=False)
+        await self._db.aclose()
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise SessionStoreError(f"{self!r} is closed")
-        # Cancelling the awaiting task does not stop a statement already running on the thread.
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: self._guard(fn, *args)
-        )
-
-    def _guard(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return fn(*args)
-        except sqlite3.Error as exc:
-            raise SessionStoreError(f"session database {self.path}: {exc}") from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is not None:
-            return self._conn
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if self.path != ":memory:" and str(mode).lower() != "wal":
-                raise SessionStoreError(
-                    f"session database {self.path}: could not switch to WAL journaling (got {mode!r}); "
-                    "it must be on a local file system"
-                )
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _load(self, agent: str, session_id: str, max_messages: int | None) -> History:
-        conn = self._connection()
+    def _load(
+        self, conn: sqlite3.Connection, agent: str, session_id: str, max_messages: int | None
+    ) -> History:
         # One read transaction: the counts and the turns come from the same snapshot.
         conn.execute("BEGIN")
         try:
@@ -198,10 +150,16 @@ class SqliteSessionStore:
         finally:
             conn.execute("COMMIT")
 
-    def _append(self, agent: str, session_id: str, body: str, count: int, expected: str | None) -> str:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        agent: str,
+        session_id: str,
+        body: str,
+        count: int,
+        expected: str | None,
+    ) -> str:
+        with immediate(conn):
             row = conn.execute(
                 "SELECT turns FROM agentdown_sessions WHERE agent = ? AND session_id = ?",
                 (agent, session_id),
@@ -222,42 +180,31 @@ class SqliteSessionStore:
                 "turns = turns + 1, messages = messages + excluded.messages, updated_at = excluded.updated_at",
                 (agent, session_id, count, now, now),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
         return str(seq)
 
-    def _list(self, agent: str | None) -> builtins.list[SessionInfo]:
-        conn = self._connection()
+    def _list(self, conn: sqlite3.Connection, agent: str | None) -> builtins.list[SessionInfo]:
         where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
         rows = conn.execute(
             f"SELECT {_INFO_COLUMNS} FROM agentdown_sessions {where} ORDER BY updated_at DESC", params
         ).fetchall()
         return [SessionInfo(*row) for row in rows]
 
-    def _delete(self, agent: str, session_id: str) -> bool:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    def _delete(self, conn: sqlite3.Connection, agent: str, session_id: str) -> bool:
+        with immediate(conn):
             conn.execute(
                 "DELETE FROM agentdown_turns WHERE agent = ? AND session_id = ?", (agent, session_id)
             )
             gone = conn.execute(
                 "DELETE FROM agentdown_sessions WHERE agent = ? AND session_id = ?", (agent, session_id)
             ).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
         return gone > 0
 
-    def _expire(self, cutoff: float, agent: str | None) -> builtins.list[SessionInfo]:
-        conn = self._connection()
+    def _expire(
+        self, conn: sqlite3.Connection, cutoff: float, agent: str | None
+    ) -> builtins.list[SessionInfo]:
         # The write lock is held from the selection to the deletes: a concurrent append
         # either lands before (and the session is not selected) or after (and recreates it).
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             where = "WHERE updated_at < ?" + (" AND agent = ?" if agent is not None else "")
             params: tuple[Any, ...] = (cutoff, agent) if agent is not None else (cutoff,)
             rows = conn.execute(f"SELECT {_INFO_COLUMNS} FROM agentdown_sessions {where}", params).fetchall()
@@ -266,14 +213,4 @@ class SqliteSessionStore:
                 key = (info.agent, info.session_id)
                 conn.execute("DELETE FROM agentdown_turns WHERE agent = ? AND session_id = ?", key)
                 conn.execute("DELETE FROM agentdown_sessions WHERE agent = ? AND session_id = ?", key)
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
         return expired
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # Some errors (SQLITE_FULL, SQLITE_IOERR...) already rolled back: a second ROLLBACK would mask them.
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")

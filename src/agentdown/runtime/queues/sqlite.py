@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentdown.runtime.queues._db import SqliteThread, transaction
 from agentdown.runtime.queues.base import (
     DEFAULT_TIME_TO_LIVE,
     QueueError,
@@ -24,6 +23,7 @@ from agentdown.runtime.queues.base import (
     QueueMessageLostError,
     validate_queue_name,
 )
+from agentdown.sessions.sqlitedb import SqliteDatabase, immediate
 
 __all__ = ["SqliteQueue", "SqliteQueueService"]
 
@@ -68,9 +68,11 @@ class SqliteQueueService:
 
     kind = "embedded"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = SqliteThread(self.path, _SCHEMA, QueueError)
+        self._db = SqliteDatabase(
+            self.path, _SCHEMA, QueueError, label="queue database", busy_timeout=busy_timeout
+        )
 
     def __repr__(self) -> str:
         return f"SqliteQueueService({str(self.path)!r})"
@@ -88,7 +90,7 @@ class SqliteQueueService:
 class SqliteQueue:
     """One queue of a :class:`SqliteQueueService` (rows tagged with its name)."""
 
-    def __init__(self, db: SqliteThread, name: str) -> None:
+    def __init__(self, db: SqliteDatabase, name: str) -> None:
         self._db = db
         self._name = name
 
@@ -133,7 +135,7 @@ class SqliteQueue:
             return []
 
         def take(conn: sqlite3.Connection) -> list[QueueMessage]:
-            def work() -> list[QueueMessage]:
+            with immediate(conn):
                 now = time.time()
                 # Expired messages vanish unread, as in Azure Storage.
                 conn.execute(
@@ -157,8 +159,6 @@ class SqliteQueue:
                     )
                     taken.append(_message((*row[:5], visible, row[6] + 1, receipt)))
                 return taken
-
-            return transaction(conn, work)
 
         return await self._db.call(take)
 

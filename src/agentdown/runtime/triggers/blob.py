@@ -7,6 +7,13 @@ died) may be taken over. Success marks the receipt ``done`` for good; a failure 
 retried at the next scan until ``max_dequeue_count`` attempts, then the receipt says
 ``poisoned`` and a message describing the blob goes to ``webjobs-blobtrigger-poison``
 (the queue Azure Functions uses). A changed blob has a new ETag, hence a new receipt.
+
+Receipts of blobs that no longer exist (deleted, or changed: the old ETag is gone)
+are pruned at the first scan and then every :attr:`BlobListener.prune_interval`
+seconds, so the receipts stay the size of the container. The receipts are listed
+before the container: a receipt whose blob the later listing lacks belongs to a blob
+gone since, never to one created after the listing. A claim still held (its lease
+running) is left to its owner, and a receipt that changed since it was read is kept.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ _FINAL = ("done", "poisoned")
 
 
 class BlobListener(Listener):
+    prune_interval: float = 600.0
+    """Seconds between two prunings of the receipts of blobs gone (the first is at the first scan)."""
+
     def __init__(
         self,
         binding: TriggerBinding,
@@ -54,22 +64,29 @@ class BlobListener(Listener):
         self.owner = owner
         self._finished: set[tuple[str, str]] = set()
         """Blobs known to be done here: skipped without asking the receipt store again."""
+        self._next_prune = 0.0
 
     async def start(self) -> None:
         await self.container.start()
         await self.state.start()
         await self.poison.create()
 
+    def _receipts_prefix(self) -> str:
+        return f"blobreceipts/{self.binding.agent}/{self.container.container}/"
+
     def _key(self, item: BlobItem) -> str:
-        return f"blobreceipts/{self.binding.agent}/{item.container}/{item.name}/{item.etag}"
+        return f"{self._receipts_prefix()}{item.name}/{item.etag}"
 
     async def run(self) -> None:
         while not self.stopping:
+            receipts = await self._receipts_to_check()
             try:
                 items = await self.container.scan(self.pattern.prefix)
             except (QueueError, OSError) as exc:
                 logger.warning("%s: listing %s failed: %s", self.label, self.container.describe(), exc)
-                items = []
+                items, receipts = [], None  # an empty listing after a failure proves nothing gone
+            if receipts:
+                await self._prune(receipts, {(item.name, item.etag) for item in items})
             # Forget blobs that are gone, so the set stays the size of the container.
             self._finished &= {(item.name, item.etag) for item in items}
             for item in items:
@@ -87,6 +104,39 @@ class BlobListener(Listener):
                     self.spawn(self._process(item, captures, claim))
             if await self.sleep(self.settings.blob_polling_interval):
                 return
+
+    async def _receipts_to_check(self) -> list[str] | None:
+        """The receipt keys, when a pruning is due (listed before the container, see the module doc)."""
+        if time.monotonic() < self._next_prune:
+            return None
+        self._next_prune = time.monotonic() + self.prune_interval
+        try:
+            return await self.state.keys(self._receipts_prefix() + self.pattern.prefix)
+        except (QueueError, OSError) as exc:
+            logger.warning("%s: listing the blob receipts failed: %s", self.label, exc)
+            return None
+
+    async def _prune(self, receipts: list[str], present: set[tuple[str, str]]) -> None:
+        base = len(self._receipts_prefix())
+        pruned = 0
+        for key in receipts:
+            # The ETag is the last segment (ETags hold no "/"); the name, which may, is the rest.
+            name, _, etag = key[base:].rpartition("/")
+            if (name, etag) in present or self.stopping:
+                continue
+            try:
+                record = await self.state.get(key)
+                if record is None or self._held(record):
+                    continue
+                pruned += await self.state.delete(key, record.version)
+            except (QueueError, OSError, ValueError) as exc:
+                logger.warning("%s: pruning the receipt %s failed: %s", self.label, key, exc)
+        if pruned:
+            logger.info("%s: pruned %d receipts of blobs that no longer exist", self.label, pruned)
+
+    @staticmethod
+    def _held(record: Record) -> bool:
+        return record.data.get("status") == "processing" and float(record.data.get("until", 0)) > time.time()
 
     async def _claim(self, item: BlobItem) -> Record | None:
         key = self._key(item)

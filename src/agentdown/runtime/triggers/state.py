@@ -1,8 +1,8 @@
 """Durable trigger state shared by every worker: blob receipts and timer schedule status.
 
 Small JSON records under string keys with optimistic concurrency: :meth:`create`
-succeeds for one caller only, :meth:`replace` only if nobody wrote since the version
-read. That is enough for cross-worker exclusivity without a broker: the worker whose
+succeeds for one caller only, :meth:`replace` and :meth:`delete` only if nobody wrote
+since the version read (so pruning never removes a record someone just claimed). That is enough for cross-worker exclusivity without a broker: the worker whose
 write wins runs the blob (or the timer occurrence), the others skip it.
 
 Embedded: a table in ``<data dir>/triggers.db``. Azure: one blob per key in the
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentdown.runtime.queues._db import SqliteThread
 from agentdown.runtime.queues.base import QueueError
 from agentdown.runtime.queues.config import StorageAccount
 from agentdown.runtime.triggers.azure_container import ContainerHandle
+from agentdown.sessions.sqlitedb import SqliteDatabase
 
 __all__ = ["AzureBlobStateStore", "Record", "SqliteStateStore", "StateStore", "open_state_store"]
 
@@ -61,6 +61,14 @@ class StateStore(Protocol):
         """The new record, or ``None`` if ``key`` changed (or vanished) since ``version``."""
         ...
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys starting with ``prefix``, sorted."""
+        ...
+
+    async def delete(self, key: str, version: str) -> bool:
+        """Remove ``key`` if it is still at ``version``; whether it was removed."""
+        ...
+
     def describe(self) -> str: ...
 
     async def aclose(self) -> None: ...
@@ -73,9 +81,11 @@ def _dump(data: dict[str, Any]) -> str:
 class SqliteStateStore:
     """State records in a SQLite file (safe across the processes of one machine)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = SqliteThread(self.path, _SCHEMA, StateError)
+        self._db = SqliteDatabase(
+            self.path, _SCHEMA, StateError, label="trigger state database", busy_timeout=busy_timeout
+        )
 
     def describe(self) -> str:
         return f"embedded ({self.path})"
@@ -115,6 +125,28 @@ class SqliteStateStore:
 
         new_version = await self._db.call(update)
         return Record(dict(data), str(new_version)) if new_version is not None else None
+
+    async def keys(self, prefix: str) -> list[str]:
+        def select(conn: sqlite3.Connection) -> list[str]:
+            # substr, not LIKE or GLOB: keys hold blob names, which may contain their wildcards.
+            rows = conn.execute(
+                "SELECT key FROM agentdown_trigger_state WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await self._db.call(select)
+
+    async def delete(self, key: str, version: str) -> bool:
+        def remove(conn: sqlite3.Connection) -> bool:
+            return (
+                conn.execute(
+                    "DELETE FROM agentdown_trigger_state WHERE key = ? AND version = ?", (key, int(version))
+                ).rowcount
+                == 1
+            )
+
+        return await self._db.call(remove)
 
     async def aclose(self) -> None:
         await self._db.aclose()
@@ -176,6 +208,28 @@ class AzureBlobStateStore:
         except AzureError as exc:
             raise StateError(f"writing trigger state {key!r} in {self.container!r}: {exc}") from exc
         return Record(dict(data), str(result["etag"]))
+
+    async def keys(self, prefix: str) -> list[str]:
+        from azure.core.exceptions import AzureError
+
+        try:
+            return sorted([blob async for blob in self._container.list_blob_names(name_starts_with=prefix)])
+        except AzureError as exc:
+            raise StateError(f"listing trigger state {prefix!r}* in {self.container!r}: {exc}") from exc
+
+    async def delete(self, key: str, version: str) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            await self._container.delete_blob(
+                key, etag=version, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        except AzureError as exc:
+            raise StateError(f"deleting trigger state {key!r} in {self.container!r}: {exc}") from exc
+        return True
 
     async def aclose(self) -> None:
         await self._handle.aclose()

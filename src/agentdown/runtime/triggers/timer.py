@@ -7,6 +7,13 @@ winner runs it. With ``use_monitor`` (the default) the status also remembers the
 once at once with ``past_due: true``, as Azure Functions does. ``run_on_startup``
 runs the agent whenever a worker starts (on every worker, like Functions' scale-out).
 
+A timer keeps one status record (``timers/<agent>/status``), so what piles up is the
+records of timers no worker runs any more (an agent renamed or removed): a status
+whose ``Next`` occurrence (for a schedule that ended, its ``Last``) passed more than
+:attr:`TimerListener.stale_after` ago is deleted by the timers still running, at
+their start and then hourly. A worker fleet stopped for longer than that loses its
+one past-due catch-up run.
+
 Trigger data, as the Functions runtime serializes ``TimerRequest``:
 ``{"past_due", "schedule_status": {"Last", "Next", "LastUpdated"} | null, "schedule": {"AdjustForDST"}}``.
 """
@@ -46,6 +53,10 @@ def next_occurrence(schedule: Schedule, after: datetime, zone: tzinfo) -> dateti
 
 
 class TimerListener(Listener):
+    stale_after = timedelta(days=7)
+    """A timer status whose occurrence passed this long ago unrun belongs to a timer nobody runs."""
+    prune_interval = timedelta(hours=1)
+
     def __init__(
         self,
         binding: TriggerBinding,
@@ -63,11 +74,13 @@ class TimerListener(Listener):
         self.state = state
         self.clock = clock or (lambda: datetime.now(UTC))
         self.key = f"timers/{binding.agent}/status"
+        self._next_prune: datetime | None = None
 
     async def start(self) -> None:
         await self.state.start()
 
     async def run(self) -> None:
+        await self._prune_stale()
         if self.trigger.run_on_startup:
             await self._fire(self._data(False, None, self.clock()))
         if self.trigger.use_monitor:
@@ -96,6 +109,7 @@ class TimerListener(Listener):
                 continue  # another worker runs this occurrence
             now = self.clock()
             await self._fire(self._data(now - due > PAST_DUE_AFTER, due, now, previous or None))
+            await self._prune_stale()
 
     async def _catch_up(self) -> None:
         try:
@@ -111,6 +125,30 @@ class TimerListener(Listener):
         if previous is not None:
             logger.info("%s: the occurrence at %s was missed; running it now", self.label, missed.isoformat())
             await self._fire(self._data(True, missed, now, previous or None))
+
+    async def _prune_stale(self) -> None:
+        now = self.clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + self.prune_interval
+        pruned = 0
+        try:
+            for key in await self.state.keys("timers/"):
+                if key == self.key or self.stopping:
+                    continue
+                record = await self.state.get(key)
+                if record is None:
+                    continue
+                occurrence = _time(record.data.get("Next")) or _time(record.data.get("Last"))
+                # A record without a readable occurrence is not a status this code wrote: left alone.
+                if occurrence is not None and now - occurrence > self.stale_after:
+                    pruned += await self.state.delete(key, record.version)
+        except (QueueError, OSError, ValueError) as exc:
+            logger.warning("%s: pruning the status of timers nobody runs failed: %s", self.label, exc)
+        if pruned:
+            logger.info(
+                "%s: pruned the status of %d timers nobody ran for %s", self.label, pruned, self.stale_after
+            )
 
     async def _claim(self, due: datetime, record: Record | None = None) -> dict[str, Any] | None:
         """Advance the status to ``due``; the status before (``{}`` if none), ``None`` if another worker did."""
