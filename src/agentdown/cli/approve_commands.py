@@ -50,7 +50,6 @@ from agentdown.runtime.runner import Decisions, Runner
 from agentdown.runtime.triggers import TriggerSettings, bindings_from_catalog
 from agentdown.runtime.triggers.bindings import OutputBinding
 from agentdown.runtime.triggers.invoke import (
-    OutputSink,
     TriggerOrigin,
     answer_of,
     approve_command,
@@ -150,11 +149,7 @@ async def _write_output(
     resources = Resources(TriggerSettings.from_environ(environ))
     try:
         account = resolve_account(output.connection, environ)
-        if output.type == "queue_output":
-            assert output.queue_name is not None
-            sink = OutputSink(output, queue=resources.queues(account).queue(output.queue_name))
-        else:
-            sink = OutputSink(output, container=resources.container(account, output.container))
+        sink = resources.output_sink(output, account)
         await sink.start()
         answer, is_json = answer_of(result)
         return await sink.write(answer, is_json, origin.data, origin.captures)

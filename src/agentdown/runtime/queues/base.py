@@ -29,6 +29,7 @@ __all__ = [
     "QueueMessage",
     "QueueMessageLostError",
     "QueueService",
+    "StorageError",
     "decode_wire_text",
     "move_to_poison",
     "poison_queue_name",
@@ -42,7 +43,11 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-class QueueError(AgentdownError):
+class StorageError(AgentdownError):
+    """A storage operation of the triggers failed: a queue, a blob container or trigger state."""
+
+
+class QueueError(StorageError):
     """A queue operation failed (the message names the queue and the backend)."""
 
 

@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from agentdown.runtime.queues.base import MessageQueue, QueueError
+from agentdown.runtime.queues.base import MessageQueue, StorageError
 from agentdown.runtime.triggers.bindings import PathPattern
 from agentdown.runtime.triggers.blobstore import BlobContainer, BlobItem
 from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
@@ -82,7 +82,7 @@ class BlobListener(Listener):
             receipts = await self._receipts_to_check()
             try:
                 items = await self.container.scan(self.pattern.prefix)
-            except (QueueError, OSError) as exc:
+            except (StorageError, OSError) as exc:
                 logger.warning("%s: listing %s failed: %s", self.label, self.container.describe(), exc)
                 items, receipts = [], None  # an empty listing after a failure proves nothing gone
             if receipts:
@@ -97,7 +97,7 @@ class BlobListener(Listener):
                     return
                 try:
                     claim = await self._claim(item)
-                except (QueueError, OSError, ValueError) as exc:
+                except (StorageError, OSError, ValueError) as exc:
                     logger.warning("%s: reading the receipt of %s failed: %s", self.label, item.name, exc)
                     continue
                 if claim is not None:
@@ -112,7 +112,7 @@ class BlobListener(Listener):
         self._next_prune = time.monotonic() + self.prune_interval
         try:
             return await self.state.keys(self._receipts_prefix() + self.pattern.prefix)
-        except (QueueError, OSError) as exc:
+        except (StorageError, OSError) as exc:
             logger.warning("%s: listing the blob receipts failed: %s", self.label, exc)
             return None
 
@@ -129,7 +129,7 @@ class BlobListener(Listener):
                 if record is None or self._held(record):
                     continue
                 pruned += await self.state.delete(key, record.version)
-            except (QueueError, OSError, ValueError) as exc:
+            except (StorageError, OSError, ValueError) as exc:
                 logger.warning("%s: pruning the receipt %s failed: %s", self.label, key, exc)
         if pruned:
             logger.info("%s: pruned %d receipts of blobs that no longer exist", self.label, pruned)
@@ -229,7 +229,7 @@ class BlobListener(Listener):
                     renewed = await self.state.replace(
                         key, self._receipt("processing", attempts, time.time()), lease.record.version
                     )
-                except (QueueError, OSError) as exc:
+                except (StorageError, OSError) as exc:
                     # A passing storage fault: try again at the next tick, the lease still has time.
                     logger.warning("%s: renewing the claim on %s failed: %s", self.label, key, exc)
                     continue
@@ -251,7 +251,7 @@ class BlobListener(Listener):
             return False
         try:
             written = await self.state.replace(key, data, lease.record.version)
-        except (QueueError, OSError) as exc:
+        except (StorageError, OSError) as exc:
             logger.error(
                 "%s: writing the receipt %s failed (the blob will be tried again): %s", self.label, key, exc
             )
@@ -271,7 +271,7 @@ class BlobListener(Listener):
         }
         try:
             await self.poison.send(json.dumps(body), time_to_live=-1)
-        except QueueError as exc:
+        except StorageError as exc:
             logger.error("%s: reporting poisoned blob %s failed: %s", self.label, item.name, exc)
             return
         logger.error(

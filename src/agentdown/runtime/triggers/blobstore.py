@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from agentdown.runtime.queues.base import QueueError
+from agentdown.runtime.queues.base import StorageError
 from agentdown.runtime.queues.config import StorageAccount
 from agentdown.runtime.triggers.azure_container import ContainerHandle
 
@@ -35,7 +35,7 @@ __all__ = [
 _CONTAINER = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 
 
-class BlobStoreError(QueueError):
+class BlobStoreError(StorageError):
     """Listing, reading or writing blobs failed (it names the container)."""
 
 

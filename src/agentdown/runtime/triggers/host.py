@@ -30,7 +30,7 @@ from agentdown.runtime.queues.config import (
 from agentdown.runtime.runner import Runner
 from agentdown.runtime.triggers.bindings import BindingError, OutputBinding, PathPattern, parse_output
 from agentdown.runtime.triggers.blob import BLOB_POISON_QUEUE, BlobListener
-from agentdown.runtime.triggers.invoke import Invoker, OutputSink, TriggerBinding, logger
+from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
 from agentdown.runtime.triggers.listener import Listener, worker_id
 from agentdown.runtime.triggers.ncrontab import Schedule
 from agentdown.runtime.triggers.queue import QueueListener
@@ -244,7 +244,7 @@ class TriggerHost:
         output = None
         if binding.output is not None:
             assert plan.output_account is not None
-            output = self._sink(binding.output, plan.output_account)
+            output = self._resources.output_sink(binding.output, plan.output_account)
         spec = self.runner.catalog.specs.get(binding.agent)
         invoker = Invoker(self.runner, binding, output, log_answers=spec.logger if spec is not None else True)
         trigger = binding.trigger
@@ -280,12 +280,6 @@ class TriggerHost:
             poison=queues.queue(BLOB_POISON_QUEUE),
             owner=self._owner,
         )
-
-    def _sink(self, output: OutputBinding, account: StorageAccount) -> OutputSink:
-        if output.type == "queue_output":
-            assert output.queue_name is not None
-            return OutputSink(output, queue=self._resources.queues(account).queue(output.queue_name))
-        return OutputSink(output, container=self._resources.container(account, output.container))
 
     async def _supervise(self, listener: Listener) -> None:
         while not listener.stopping:

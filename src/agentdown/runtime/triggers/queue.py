@@ -16,9 +16,9 @@ import contextlib
 
 from agentdown.runtime.queues.base import (
     MessageQueue,
-    QueueError,
     QueueMessage,
     QueueMessageLostError,
+    StorageError,
     move_to_poison,
 )
 from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
@@ -67,7 +67,7 @@ class QueueListener(Listener):
                 messages = await self.queue.receive(
                     self.concurrency - len(self._inflight), self.settings.lease_seconds
                 )
-            except QueueError as exc:
+            except StorageError as exc:
                 logger.warning("%s: receiving from queue %s failed: %s", self.label, self.queue.name, exc)
                 messages = []
             if not messages:
@@ -116,7 +116,7 @@ class QueueListener(Listener):
                 self.label,
                 message.id,
             )
-        except QueueError as exc:
+        except StorageError as exc:
             logger.error(
                 "%s: deleting handled message %s failed (it will run again): %s", self.label, message.id, exc
             )
@@ -136,7 +136,7 @@ class QueueListener(Listener):
                         delivery.message.id,
                     )
                     return
-                except QueueError as exc:
+                except StorageError as exc:
                     # A passing storage fault: try again at the next tick, the lease still has time.
                     logger.warning(
                         "%s: renewing the lease on message %s failed: %s",
@@ -157,7 +157,7 @@ class QueueListener(Listener):
             return
         try:
             await self.queue.update_visibility(delivery.message, self.settings.retry_delay)
-        except QueueError as exc:
+        except StorageError as exc:
             logger.warning(
                 "%s: could not release message %s for a retry (it will reappear when its lease ends): %s",
                 self.label,
@@ -170,7 +170,7 @@ class QueueListener(Listener):
             return
         try:
             await self.queue.update_visibility(delivery.message, 0)
-        except (QueueError, OSError) as exc:
+        except (StorageError, OSError) as exc:
             logger.warning(
                 "%s: could not release message %s on stop (it will reappear when its lease ends): %s",
                 self.label,
@@ -181,7 +181,7 @@ class QueueListener(Listener):
     async def _poison(self, message: QueueMessage, why: str) -> None:
         try:
             await move_to_poison(self.queue, self.poison, message)
-        except QueueError as exc:
+        except StorageError as exc:
             logger.error(
                 "%s: moving message %s to %s failed: %s", self.label, message.id, self.poison.name, exc
             )

@@ -6,8 +6,9 @@ from typing import Any
 
 from agentdown.runtime.queues.base import QueueService
 from agentdown.runtime.queues.config import StorageAccount, open_queue_service
+from agentdown.runtime.triggers.bindings import OutputBinding
 from agentdown.runtime.triggers.blobstore import BlobContainer, open_blob_container
-from agentdown.runtime.triggers.invoke import logger
+from agentdown.runtime.triggers.invoke import OutputSink, logger
 from agentdown.runtime.triggers.settings import TriggerSettings
 from agentdown.runtime.triggers.state import StateStore, open_state_store
 
@@ -40,6 +41,13 @@ class Resources:
         if key not in self._containers:
             self._containers[key] = open_blob_container(account, name)
         return self._containers[key]
+
+    def output_sink(self, output: OutputBinding, account: StorageAccount) -> OutputSink:
+        """Where an agent's answers go (its ``output`` binding), on these shared clients."""
+        if output.type == "queue_output":
+            assert output.queue_name is not None
+            return OutputSink(output, queue=self.queues(account).queue(output.queue_name))
+        return OutputSink(output, container=self.container(account, output.container))
 
     async def aclose(self) -> None:
         closables: list[Any] = [*self._containers.values(), *self._states.values(), *self._queues.values()]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentdown.runtime.queues.base import QueueError
+from agentdown.runtime.queues.base import StorageError
 from agentdown.runtime.queues.config import StorageAccount
 from agentdown.runtime.triggers.azure_container import ContainerHandle
 from agentdown.sessions.sqlitedb import SqliteDatabase
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS agentdown_trigger_state (
 """
 
 
-class StateError(QueueError):
+class StateError(StorageError):
     """The trigger state store failed (it names the store)."""
 
 

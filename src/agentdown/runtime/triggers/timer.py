@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from agentdown.app.spec import TimerTrigger
-from agentdown.runtime.queues.base import QueueError
+from agentdown.runtime.queues.base import StorageError
 from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
 from agentdown.runtime.triggers.listener import Listener
 from agentdown.runtime.triggers.ncrontab import Schedule
@@ -97,7 +97,7 @@ class TimerListener(Listener):
                 return
             try:
                 previous = await self._claim(due)
-            except (QueueError, OSError) as exc:
+            except (StorageError, OSError) as exc:
                 logger.warning(
                     "%s: could not record the occurrence at %s, skipping it: %s",
                     self.label,
@@ -119,7 +119,7 @@ class TimerListener(Listener):
             if missed is None or missed > now:
                 return
             previous = await self._claim(missed, record)
-        except (QueueError, OSError) as exc:
+        except (StorageError, OSError) as exc:
             logger.warning("%s: could not check the schedule status for a missed run: %s", self.label, exc)
             return
         if previous is not None:
@@ -143,7 +143,7 @@ class TimerListener(Listener):
                 # A record without a readable occurrence is not a status this code wrote: left alone.
                 if occurrence is not None and now - occurrence > self.stale_after:
                     pruned += await self.state.delete(key, record.version)
-        except (QueueError, OSError, ValueError) as exc:
+        except (StorageError, OSError, ValueError) as exc:
             logger.warning("%s: pruning the status of timers nobody runs failed: %s", self.label, exc)
         if pruned:
             logger.info(
