@@ -141,6 +141,22 @@ async def post_json(
 
 # -- serve processes ------------------------------------------------------------------------------
 
+
+def serve_args(app: Path) -> list[str]:
+    """``python`` arguments that serve ``app`` on a free port, quietly."""
+    return [
+        "-m",
+        "agentdown.cli",
+        "serve",
+        str(app),
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 SERVING = re.compile(r"serving .* at (http://\S+)")
 
 

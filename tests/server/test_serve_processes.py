@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
-from serverkit import HELPER, REPO, parse_sse, post_json, serve_process, write_app
+from serverkit import HELPER, REPO, parse_sse, post_json, serve_args, serve_process, write_app
 
 from agentdown.testing import FakeModelServer
 
@@ -18,20 +18,6 @@ PROVIDER_VARIABLES = (
     "AZURE_OPENAI_ENDPOINT",
     "FOUNDRY_PROJECT_ENDPOINT",
 )
-
-
-def serve_args(app: Path) -> list[str]:
-    return [
-        "-m",
-        "agentdown.cli",
-        "serve",
-        str(app),
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
 
 
 async def test_two_processes_share_sessions(tmp_path: Path) -> None:

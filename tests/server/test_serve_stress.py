@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from serverkit import HELPER, ServeProcess, live_server, parse_sse, post_json, write_app
+from serverkit import HELPER, ServeProcess, live_server, parse_sse, post_json, serve_args, write_app
 
 from agentdown.messages import Message
 from agentdown.sessions import SqliteSessionStore
@@ -28,20 +28,6 @@ SESSION = {"x-ms-session-id": "shared"}
 PADDING = "." * 4000
 """Long prompts: the history a turn loads and sends stops at the token budget, so the
 test's cost grows with the turns, not with their square."""
-
-
-def serve_args(app: Path) -> list[str]:
-    return [
-        "-m",
-        "agentdown.cli",
-        "serve",
-        str(app),
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
 
 
 async def start_servers(count: int, app: Path, env: dict[str, str]) -> list[ServeProcess]:
