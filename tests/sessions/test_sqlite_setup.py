@@ -19,7 +19,7 @@ import _sqlite_opener
 import pytest
 
 from agentdown.messages import Message
-from agentdown.runtime.queues.base import QueueError
+from agentdown.runtime.queues.base import StorageError
 from agentdown.runtime.queues.sqlite import SqliteQueueService
 from agentdown.runtime.triggers.state import SqliteStateStore
 from agentdown.sessions import SessionStoreError, SqliteSessionStore
@@ -94,7 +94,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_precise_error(tmp_path: Pa
     path = tmp_path / f"{kind}.db"
     holder = hold_write_lock(path, 2.0)
     try:
-        error: type[Exception] = SessionStoreError if kind == "sessions" else QueueError
+        error: type[Exception] = SessionStoreError if kind == "sessions" else StorageError
         label = {"sessions": "session", "queues": "queue", "state": "trigger state"}[kind]
         started = asyncio.get_running_loop().time()
         await expect_error(

@@ -338,8 +338,14 @@ async def test_approving_a_paused_blob_run_writes_the_blob_named_from_its_captur
             code, out, err = await agentdown("approve", str(app), "refunder", found[0], "call_blob", env=env)
             assert code == 0, err
             assert out == "Summary: refunded order 3\n"
+
             # Named from the blob path's capture, recorded with the paused run's prompt.
-            assert [item.name for item in await results.scan("")] == ["invoice.md"]
+            # A local container lists a blob once it has settled (half a second unchanged).
+            async def written() -> bool:
+                return bool(await results.scan(""))
+
+            await eventually(written)
+            assert [item.name for item in await results.scan("")] == ["invoice.md"], err
             assert await results.read("invoice.md", 1000) == b"Summary: refunded order 3"
             assert "answer written to" in err
         finally:
