@@ -390,6 +390,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=("tools", "instructions"), help="run one set of prompts")
     parser.add_argument("--json", type=Path, help="write the full report here")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="merge the summary into this file, by model (bench/results/local_model.json: "
+        "what the default model is chosen by, see tests/local/test_default_model.py)",
+    )
     args = parser.parse_args()
     if args.model is None and not installed_models():
         sys.exit("no local model pulled: run `agentdown models pull` first")
@@ -413,6 +419,15 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.record:
+        recorded = json.loads(args.record.read_text(encoding="utf-8")) if args.record.exists() else {}
+        summary.pop("path", None)  # this machine's cache folder: not a result
+        summary["missed"] = [
+            r["prompt"] for r in report.get("rows", []) + report.get("instruction_rows", []) if not r["ok"]
+        ]
+        recorded[report["model"]] = summary
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
