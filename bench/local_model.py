@@ -1,12 +1,16 @@
-"""How well a local model calls tools through agentdown's prompt protocol, and how fast.
+"""How well a local model calls tools and follows plain instructions, and how fast.
 
-A fixed set of 20 prompts against four tools (weather, time, calculator, unit
-conversion): 14 need a tool, checked for the right tool with valid arguments; 6
-need none, checked for no call and no made-up call. One model call per prompt,
-greedy sampling, so a run is reproducible. Also reports load time, generation and
-prompt tokens/s, seconds per reply and peak memory. Results: docs/local-model.md.
+Tools: a fixed set of 20 prompts against four tools (weather, time, calculator,
+unit conversion): 14 need a tool, checked for the right tool with valid arguments;
+6 need none, checked for no call and no made-up call. Instructions: 14 prompts with
+no tools that ask for a length or a format ("exactly three words", "a JSON object
+with key x", "a numbered list of 3", ...), each checked by a deterministic scorer.
+One model call per prompt, greedy sampling, so a run is reproducible. Also reports
+load time, generation and prompt tokens/s, seconds per reply and peak memory.
+Results: docs/local-model.md.
 
-Usage: python bench/local_model.py [--model NAME|PATH] [--threads N] [--json FILE]
+Usage: python bench/local_model.py [--model NAME|PATH] [--threads N] [--only tools|instructions]
+       [--json FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import ast
 import asyncio
 import json
 import operator
+import re
 import resource
 import sys
 import time
@@ -184,6 +189,118 @@ CASES = [
 ]
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*", text)
+
+
+def _bare(text: str) -> str:
+    """The reply without surrounding whitespace, quotes, and a final full stop."""
+    return text.strip().strip("\"'`*").strip().rstrip(".!").strip()
+
+
+def _json(text: str) -> Any:
+    """The reply as JSON; a Markdown code fence around it is allowed, any other prose is not."""
+    body = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.DOTALL)
+    try:
+        return json.loads(fenced.group(1) if fenced else body)
+    except ValueError:
+        return None
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().splitlines() if line.strip()]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if _words(s)]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    prompt: str
+    check: Callable[[str], bool]
+    """The whole reply must satisfy this."""
+
+
+INSTRUCTIONS = [
+    Instruction(
+        "Say hello in five words.",
+        lambda t: len(_words(t)) == 5 and "hello" in t.lower(),
+    ),
+    Instruction("Reply with exactly three words.", lambda t: len(_words(t)) == 3),
+    Instruction(
+        'Reply with a JSON object with one key, "x", whose value is the number 42. Only the JSON.',
+        lambda t: _json(t) == {"x": 42},
+    ),
+    Instruction(
+        "Respond with a JSON array of the first three positive even numbers, and nothing else.",
+        lambda t: _json(t) == [2, 4, 6],
+    ),
+    Instruction(
+        "List three fruits as a numbered list, one per line, with nothing before or after the list.",
+        lambda t: len(_lines(t)) == 3 and all(re.match(r"\d[.)]\s+\S", line) for line in _lines(t)),
+    ),
+    Instruction(
+        "Give exactly three bullet points about Python, each line starting with '- ', and nothing else.",
+        lambda t: len(_lines(t)) == 3 and all(line.startswith("- ") for line in _lines(t)),
+    ),
+    Instruction(
+        "Answer with a single word: what colour is the sky on a clear day?",
+        lambda t: _bare(t).lower() == "blue",
+    ),
+    Instruction("What is 12 plus 30? Answer with the number only.", lambda t: _bare(t) == "42"),
+    Instruction("Is 7 a prime number? Reply with yes or no only.", lambda t: _bare(t).lower() == "yes"),
+    Instruction(
+        "Write the word banana in capital letters, and nothing else.", lambda t: _bare(t) == "BANANA"
+    ),
+    Instruction(
+        "Count from 1 to 5, separated by commas, and nothing else.",
+        lambda t: re.sub(r"\s+", "", _bare(t)) == "1,2,3,4,5",
+    ),
+    Instruction("Write exactly two sentences about the sea.", lambda t: len(_sentences(t)) == 2),
+    Instruction(
+        "Write one sentence of at least ten words about the moon.",
+        lambda t: len(_words(t)) >= 10 and len(_sentences(t)) == 1,
+    ),
+    Instruction(
+        "Name one planet of the solar system, in lowercase letters only.",
+        lambda t: (
+            t.strip() == t.strip().lower()
+            and _bare(t) in {"mercury", "venus", "earth", "mars", "jupiter", "saturn", "uranus", "neptune"}
+        ),
+    ),
+]
+
+
+async def run_instructions(model: LocalChatModel) -> dict[str, Any]:
+    """The instruction prompts, no tools offered; a reply counts only if its scorer accepts it."""
+    rows = []
+    before = model.stats.completion_tokens
+    for case in INSTRUCTIONS:
+        started = time.perf_counter()
+        response = await model.complete([Message.system(SYSTEM), Message.user(case.prompt)])
+        text = response.message.text
+        ok = case.check(text)
+        rows.append(
+            {
+                "prompt": case.prompt,
+                "ok": ok,
+                "text": text,
+                "completion_tokens": response.usage.output_tokens if response.usage else None,
+                "finish_reason": response.finish_reason,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+        print(f"{'ok ' if ok else 'NO '} {case.prompt[:60]:60} {text[:70]!r}", flush=True)
+    return {
+        "instruction_score": sum(r["ok"] for r in rows),
+        "instruction_prompts": len(rows),
+        "instruction_completion_tokens": model.stats.completion_tokens - before,
+        "instruction_rows": rows,
+    }
+
+
 def score(case: Case, calls: list[Content], text: str) -> tuple[bool, bool]:
     """(right tools called, and with valid arguments) for one reply.
 
@@ -271,7 +388,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a pulled model's name or a .gguf path (default: best pulled)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=("tools", "instructions"), help="run one set of prompts")
     parser.add_argument("--json", type=Path, help="write the full report here")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="merge the summary into this file, by model (bench/results/local_model.json: "
+        "what the default model is chosen by, see tests/local/test_default_model.py)",
+    )
     args = parser.parse_args()
     if args.model is None and not installed_models():
         sys.exit("no local model pulled: run `agentdown models pull` first")
@@ -280,13 +404,30 @@ def main() -> None:
 
     async def go() -> dict[str, Any]:
         await model.load()
-        return await run(model)
+        report: dict[str, Any] = {"model": model.model_name, "path": str(model.path)}
+        if args.only != "instructions":
+            report.update(await run(model))
+        if args.only != "tools":
+            report.update(await run_instructions(model))
+        if args.only is None:
+            report["combined_score"] = report["score"] + report["instruction_score"]
+            report["combined_of"] = report["of"] + report["instruction_prompts"]
+        return report
 
     report = asyncio.run(go())
-    summary = {k: v for k, v in report.items() if k != "rows"}
+    summary = {k: v for k, v in report.items() if k not in ("rows", "instruction_rows")}
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.record:
+        recorded = json.loads(args.record.read_text(encoding="utf-8")) if args.record.exists() else {}
+        summary.pop("path", None)  # this machine's cache folder: not a result
+        summary["missed"] = [
+            r["prompt"] for r in report.get("rows", []) + report.get("instruction_rows", []) if not r["ok"]
+        ]
+        recorded[report["model"]] = summary
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

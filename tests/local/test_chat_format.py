@@ -12,6 +12,7 @@ from agentdown.models.local.chat_format import (
     Turn,
     fit_turns,
     render_chatml,
+    template_default_system,
     to_turns,
 )
 
@@ -109,3 +110,31 @@ def test_fit_refuses_when_system_and_last_message_alone_are_too_long() -> None:
     turns = to_turns([Message.system("S" * 500), Message.user("hi")], [])
     with pytest.raises(ContextOverflowError, match="AGENTDOWN_LOCAL_N_CTX"):
         fit_turns(turns, render_chatml, count_chars, 100)
+
+
+def test_chatml_without_system_uses_the_templates_own_default() -> None:
+    # The system turn each model's GGUF template writes when a conversation has none.
+    qwen = (
+        "{%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. "
+        "You are a helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}"
+    )
+    smollm = (
+        "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful AI "
+        "assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}"
+    )
+    assert (
+        template_default_system(qwen)
+        == "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    )
+    assert (
+        template_default_system(smollm)
+        == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    )
+    assert template_default_system("{{ '<|im_start|>' + message['role'] }}") is None
+    assert template_default_system(None) is None
+    prompt = render_chatml([Turn("user", "hi")], template_default_system(qwen))
+    assert prompt.startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.")
+    # A conversation with its own system turn keeps it.
+    assert render_chatml([Turn("system", "S"), Turn("user", "hi")], "D").startswith(
+        "<|im_start|>system\nS<|im_end|>"
+    )

@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from agentdown.models.base import ChatOptions, ChatResponse, ModelStreamEvent, T
 from agentdown.models.retry import RetryPolicy
 from agentdown.models.session import LoopBoundSession
 from agentdown.models.sse import sse_data
+from agentdown.models.tokens import AZURE_COGNITIVE_SCOPE, BearerTokens, TokenCredential, TokenProvider
 from agentdown.models.wire import StreamAssembler, build_request_body, parse_completion
 from agentdown.version import __version__
 
@@ -33,8 +34,6 @@ __all__ = ["ModelTimeoutError", "OpenAIChatModel", "TokenProvider"]
 
 logger = logging.getLogger("agentdown.models")
 
-TokenProvider = Callable[[], str | Awaitable[str]]
-"""Returns a bearer token; called before every request so tokens refresh (sync or async)."""
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -68,7 +67,8 @@ class OpenAIChatModel:
         *,
         base_url: str = OPENAI_BASE_URL,
         api_key: str | None = None,
-        token_provider: TokenProvider | None = None,
+        token_provider: TokenProvider | TokenCredential | None = None,
+        token_scope: str = AZURE_COGNITIVE_SCOPE,
         api_key_header: str = "Authorization",
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -84,7 +84,10 @@ class OpenAIChatModel:
 
         ``api_key`` goes into ``api_key_header`` (``Authorization: Bearer <key>`` by
         default, ``api-key: <key>`` for Azure). ``token_provider`` instead yields an
-        Entra (or other) bearer token per request. ``query`` is appended to every URL
+        Entra (or other) bearer token: a callable (sync or async) returning a token or an
+        ``AccessToken``, or a credential with ``get_token`` (asked for ``token_scope``).
+        A sync one runs in a worker thread, never on the event loop; a token with a
+        known expiry is reused until shortly before it (see :mod:`agentdown.models.tokens`). ``query`` is appended to every URL
         (Azure's ``api-version``). ``timeout`` bounds a whole non-streamed request,
         ``stream_read_timeout`` the silence between two chunks of a stream; both apply
         per attempt. ``max_tokens_field`` is ``max_tokens`` for old servers that do not
@@ -98,7 +101,7 @@ class OpenAIChatModel:
         self._model = model
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key or None
-        self._token_provider = token_provider
+        self._tokens = BearerTokens(token_provider, scope=token_scope) if token_provider is not None else None
         self._api_key_header = api_key_header
         self._query = dict(query or {})
         self._azure_deployment_path = azure_deployment_path
@@ -135,7 +138,7 @@ class OpenAIChatModel:
         *,
         api_version: str | None = None,
         api_key: str | None = None,
-        token_provider: TokenProvider | None = None,
+        token_provider: TokenProvider | TokenCredential | None = None,
         **kwargs: Any,
     ) -> OpenAIChatModel:
         """Azure OpenAI: ``api_key`` (sent as ``api-key``) or an Entra ``token_provider``.
@@ -256,11 +259,9 @@ class OpenAIChatModel:
     # -- internals -----------------------------------------------------------------------------
 
     async def _request_headers(self) -> dict[str, str]:
-        if self._token_provider is None:
+        if self._tokens is None:
             return self._headers
-        token = self._token_provider()
-        if inspect.isawaitable(token):
-            token = await token
+        token = await self._tokens.get()
         headers = dict(self._headers)
         headers["Authorization"] = f"Bearer {token}"
         return headers

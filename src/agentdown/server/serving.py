@@ -18,6 +18,7 @@ from agentdown.app.spec import HttpTrigger
 from agentdown.models.base import ChatModel
 from agentdown.runtime import Runner
 from agentdown.server.app import create_app
+from agentdown.server.redact import install_log_redaction
 from agentdown.server.settings import ServerSettings, is_loopback
 from agentdown.sessions import store_from_env, store_settings
 from agentdown.version import __version__
@@ -101,11 +102,16 @@ async def serve_app(
 ) -> None:
     """Load the app at ``app_path`` and serve it until interrupted.
 
+    Every log record of the process is redacted from here on (``?code=`` and other
+    credential query parameters, auth headers, bearer tokens): see :mod:`.redact`.
+
     Raises ``AppLoadError`` / ``ConfigurationError`` for an app or configuration that
     cannot be served (every agent is built first, so a missing model provider shows
     here) and ``OSError`` when the address cannot be bound.
     """
     env = dict(os.environ if environ is None else environ)
+    # Before anything logs: access keys arrive as ?code= and uvicorn logs query strings.
+    install_log_redaction()
     settings.check_exposure()
     path = Path(app_path)
     catalog = load_app(path, environ=env, model=model)

@@ -9,6 +9,7 @@ including strict ones that want user and assistant to alternate.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ __all__ = [
     "Turn",
     "fit_turns",
     "render_chatml",
+    "template_default_system",
     "to_turns",
 ]
 
@@ -98,10 +100,25 @@ def _append(turns: list[Turn], role: str, content: str) -> None:
         turns.append(Turn(role, content))
 
 
-def render_chatml(turns: Sequence[Turn]) -> str:
-    """ChatML, the format of Qwen2.5 and SmolLM2, ending where the assistant speaks."""
+# The system turn a ChatML template writes when the conversation has none, e.g. Qwen2.5's
+# {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. ...<|im_end|>\n' }}.
+_TEMPLATE_SYSTEM = re.compile(r"""(['"])<\|im_start\|>system\\n([^'"<{}]+?)<\|im_end\|>""")
+
+
+def template_default_system(template: str | None) -> str | None:
+    """The default system prompt a ChatML chat template inserts, if it has one."""
+    match = _TEMPLATE_SYSTEM.search(template or "")
+    return match.group(2) if match else None
+
+
+def render_chatml(turns: Sequence[Turn], default_system: str | None = None) -> str:
+    """ChatML, the format of Qwen2.5 and SmolLM2, ending where the assistant speaks.
+
+    A conversation without a system turn gets ``default_system``: the one the model's
+    own template inserts (what it was trained with), else a generic one.
+    """
     if not turns or turns[0].role != "system":
-        turns = [Turn("system", _DEFAULT_SYSTEM), *turns]
+        turns = [Turn("system", default_system or _DEFAULT_SYSTEM), *turns]
     body = "".join(f"<|im_start|>{t.role}\n{t.content}<|im_end|>\n" for t in turns)
     return body + "<|im_start|>assistant\n"
 

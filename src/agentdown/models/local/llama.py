@@ -23,7 +23,14 @@ from agentdown.models.base import (
     ToolCallDelta,
     ToolDefinition,
 )
-from agentdown.models.local.chat_format import CHATML_STOPS, Turn, fit_turns, render_chatml, to_turns
+from agentdown.models.local.chat_format import (
+    CHATML_STOPS,
+    Turn,
+    fit_turns,
+    render_chatml,
+    template_default_system,
+    to_turns,
+)
 from agentdown.models.local.engine import (
     DEFAULT_N_CTX,
     Engine,
@@ -106,6 +113,7 @@ class LocalChatModel:
         # ChatML is formatted here (exactly, fast, no Jinja); other templates go through
         # llama-cpp-python's Jinja renderer. No template at all: ChatML is the best guess.
         self.chat_format = "chatml" if self._template is None or "<|im_start|>" in self._template else "jinja"
+        self._default_system = template_default_system(self._template)
         self._name = name or self.path.stem
         self.max_output_tokens = max_output_tokens
         self._engine: Engine = get_engine(EngineSettings(self.path, wanted, n_threads))
@@ -282,7 +290,7 @@ class LocalChatModel:
 
     def _render(self, turns: Sequence[Turn]) -> str:
         if self.chat_format == "chatml":
-            return render_chatml(turns)
+            return render_chatml(turns, self._default_system)
         if self._renderer is None:
             self._renderer = self._jinja_renderer()
         return self._renderer(turns)
