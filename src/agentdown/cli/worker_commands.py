@@ -31,6 +31,7 @@ from agentdown.runtime.queues import (
 )
 from agentdown.runtime.runner import Runner
 from agentdown.runtime.triggers import TriggerHost, TriggerSettings
+from agentdown.server.redact import install_log_redaction
 from agentdown.sessions import store_from_env
 
 __all__ = ["app", "enqueue", "worker"]
@@ -50,6 +51,8 @@ def _load(path: Path) -> AgentCatalog:
 
 
 def _configure_logging(level: str) -> None:
+    # A worker logs storage errors, which may quote SAS URLs (sig=...) or keys.
+    install_log_redaction()
     root = logging.getLogger("agentdown")
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
