@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentdown.app import load_app
-from agentdown.exceptions import ConfigurationError
+from agentdown.exceptions import ConfigurationError, ResumeError
 from agentdown.messages import Message
 from agentdown.runtime import Runner
 from agentdown.runtime.pending import SessionNotFoundError, TurnPendingError, pending_ttl_from_env
@@ -30,7 +30,10 @@ from agentdown import tool
 async def restart(service: str) -> str:
     """Restart a service."""
     import asyncio
+    from pathlib import Path
     await asyncio.sleep(0.01)
+    with (Path(__file__).resolve().parents[1] / "restarts.log").open("a") as log:
+        log.write(service + "\\n")
     return f"restarted {service}"
 '''
 
@@ -47,29 +50,49 @@ def runner_for(tmp_path: Path, model: ScriptedModel) -> Runner:
     return Runner(load_app(make_app(tmp_path), model=model), SqliteSessionStore(tmp_path / "s.db"))
 
 
-async def test_resume_in_another_runner_after_a_failed_attempt(tmp_path: Path) -> None:
+def restarts(tmp_path: Path) -> list[str]:
+    log = tmp_path / "app" / "restarts.log"
+    return log.read_text().split() if log.exists() else []
+
+
+async def test_resume_in_another_runner_and_a_failure_after_the_tool_ran(tmp_path: Path) -> None:
     first = runner_for(tmp_path, ScriptedModel([tool_call("restart", {"service": "db"}, call_id="r1")]))
     paused = await first.run("ops", "restart db")
     sid = paused.session_id
     assert paused.result.status == "requires_action"
     await first.aclose()
 
-    # "Another process": the model fails after the tool ran; the pending turn must survive.
-    failing = ScriptedModel([RuntimeError("provider down")])
-    second = runner_for(tmp_path, failing)
-    with pytest.raises(RuntimeError, match="provider down"):
-        await second.resume("ops", sid, Decisions(approvals={"r1": True}))
-    pending = await second.pending("ops", sid)
-    assert pending is not None and [c.call_id for c in pending.calls] == ["r1"]
+    # A decision that fails before anything runs keeps the turn pending (nothing happened).
+    second = runner_for(tmp_path, ScriptedModel([]))
+    with pytest.raises(ResumeError):
+        await second.resume("ops", sid, Decisions(approvals={"r1": "yes"}))  # type: ignore[dict-item]
+    assert await second.pending("ops", sid) is not None
     await second.aclose()
 
-    third = runner_for(tmp_path, ScriptedModel(["db is back"]))
-    done = await third.resume("ops", sid, Decisions(approvals={"r1": True}))
-    assert done.result.text == "db is back"
+    # "Another process": the approved tool runs, then the model fails. The tool's effect is
+    # kept with its result, so nothing can make it run a second time.
+    third = runner_for(tmp_path, ScriptedModel([RuntimeError("provider down")]))
+    with pytest.raises(RuntimeError, match="provider down"):
+        await third.resume("ops", sid, Decisions(approvals={"r1": True}))
+    assert restarts(tmp_path) == ["db"]
     assert await third.pending("ops", sid) is None
     stored = await third.history("ops", sid)
-    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert [m.role for m in stored] == ["user", "assistant", "tool"]
+    assert stored[-1].contents[0].text == "restarted db"
     await third.aclose()
+
+    model = ScriptedModel(["db is back"])
+    fourth = runner_for(tmp_path, model)
+    done = await fourth.run("ops", "did it work?", session_id=sid)
+    assert done.result.text == "db is back"
+    assert [m.role for m in model.requests[0].messages if m.role != "system"] == [
+        "user",
+        "assistant",
+        "tool",
+        "user",
+    ]
+    assert restarts(tmp_path) == ["db"]
+    await fourth.aclose()
 
 
 async def test_a_resumed_run_that_pauses_again_stays_pending(tmp_path: Path) -> None:

@@ -143,6 +143,8 @@ class _Run:
     state: RunState = field(default_factory=RunState)
     finished: bool = False
     """Set once the session got this run's messages (or the run paused): never commit twice."""
+    tools_ran: bool = False
+    """A tool was executed (or given its output) in this run: its effects must not be redone."""
 
     def conversation(self) -> list[Message]:
         setup = self.setup
@@ -265,12 +267,27 @@ async def run_events(
     except TimeoutError as exc:
         deadline = setup.deadline
         if deadline is None or asyncio.get_running_loop().time() < deadline:
+            _keep_tool_effects(run)
             raise  # a timeout of its own (e.g. the model request's), not the run's
         run.commit()
         raise RunTimeoutError("the run exceeded its timeout; the session keeps the turn so far") from exc
     except (asyncio.CancelledError, GeneratorExit):
         run.commit()
         raise
+    except Exception:
+        _keep_tool_effects(run)
+        raise
+
+
+def _keep_tool_effects(run: _Run) -> None:
+    """After a failure, keep the turn so far if tools ran: a retry must not run them again.
+
+    Without tool calls nothing happened that the session must remember, and a failed run
+    leaves it as it was; with them (a payment approved and made, say), the prompt, the
+    calls and their results are saved, and the next prompt continues from there.
+    """
+    if run.tools_ran:
+        run.commit()
 
 
 def _prepare_call(run: _Run) -> tuple[list[Message], Sequence[ToolDefinition]]:
@@ -398,6 +415,8 @@ async def _run_tools(run: _Run, step: _RunTools) -> AsyncIterator[RunEvent]:
         else:
             state.function_calls += 1
             to_run.append(call)
+    if to_run or (decisions is not None and decisions.outputs):
+        run.tools_ran = True
 
     records = {r.call_id: r for r in step.step.tool_calls}
     for call in to_run:
