@@ -278,12 +278,7 @@ class Runner:
         self, slug: str, session_id: str, *, principal: str | None = None
     ) -> PendingTurn | None:
         """The session's pending turn, if any (``SessionNotFoundError`` for another caller's session)."""
-        agent = self.agent(slug)
-        loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=1)
-        messages = loaded.messages
-        if loaded.version is not None and session_owner(messages) != owner_digest(principal):
-            raise SessionNotFoundError(f"no session {session_id!r} for agent {agent.name!r}")
-        return pending_turn(messages)
+        return pending_turn(await self._owned_tail(slug, session_id, 1, principal))
 
     async def history(
         self,
@@ -294,6 +289,12 @@ class Runner:
         principal: str | None = None,
     ) -> list[Message]:
         """A session's stored messages, oldest first: all, or whole turns covering ``max_messages``."""
+        return await self._owned_tail(slug, session_id, max_messages, principal)
+
+    async def _owned_tail(
+        self, slug: str, session_id: str, max_messages: int | None, principal: str | None
+    ) -> list[Message]:
+        """The session's newest messages, read without the lease, if they belong to ``principal``."""
         agent = self.agent(slug)
         loaded = await self.store.load(agent.name, validate_session_id(session_id), max_messages=max_messages)
         if loaded.version is not None and session_owner(loaded.messages) != owner_digest(principal):

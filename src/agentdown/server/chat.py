@@ -21,18 +21,18 @@ from starlette.routing import Route
 
 from agentdown.loop.engine import is_replayable
 from agentdown.messages import Message
-from agentdown.runtime.pending import PendingTurn, TurnPendingError, pending_turn
+from agentdown.runtime.pending import TurnPendingError, pending_turn
 from agentdown.server.context import SESSION_HEADER, ServerContext, session_id_of
-from agentdown.server.errors import ApiError, api_endpoint, client_message, read_json_object
+from agentdown.server.errors import ApiError, api_endpoint, read_json_object
 from agentdown.server.page import render_page
-from agentdown.server.sse import EventStream, event_payload, frame
+from agentdown.server.sse import EventStream, error_payload, event_payload, frame
 from agentdown.server.turns import (
     TurnRequest,
     call_records,
     discard_body,
     parse_turn_request,
     pending_of,
-    refusal,
+    refusals,
     turn_body,
 )
 
@@ -68,7 +68,7 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
         session_id = session_id_of(request, new=False)
         asked = parse_turn_request(await read_json_object(request, settings.max_body_bytes))
         runner = ctx.runner
-        try:
+        with refusals(session_id):
             if asked.discard:
                 sid = _needs_session(session_id)
                 body = await discard_body(runner, spec.slug, sid, principal)
@@ -79,11 +79,6 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
             else:
                 assert asked.prompt is not None
                 turn = await runner.run(spec.slug, asked.prompt, session_id=session_id, principal=principal)
-        except Exception as exc:
-            refused = refusal(exc, session_id)
-            if refused is None:
-                raise
-            raise refused from exc
         body = turn_body(turn, runner.agent(spec.slug).model.model_name)
         return JSONResponse(body, headers={SESSION_HEADER: turn.session_id})
 
@@ -102,15 +97,10 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
         if given is not None:
             # Refusals (a pending turn, another caller's session) as HTTP statuses, not stream
             # errors; a race with another request is still caught inside the stream.
-            try:
+            with refusals(session_id):
                 pending = await ctx.runner.pending(spec.slug, session_id, principal=principal)
-            except Exception as exc:
-                refused = refusal(exc, session_id)
-                if refused is None:
-                    raise
-                raise refused from exc
-            if pending is not None and asked.decisions is None and not pending.expired:
-                raise refusal_for_pending(session_id, pending)
+                if pending is not None and asked.decisions is None and not pending.expired:
+                    raise TurnPendingError(session_id, pending)
         frames = _chat_frames(ctx, spec.slug, asked, session_id, principal)
         return EventStream(frames, headers={SESSION_HEADER: session_id})
 
@@ -123,15 +113,10 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
             return JSONResponse({"messages": [], "truncated": False})
         # Whole turns covering a few messages per entry: a long session is not read in full.
         bound = settings.history_limit * 8
-        try:
+        with refusals(session_id):
             messages = await ctx.runner.history(
                 spec.slug, session_id, max_messages=bound, principal=principal
             )
-        except Exception as exc:
-            refused = refusal(exc, session_id)
-            if refused is None:
-                raise
-            raise refused from exc
         entries = transcript(messages)
         truncated = len(entries) > settings.history_limit or len(messages) >= bound
         if truncated:
@@ -153,12 +138,6 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
 _NO_STORE = {"cache-control": "no-store"}
 
 
-def refusal_for_pending(session_id: str, pending: PendingTurn) -> ApiError:
-    refused = refusal(TurnPendingError(session_id, pending), session_id)
-    assert refused is not None
-    return refused
-
-
 async def _chat_frames(
     ctx: ServerContext, slug: str, asked: TurnRequest, session_id: str, principal: str | None
 ) -> AsyncIterator[bytes]:
@@ -177,15 +156,7 @@ async def _chat_frames(
         # run_stream reports its own failure as an event before raising it; failures
         # around the run (the session store, a pending turn, an unknown tool set) arrive only here.
         if not error_sent:
-            refused = refusal(exc, session_id)
-            if refused is not None:
-                yield frame(
-                    "error",
-                    {"type": "error", "content": refused.message, "code": refused.code, **refused.extra},
-                )
-            else:
-                message, code = client_message(exc)
-                yield frame("error", {"type": "error", "content": message, "code": code})
+            yield frame("error", error_payload(exc, session_id))
         else:
             logger.debug("chat stream of %s ended with %r", slug, exc)
     finally:

@@ -25,7 +25,7 @@ from agentdown.app.spec import AgentSpec, HttpTrigger
 from agentdown.exceptions import ConfigurationError, StructuredOutputError
 from agentdown.server.context import SESSION_HEADER, ServerContext, session_id_of
 from agentdown.server.errors import ApiError, api_endpoint, parse_json, read_body
-from agentdown.server.turns import refusal, result_summary
+from agentdown.server.turns import refusals, result_summary
 
 __all__ = ["RESERVED_PREFIXES", "trigger_routes"]
 
@@ -121,9 +121,10 @@ def _endpoint(ctx: ServerContext, spec: AgentSpec, trigger: HttpTrigger) -> Any:
                     extra={"details": f"{error.message}{' at ' + where if where else ''}"},
                 )
         try:
-            turn = await ctx.runner.run(
-                spec.slug, _prompt(request, data, raw_text), session_id=session_id, principal=principal
-            )
+            with refusals(session_id):
+                turn = await ctx.runner.run(
+                    spec.slug, _prompt(request, data, raw_text), session_id=session_id, principal=principal
+                )
         except StructuredOutputError as exc:
             raise ApiError(
                 500,
@@ -132,11 +133,6 @@ def _endpoint(ctx: ServerContext, spec: AgentSpec, trigger: HttpTrigger) -> Any:
                 headers={SESSION_HEADER: str(session_id)},
                 extra={"raw_response": exc.raw_text, "details": exc.errors},
             ) from exc
-        except Exception as exc:
-            refused = refusal(exc, session_id)
-            if refused is None:
-                raise
-            raise refused from exc
         headers = {SESSION_HEADER: turn.session_id}
         result = turn.result
         if result.requires_action:

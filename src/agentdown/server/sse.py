@@ -29,7 +29,7 @@ from agentdown.loop.events import (
 from agentdown.server.errors import client_message
 from agentdown.server.turns import refusal, result_summary
 
-__all__ = ["EventStream", "event_payload", "frame"]
+__all__ = ["EventStream", "error_payload", "event_payload", "frame"]
 
 logger = logging.getLogger("agentdown.server")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -64,14 +64,22 @@ def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
     if isinstance(event, RunCompletedEvent):
         return {"type": "done", "session_id": session_id, **result_summary(event.result, session_id)}
     if isinstance(event, RunErrorEvent):
-        # Decisions the runtime refused (ids not pending, a missing one) are the caller's
-        # mistake, reported with the code /chat answers them with, not as a failed run.
-        refused = refusal(event.error, session_id) if isinstance(event.error, Exception) else None
-        if refused is not None:
-            return {"type": "error", "content": refused.message, "code": refused.code, **refused.extra}
-        message, code = client_message(event.error)
-        return {"type": "error", "content": message, "code": code}
+        return error_payload(event.error, session_id)
     return None
+
+
+def error_payload(exc: BaseException, session_id: str) -> dict[str, Any]:
+    """The stream's ``error`` event for ``exc``.
+
+    What the runtime refused (decisions for calls that are not pending, a turn that
+    waits) is the caller's mistake, reported with the code ``/chat`` answers it with,
+    not as a failed run.
+    """
+    refused = refusal(exc, session_id) if isinstance(exc, Exception) else None
+    if refused is not None:
+        return {"type": "error", "content": refused.message, "code": refused.code, **refused.extra}
+    message, code = client_message(exc)
+    return {"type": "error", "content": message, "code": code}
 
 
 class EventStream(Response):

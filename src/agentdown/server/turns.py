@@ -14,6 +14,8 @@ back). The state itself stays in the session store: a client only ever names cal
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,7 @@ __all__ = [
     "parse_turn_request",
     "pending_of",
     "refusal",
+    "refusals",
     "result_summary",
     "tool_calls_of",
     "turn_body",
@@ -137,6 +140,18 @@ def refusal(exc: Exception, session_id: str | None) -> ApiError | None:
     if isinstance(exc, ResumeError):
         return ApiError(400, str(exc), "invalid_decisions")
     return None
+
+
+@contextlib.contextmanager
+def refusals(session_id: str | None) -> Iterator[None]:
+    """Raise what the runtime refuses inside the block as its HTTP answer (:func:`refusal`)."""
+    try:
+        yield
+    except Exception as exc:
+        refused = refusal(exc, session_id)
+        if refused is None:
+            raise
+        raise refused from exc
 
 
 def call_records(messages: list[Message]) -> list[dict[str, Any]]:
