@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from agentdown.messages import Content, Message
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -68,7 +68,7 @@ def to_model_message(body: Mapping[str, Any]) -> Message:
         elif kind == "image_file":
             # Stored only after the file was found; its bytes are resolved by the files API.
             contents.append(Content.from_uri(f"agentdown-file:{block['image_file']['file_id']}"))
-    role = "assistant" if body.get("role") == "assistant" else "user"
+    role: Literal["assistant", "user"] = "assistant" if body.get("role") == "assistant" else "user"
     created = body.get("created_at")
     message = Message(role=role, contents=contents, message_id=str(body.get("id") or new_record_id("msg")))
     if isinstance(created, int | float):
