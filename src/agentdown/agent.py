@@ -113,6 +113,8 @@ class Agent:
                 f"structured_output_mode must be one of {STRUCTURED_OUTPUT_MODES}, got {structured_output_mode!r}"
             )
         self.structured_output_mode = structured_output_mode
+        self.response_format = response_format
+        """What the answer must match, as given (a pydantic model, a JSON Schema, ...); ``None``: free text."""
         self.output = OutputSpec(response_format) if response_format is not None else None
         format_instructions: str | None = None
         if self.output is not None:
@@ -134,6 +136,11 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={self.model.model_name!r}, tools={[t.name for t in self.tools]})"
+
+    async def available_tools(self) -> dict[str, Tool]:
+        """Every tool a run of this agent can call now, by name (static ones and what toolsets list)."""
+        tools, _ = await self._run_tools()
+        return dict(tools)
 
     async def _run_tools(self) -> tuple[dict[str, Tool], list[ToolDefinition]]:
         """Static tools plus what each toolset lists now; a failing toolset fails this run only."""

@@ -188,6 +188,24 @@ class AgentCatalog:
                 ) from exc
         return self._models[spec.model]
 
+    @property
+    def injected_model(self) -> bool:
+        """Whether every agent runs on one model given to the catalog (tests, embedding programs)."""
+        return self._model is not None
+
+    def model_named(self, name: str | None) -> ChatModel:
+        """A model for ``name`` (an Agents-API assistant's ``model``): the injected model, else from the environment.
+
+        With an injected model the name travels as the request's ``model`` option instead.
+        """
+        if self._model is not None:
+            return self._model
+        if name not in self._models:
+            from agentdown.models.provider import model_from_env
+
+            self._models[name] = model_from_env(self._environ, model=name)
+        return self._models[name]
+
     def build_agent(self, slug: str) -> Agent:
         """The :class:`~agentdown.Agent` for ``slug``, built on first use and cached.
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from agentdown.messages import Content, Message
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 
-__all__ = ["message_object", "now", "text_block", "to_model_message"]
+__all__ = ["message_object", "now", "text_block", "thread_object", "to_model_message"]
 
 
 def now() -> int:
@@ -24,6 +24,19 @@ def now() -> int:
 def text_block(value: str) -> dict[str, Any]:
     """A stored text content block."""
     return {"type": "text", "text": {"value": value, "annotations": []}}
+
+
+def thread_object(
+    metadata: Mapping[str, str] | None = None, tool_resources: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A ``thread`` body."""
+    return {
+        "id": new_record_id(PREFIXES["thread"]),
+        "object": "thread",
+        "created_at": now(),
+        "metadata": dict(metadata or {}),
+        "tool_resources": dict(tool_resources or {}),
+    }
 
 
 def message_object(

@@ -1,0 +1,451 @@
+"""Executes one run: the loop's events become run steps, thread messages and stream frames.
+
+The executor holds the run's lease while it works (see :mod:`.lease`), persists each
+finished model call and tool call as it happens, and ends the run in exactly one
+terminal status. What it persists is what another worker needs to continue after
+this one died: the run's own messages so far (``_conversation``) and each tool
+call's output in its step. A tool call that had started but not finished when its
+worker died is **not run again** (it may have had effects: a payment, an email); it
+gets an error result saying so, and the model decides what to do next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agentdown.loop.engine import SUPERSEDED
+from agentdown.loop.events import (
+    MessageCompletedEvent,
+    RunCompletedEvent,
+    RunEvent,
+    StepCompletedEvent,
+    TextDeltaEvent,
+    ToolCallEndEvent,
+)
+from agentdown.messages import Content, Message, Usage
+from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.objects import message_object, now, text_block, to_model_message
+from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
+from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
+from agentdown.runtime.agents_api.runs.records import new_step, tool_call_detail, usage_object
+from agentdown.runtime.agents_api.runs.schemas import TERMINAL
+from agentdown.runtime.agents_api.store import Record, public
+from agentdown.sessions import Session
+from agentdown.sessions.truncation import DEFAULT_MAX_INPUT_TOKENS, estimate_tokens
+
+__all__ = ["INTERRUPTED_RESULT", "Emit", "execute_run"]
+
+logger = logging.getLogger("agentdown.agents_api")
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Receives each stream frame: ``(event name, served body)``."""
+
+INTERRUPTED_RESULT = (
+    "Error: the worker running this tool call stopped before it finished. It was not run again, "
+    "because it may have had effects already; check before calling it again."
+)
+_HISTORY_PAGE = 100
+
+
+async def _no_emit(event: str, body: dict[str, Any]) -> None:
+    return None
+
+
+class _Stop(Exception):
+    """The run must end now: cancelled, or out of its token budget."""
+
+    def __init__(self, status: str, reason: str | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.reason = reason
+
+
+class _Execution:
+    def __init__(self, api: AgentsApi, lease: Lease, emit: Emit, cancel: asyncio.Event) -> None:
+        self.api = api
+        self.lease = lease
+        self.emit = emit
+        self.cancel = cancel
+        self.run = lease.body
+        self.thread_id = str(self.run["thread_id"])
+        self.run_id = str(self.run["id"])
+        self.usage = _usage_of(self.run.get("_usage"))
+        self.message: Record | None = None
+        """The thread message being streamed."""
+        self.message_step: Record | None = None
+        self.text = ""
+        self.tool_step: Record | None = None
+        self.finished_text: tuple[Message, Record] | None = None
+        """The last text answer written, until we know a format retry did not supersede it."""
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def _put_step(self, step: Record, body: dict[str, Any]) -> Record:
+        return await self.api.store.replace(step, body)
+
+    async def _new_step(self, kind: str, details: dict[str, Any]) -> Record:
+        body = new_step(self.run, kind, details)
+        record = await self.api.store.create("step", self.run_id, body["id"], body)
+        await self.emit("thread.run.step.created", public(body))
+        await self.emit("thread.run.step.in_progress", public(body))
+        return record
+
+    async def _checkpoint(self, **changes: Any) -> None:
+        """Persist the run (its usage and ``changes``); stop if a cancel arrived meanwhile."""
+        self.run = await self.lease.update(_usage=self.usage.to_dict(), **changes)
+        if self.run.get("_cancel") or self.cancel.is_set():
+            raise _Stop("cancelled")
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def on_delta(self, event: TextDeltaEvent) -> None:
+        if self.message is None:
+            await self._settle_previous()
+            body = message_object(
+                self.thread_id,
+                "assistant",
+                [],
+                assistant_id=str(self.run["assistant_id"]),
+                run_id=self.run_id,
+                status="in_progress",
+            )
+            self.message_step = await self._new_step("message_creation", {"message_id": body["id"]})
+            self.message = await self.api.store.create("message", self.thread_id, body["id"], body)
+            await self.emit("thread.message.created", public(body))
+            await self.emit("thread.message.in_progress", public(body))
+        self.text += event.text
+        await self.emit(
+            "thread.message.delta",
+            {
+                "id": self.message.id,
+                "object": "thread.message.delta",
+                "delta": {
+                    "content": [
+                        {"index": 0, "type": "text", "text": {"value": event.text, "annotations": []}}
+                    ]
+                },
+            },
+        )
+
+    async def on_message(self, message: Message) -> None:
+        if message.role == "assistant":
+            await self._settle_previous()
+            if message.text and self.message is None:
+                # No deltas came (a model that does not stream): write the whole message now.
+                await self.on_delta(TextDeltaEvent(message.text))
+            if message.tool_calls:
+                if self.message is not None:
+                    await self._finish_text(message, Usage())
+                calls = [
+                    tool_call_detail(c.call_id or "", c.name or "", c.arguments) for c in message.tool_calls
+                ]
+                self.tool_step = await self._new_step(
+                    "tool_calls", {"type": "tool_calls", "tool_calls": calls}
+                )
+        await self._checkpoint(_conversation=[*self.run.get("_conversation", []), message.to_dict()])
+
+    async def on_tool_end(self, event: ToolCallEndEvent) -> None:
+        if self.tool_step is None:
+            return
+        body = dict(self.tool_step.body)
+        for call in body["step_details"]["tool_calls"]:
+            if call["id"] == event.call_id:
+                call["function"]["output"] = event.output
+        self.tool_step = await self._put_step(self.tool_step, body)
+
+    async def on_step(self, event: StepCompletedEvent) -> None:
+        step = event.step
+        self.usage = self.usage + step.usage
+        if step.type == "tool_calls" and self.tool_step is not None:
+            outputs = {c.call_id: c.output for c in step.tool_calls}
+            if any(v is None for v in outputs.values()):
+                return  # paused: the step goes on when the outputs come
+            body = dict(self.tool_step.body)
+            for call in body["step_details"]["tool_calls"]:
+                call["function"]["output"] = outputs.get(call["id"], call["function"]["output"])
+            body.update(status="completed", completed_at=now(), usage=usage_object(step.usage))
+            self.tool_step = await self._put_step(self.tool_step, body)
+            await self.emit("thread.run.step.completed", public(body))
+            self.tool_step = None
+        elif self.message is not None:
+            answer = Message.assistant(self.text)
+            await self._finish_text(answer, step.usage)
+        self._check_budget()
+        await self._checkpoint()
+
+    async def _finish_text(self, answer: Message, usage: Usage) -> None:
+        assert self.message is not None and self.message_step is not None
+        body = dict(self.message.body)
+        body.update(status="completed", completed_at=now(), content=[text_block(self.text or answer.text)])
+        message = await self.api.store.replace(self.message, body)
+        await self.emit("thread.message.completed", public(body))
+        step = dict(self.message_step.body)
+        step.update(status="completed", completed_at=now(), usage=usage_object(usage))
+        await self._put_step(self.message_step, step)
+        await self.emit("thread.run.step.completed", public(step))
+        self.finished_text = (answer, message)
+        self.message, self.message_step, self.text = None, None, ""
+
+    async def _settle_previous(self) -> None:
+        """A format retry replaced the last answer: take it out of the thread (its step stays)."""
+        if self.finished_text is None:
+            return
+        answer, record = self.finished_text
+        self.finished_text = None
+        if answer.metadata.get(SUPERSEDED):
+            await self.api.store.delete("message", self.thread_id, record.id)
+
+    def _check_budget(self) -> None:
+        limit = self.run.get("max_completion_tokens")
+        if limit is not None and self.usage.output_tokens > limit:
+            raise _Stop("incomplete", "max_completion_tokens")
+        limit = self.run.get("max_prompt_tokens")
+        if limit is not None and self.usage.input_tokens > limit:
+            raise _Stop("incomplete", "max_prompt_tokens")
+
+
+async def execute_run(
+    api: AgentsApi, lease: Lease, *, emit: Emit | None = None, cancel: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """Run the leased run to a terminal status or ``requires_action``; the final body."""
+    ex = _Execution(api, lease, emit or _no_emit, cancel or asyncio.Event())
+    run = ex.run
+    try:
+        plan = await plan_run(
+            api, await resolve_assistant(api, str(run["assistant_id"])), run.get("_fields") or {}
+        )
+        events = await _start(ex, plan)
+        try:
+            async for event in events:
+                await _dispatch(ex, event)
+                if isinstance(event, RunCompletedEvent):
+                    return await _completed(ex, plan, event)
+        finally:
+            await events.aclose()
+    except _Stop as stop:
+        return await _end(ex, stop.status, reason=stop.reason)
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        logger.warning("run %s failed: %s", ex.run_id, exc)
+        return await _end(ex, "failed", error=_error_of(exc))
+    raise AssertionError("the run loop ended without a result")  # pragma: no cover
+
+
+async def _start(ex: _Execution, plan: RunPlan) -> Any:
+    run = ex.run
+    history = await _history(ex, plan)
+    outputs = run.get("_tool_outputs")
+    conversation = [Message.from_dict(m) for m in run.get("_conversation") or []]
+    options = plan.options
+    if outputs is not None and run.get("_state") is not None:
+        await ex._checkpoint(_tool_outputs=None)
+        return plan.agent.run_stream(
+            resume=run["_state"],
+            tool_outputs=outputs,
+            session=Session(id=ex.run_id, messages=history),
+            options=options,
+        )
+    if conversation:
+        conversation = await _recover(ex, conversation)
+    return plan.agent.run_stream(
+        [], session=Session(id=ex.run_id, messages=[*history, *conversation]), options=options
+    )
+
+
+async def _dispatch(ex: _Execution, event: RunEvent) -> None:
+    if ex.cancel.is_set():
+        raise _Stop("cancelled")
+    if isinstance(event, TextDeltaEvent):
+        await ex.on_delta(event)
+    elif isinstance(event, MessageCompletedEvent):
+        await ex.on_message(event.message)
+    elif isinstance(event, ToolCallEndEvent):
+        await ex.on_tool_end(event)
+    elif isinstance(event, StepCompletedEvent):
+        await ex.on_step(event)
+
+
+async def _history(ex: _Execution, plan: RunPlan) -> list[Message]:
+    """The thread's messages the model sees, oldest first (this run's own are its conversation)."""
+    store, collected, budget = ex.api.store, [], DEFAULT_MAX_INPUT_TOKENS
+    after: str | None = None
+    while True:
+        page = await store.list("message", ex.thread_id, limit=_HISTORY_PAGE, order="desc", after=after)
+        for record in page.records:
+            if record.body.get("run_id") == ex.run_id:
+                continue
+            message = to_model_message(record.body)
+            collected.append(message)
+            budget -= estimate_tokens(message)
+            if plan.history_limit is not None and len(collected) >= plan.history_limit:
+                return collected[::-1]
+        if not page.has_more or not page.records or (plan.history_limit is None and budget <= 0):
+            return collected[::-1]
+        after = page.records[-1].id
+
+
+async def _recover(ex: _Execution, conversation: list[Message]) -> list[Message]:
+    """After a dead worker: drop its unfinished message, settle its unfinished tool calls."""
+    store = ex.api.store
+    page = await store.list("message", ex.thread_id, limit=20, order="desc", where={"run_id": ex.run_id})
+    for record in page.records:
+        if record.body.get("status") == "in_progress":
+            await store.delete("message", ex.thread_id, record.id)
+    steps = await store.list("step", ex.run_id, limit=100, order="desc", where={"status": "in_progress"})
+    outputs: dict[str, str] = {}
+    for step in steps.records:
+        body = dict(step.body)
+        if body["type"] == "tool_calls":
+            for call in body["step_details"]["tool_calls"]:
+                fn = call["function"]
+                fn["output"] = fn["output"] if fn["output"] is not None else INTERRUPTED_RESULT
+                outputs[call["id"]] = fn["output"]
+            body.update(status="completed", completed_at=now())
+        else:
+            body.update(
+                status="failed",
+                failed_at=now(),
+                last_error={"code": "server_error", "message": "worker stopped"},
+            )
+        await store.replace(step, body)
+    answered = {c.call_id for m in conversation for c in m.tool_results}
+    last = conversation[-1]
+    missing = [c for c in last.tool_calls if c.call_id not in answered]
+    if missing:
+        results = [
+            Content.from_tool_result(
+                c.call_id or "",
+                outputs.get(c.call_id or "", INTERRUPTED_RESULT),
+                name=c.name,
+                is_error=outputs.get(c.call_id or "", INTERRUPTED_RESULT) == INTERRUPTED_RESULT,
+            )
+            for c in missing
+        ]
+        conversation.append(Message(role="tool", contents=results))
+        await ex._checkpoint(_conversation=[m.to_dict() for m in conversation])
+    logger.info("run %s continues after its worker stopped", ex.run_id)
+    return conversation
+
+
+async def _completed(ex: _Execution, plan: RunPlan, event: RunCompletedEvent) -> dict[str, Any]:
+    result = event.result
+    await ex._settle_previous()
+    if result.status == "requires_action":
+        if result.approval_requests:
+            names = sorted({r.name for r in result.approval_requests})
+            return await _end(
+                ex,
+                "failed",
+                error={
+                    "code": "approval_required",
+                    "message": f"tool(s) {names} need a human approval, which the Agents API cannot ask for; "
+                    "run this agent through the chat API instead",
+                },
+            )
+        calls = [
+            {
+                "id": c.call_id,
+                "type": "function",
+                "function": tool_call_detail("", c.name or "", c.arguments)["function"],
+            }
+            for c in result.pending_tool_calls
+        ]
+        for call in calls:
+            call["function"].pop("output", None)
+        body = await ex.lease.release(
+            status="requires_action",
+            required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}},
+            _state=result.state,
+            _usage=ex.usage.to_dict(),
+        )
+        await ex.emit("thread.run.requires_action", public(body))
+        return body
+    if result.status == "incomplete":
+        return await _end(ex, "incomplete", reason="run_ended")
+    return await _end(ex, "completed")
+
+
+async def _end(
+    ex: _Execution, status: str, *, reason: str | None = None, error: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Close what is open (steps, the streamed message) and give the run its terminal status."""
+    store, stamp = ex.api.store, now()
+    with contextlib.suppress(Exception):
+        await ex._settle_previous()
+    if ex.message is not None:
+        body = dict(ex.message.body)
+        body.update(
+            status="incomplete",
+            content=[text_block(ex.text)],
+            incomplete_at=stamp,
+            incomplete_details={"reason": reason or status},
+        )
+        with contextlib.suppress(Exception):
+            await store.replace(ex.message, body)
+        await ex.emit("thread.message.incomplete", public(body))
+    step_status = {"cancelled": "cancelled", "failed": "failed"}.get(status, "completed")
+    for step in (ex.message_step, ex.tool_step):
+        if step is None:
+            continue
+        body = dict(step.body)
+        if body["type"] == "tool_calls":
+            for call in body["step_details"]["tool_calls"]:
+                if call["function"]["output"] is None:
+                    call["function"]["output"] = f"Not run: the run was {status}."
+        body.update(status=step_status, **{f"{step_status}_at": stamp})
+        if error is not None:
+            body["last_error"] = error
+        with contextlib.suppress(Exception):
+            await store.replace(step, body)
+        await ex.emit(f"thread.run.step.{step_status}", public(body))
+    changes: dict[str, Any] = {
+        "status": status,
+        "required_action": None,
+        "_state": None,
+        "_tool_outputs": None,
+        "usage": usage_object(ex.usage),
+        "_usage": ex.usage.to_dict(),
+    }
+    if status == "completed":
+        changes["completed_at"] = stamp
+    elif status == "failed":
+        changes.update(
+            failed_at=stamp, last_error=error or {"code": "server_error", "message": "the run failed"}
+        )
+    elif status == "cancelled":
+        changes["cancelled_at"] = stamp
+    elif status == "incomplete":
+        changes.update(incomplete_details={"reason": reason or "run_ended"}, completed_at=stamp)
+    body = await ex.lease.release(**changes)
+    await ex.emit(f"thread.run.{status}", public(body))
+    return body
+
+
+def _usage_of(raw: Any) -> Usage:
+    return Usage(**raw) if isinstance(raw, dict) else Usage()
+
+
+def _error_of(exc: BaseException) -> dict[str, str]:
+    from agentdown.exceptions import ModelHTTPError, RunTimeoutError, ToolsetUnavailableError
+
+    status = getattr(exc, "status", None)
+    if isinstance(exc, ModelHTTPError) and status == 429:
+        return {"code": "rate_limit_exceeded", "message": "the model provider is rate limiting; retry later"}
+    if isinstance(exc, RunTimeoutError):
+        return {"code": "timeout", "message": str(exc)}
+    if isinstance(exc, ToolsetUnavailableError):
+        return {"code": "tool_unavailable", "message": str(exc)}
+    from agentdown.runtime.agents_api.errors import ApiProblem
+
+    if isinstance(exc, ApiProblem):
+        return {"code": exc.code, "message": exc.message}
+    return {"code": "server_error", "message": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def terminal(body: dict[str, Any]) -> bool:
+    return body.get("status") in TERMINAL

@@ -1,0 +1,121 @@
+"""Who executes a run: a lease in the run record, taken and renewed with compare-and-set.
+
+A worker takes a run by writing ``_lease = {"owner", "until"}`` at the ETag it read;
+a second worker reading the same version loses the race (:class:`ETagMismatchError`)
+and, reading again, sees a live lease and leaves the run alone. So a run is never
+executed twice at once, on one machine or many. A worker that dies stops renewing;
+once ``until`` has passed, the next worker to receive the run's job takes it over
+and continues from the last checkpoint.
+
+Every write of the executor goes through :meth:`Lease.update`: it writes at the
+ETag it holds (one store round trip), and on a conflict (a cancel request, usually)
+reads again, checks the lease is still its own and applies its change on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from agentdown.runtime.agents_api.objects import now
+from agentdown.runtime.agents_api.runs.schemas import TERMINAL
+from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record
+
+__all__ = ["Lease", "LeaseLost", "acquire"]
+
+
+class LeaseLost(Exception):
+    """Another worker holds the run now (this one stalled past its lease): stop without writing."""
+
+
+def _merge(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(body)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Lease:
+    def __init__(self, store: AgentsStore, record: Record, owner: str, seconds: float) -> None:
+        self.store = store
+        self.record = record
+        self.owner = owner
+        self.seconds = seconds
+        self._lock = asyncio.Lock()
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.record.body
+
+    def _stamp(self) -> dict[str, Any]:
+        return {"owner": self.owner, "until": time.time() + self.seconds}
+
+    async def update(self, **changes: Any) -> dict[str, Any]:
+        """Write ``changes`` (``None`` removes a key) and extend the lease; the new body."""
+        async with self._lock:
+            return await self._write({**changes, "_lease": self._stamp()})
+
+    async def release(self, **changes: Any) -> dict[str, Any]:
+        """The last write: ``changes`` and no lease (the run is paused or ended)."""
+        async with self._lock:
+            return await self._write({**changes, "_lease": None})
+
+    async def _write(self, changes: dict[str, Any]) -> dict[str, Any]:
+        record = self.record
+        for attempt in range(50):
+            lease = record.body.get("_lease") or {}
+            if lease.get("owner") != self.owner:
+                raise LeaseLost(f"run {record.id} is now executed by {lease.get('owner')!r}")
+            try:
+                self.record = await self.store.replace(record, _merge(record.body, changes))
+                return self.record.body
+            except ETagMismatchError:
+                fresh = await self.store.get(record.kind, record.parent, record.id)
+                if fresh is None:
+                    raise LeaseLost(f"run {record.id} was deleted") from None
+                record = fresh
+                await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
+        raise LeaseLost(f"run {record.id}: could not write it after 50 attempts")
+
+    async def keep_alive(self) -> None:
+        """Renew the lease until cancelled (run it as a task beside the execution)."""
+        while True:
+            await asyncio.sleep(self.seconds / 3)
+            await self.update()
+
+
+async def acquire(
+    store: AgentsStore, thread_id: str, run_id: str, owner: str, seconds: float
+) -> Lease | None:
+    """Take the run if it is runnable and nobody else holds it; ``None`` otherwise."""
+    for attempt in range(50):
+        record = await store.get("run", thread_id, run_id)
+        if record is None:
+            return None
+        body = record.body
+        status = body.get("status")
+        if status in TERMINAL:
+            return None
+        if status == "requires_action" and body.get("_tool_outputs") is None:
+            return None  # paused: waits for the caller
+        lease = body.get("_lease")
+        if lease and lease.get("owner") != owner and float(lease.get("until", 0)) > time.time():
+            return None
+        changes: dict[str, Any] = {"_lease": {"owner": owner, "until": time.time() + seconds}}
+        if status in ("queued", "requires_action"):
+            changes["status"] = "in_progress"
+        if status == "requires_action":
+            changes["required_action"] = None
+        if body.get("started_at") is None:
+            changes["started_at"] = now()
+        try:
+            record = await store.replace(record, _merge(body, changes))
+        except ETagMismatchError:
+            await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
+            continue
+        return Lease(store, record, owner, seconds)
+    return None

@@ -1,0 +1,247 @@
+"""What one run executes: the agent (assistant + the run's overrides), its options and its history bound.
+
+An app agent (``.agent.md``) keeps its own server-side tools, middleware and limits;
+a stored assistant gets its tools from its definitions. In both, a ``function`` tool
+the server does not implement is the caller's: the model may call it and the run
+stops in ``requires_action`` until the caller submits its output. A
+``connected_agent`` is the other assistant as a delegation tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentdown.agent import Agent
+from agentdown.loop.structured import JsonSchema
+from agentdown.models.base import ChatOptions
+from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.errors import bad_request, not_found
+from agentdown.runtime.agents_api.store import Record
+from agentdown.runtime.agents_api.tooldefs import check_tool_definitions
+from agentdown.tools import FunctionTool, Tool, tool_definition
+
+__all__ = ["APP_PREFIX", "Assistant", "RunPlan", "app_assistant_id", "plan_run", "resolve_assistant"]
+
+APP_PREFIX = "asst_app_"
+_MAX_DELEGATION_DEPTH = 4
+
+
+def app_assistant_id(slug: str) -> str:
+    """The stable assistant id of an app's ``.agent.md`` agent."""
+    return APP_PREFIX + slug
+
+
+@dataclass(frozen=True, slots=True)
+class Assistant:
+    """An assistant a run can use: a stored one (``body``), or an app agent (``slug``)."""
+
+    id: str
+    body: Mapping[str, Any]
+    slug: str | None = None
+
+
+@dataclass(slots=True)
+class RunPlan:
+    agent: Agent
+    model: str
+    instructions: str
+    tools: list[dict[str, Any]]
+    """The definitions the run object shows."""
+    options: ChatOptions
+    history_limit: int | None
+    """``last_messages``: how many of the thread's newest messages the model sees."""
+    truncation: dict[str, Any]
+    """What the run reports it used."""
+    client_tools: set[str] = field(default_factory=set)
+
+
+async def resolve_assistant(api: AgentsApi, assistant_id: str, *, param: str = "assistant_id") -> Assistant:
+    """The assistant ``assistant_id`` names (an app agent by id or slug, else a stored one); 404 if none."""
+    catalog = api.runner.catalog
+    slug = assistant_id.removeprefix(APP_PREFIX)
+    if slug in catalog.specs:
+        return Assistant(app_assistant_id(slug), {}, slug)
+    record: Record | None = await api.store.get("assistant", "", assistant_id)
+    if record is None:
+        raise (
+            not_found("assistant", assistant_id)
+            if param == "assistant_id"
+            else bad_request(f"{param}: no assistant with id {assistant_id!r}", param)
+        )
+    return Assistant(assistant_id, record.body)
+
+
+async def plan_run(
+    api: AgentsApi, assistant: Assistant, fields: Mapping[str, Any], *, depth: int = 0
+) -> RunPlan:
+    """The agent and options for a run of ``assistant`` with the run request's ``fields`` (None: unset)."""
+    base = api.runner.agent(assistant.slug) if assistant.slug is not None else None
+    body = assistant.body
+    if base is not None:
+        server_tools = await base.available_tools()
+        base_definitions = [_function_definition(t) for t in base.tools]
+        model_name = _app_model_name(api, assistant.slug or "", base)
+        instructions = base.instructions or ""
+    else:
+        server_tools = {}
+        base_definitions = list(body.get("tools") or [])
+        model_name = str(body.get("model") or "")
+        instructions = str(body.get("instructions") or "")
+    if fields.get("tools") is not None:
+        definitions = check_tool_definitions(fields["tools"])
+    else:
+        definitions = base_definitions
+    if fields.get("instructions") is not None:
+        instructions = str(fields["instructions"])
+    if fields.get("additional_instructions"):
+        instructions = "\n\n".join(p for p in (instructions, str(fields["additional_instructions"])) if p)
+    if fields.get("model"):
+        model_name = str(fields["model"])
+    tools, client = await _tools(api, definitions, server_tools, depth)
+    response_format = _pick(fields, body, "response_format")
+    schema, native = _response_format(response_format)
+    options = ChatOptions(
+        model=model_name or None,
+        temperature=_pick(fields, body, "temperature"),
+        top_p=_pick(fields, body, "top_p"),
+        max_output_tokens=fields.get("max_completion_tokens")
+        or (base.options.max_output_tokens if base is not None else None),
+        parallel_tool_calls=fields.get("parallel_tool_calls"),
+        response_format=native,
+        **_tool_choice(fields.get("tool_choice")),
+    )
+    truncation = fields.get("truncation_strategy") or {"type": "auto"}
+    history_limit = truncation.get("last_messages") if truncation.get("type") == "last_messages" else None
+    agent = _agent(api, assistant, base, instructions, tools, schema, model_name, fields)
+    return RunPlan(
+        agent=agent,
+        model=model_name,
+        instructions=instructions,
+        tools=definitions,
+        options=options,
+        history_limit=history_limit,
+        truncation={"type": truncation.get("type", "auto"), "last_messages": history_limit},
+        client_tools=client,
+    )
+
+
+def _pick(fields: Mapping[str, Any], body: Mapping[str, Any], key: str) -> Any:
+    value = fields.get(key)
+    return value if value is not None else body.get(key)
+
+
+def _app_model_name(api: AgentsApi, slug: str, agent: Agent) -> str:
+    spec = api.runner.catalog.specs[slug]
+    return spec.model or agent.model.model_name
+
+
+def _function_definition(tool: Tool) -> dict[str, Any]:
+    d = tool_definition(tool)
+    return {
+        "type": "function",
+        "function": {"name": d.name, "description": d.description, "parameters": d.parameters},
+    }
+
+
+async def _tools(
+    api: AgentsApi, definitions: Sequence[dict[str, Any]], server_tools: Mapping[str, Tool], depth: int
+) -> tuple[list[Tool], set[str]]:
+    tools: list[Tool] = []
+    client: set[str] = set()
+    for index, definition in enumerate(definitions):
+        kind = definition["type"]
+        spec = definition[kind]
+        name = str(spec["name"])
+        if kind == "function":
+            if name in server_tools:
+                tools.append(server_tools[name])
+                continue
+            client.add(name)
+            tools.append(
+                FunctionTool(
+                    None,
+                    name=name,
+                    description=str(spec.get("description") or ""),
+                    schema=spec.get("parameters") or {"type": "object", "properties": {}},
+                )
+            )
+        else:
+            if depth >= _MAX_DELEGATION_DEPTH:
+                raise bad_request(
+                    f"tools[{index}]: connected agents nest deeper than {_MAX_DELEGATION_DEPTH} levels",
+                    f"tools[{index}].connected_agent.id",
+                )
+            target = await resolve_assistant(api, str(spec["id"]), param=f"tools[{index}].connected_agent.id")
+            delegate = await plan_run(api, target, {}, depth=depth + 1)
+            if delegate.client_tools:
+                raise bad_request(
+                    f"tools[{index}]: the connected agent {target.id!r} has client-side function tools "
+                    f"({sorted(delegate.client_tools)}), which a delegated run cannot hand back to you",
+                    f"tools[{index}].connected_agent.id",
+                )
+            tools.append(delegate.agent.as_tool(name=name, description=str(spec.get("description") or "")))
+    return tools, client
+
+
+def _response_format(value: Any) -> tuple[JsonSchema | None, dict[str, Any] | None]:
+    """(what the answer is validated against, what is sent natively) for a response format."""
+    if not isinstance(value, Mapping) or value.get("type") in (None, "text"):
+        return None, None
+    if value["type"] == "json_object":
+        return None, {"type": "json_object"}
+    spec = value["json_schema"]
+    return JsonSchema(dict(spec["schema"]), name=str(spec.get("name") or "response")), None
+
+
+def _tool_choice(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"tool_choice": value}
+    name = (value.get(value["type"]) or {}).get("name")
+    return {"extra_body": {"tool_choice": {"type": "function", "function": {"name": name}}}}
+
+
+def _agent(
+    api: AgentsApi,
+    assistant: Assistant,
+    base: Agent | None,
+    instructions: str,
+    tools: list[Tool],
+    schema: JsonSchema | None,
+    model_name: str,
+    fields: Mapping[str, Any],
+) -> Agent:
+    catalog = api.runner.catalog
+    if base is not None:
+        unchanged = all(
+            fields.get(k) is None
+            for k in ("tools", "instructions", "additional_instructions", "response_format", "model")
+        )
+        if unchanged:
+            return base
+        return Agent(
+            base.model,
+            instructions=instructions or None,
+            tools=tools,
+            middleware=base.middleware,
+            response_format=schema if fields.get("response_format") is not None else base.response_format,
+            name=base.name,
+            description=base.description,
+            options=base.options,
+            function_invocation_configuration=base.config,
+            output_retries=base.output_retries,
+            timeout=base.timeout,
+            structured_output_mode=base.structured_output_mode,
+            state_key=base.state_key(),
+        )
+    return Agent(
+        catalog.model_named(model_name or None),
+        instructions=instructions or None,
+        tools=tools,
+        response_format=schema,
+        name=str(assistant.body.get("name") or assistant.id),
+        description=str(assistant.body.get("description") or ""),
+    )

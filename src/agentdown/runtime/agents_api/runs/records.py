@@ -1,0 +1,95 @@
+"""Run and run-step bodies: how they are built and how their status changes.
+
+A run body is the served ``thread.run`` plus private keys (``_`` prefix, never served):
+
+* ``_fields``: the request's overrides, so any worker can rebuild the run's plan;
+* ``_lease``: ``{"owner", "until"}``, who executes it and until when (renewed);
+* ``_conversation``: the run's own messages so far (tool calls and results), the
+  checkpoint a worker continues from after the previous one died;
+* ``_state``: the signed loop state while ``requires_action``; ``_tool_outputs`` the
+  outputs submitted for it, until the run consumed them;
+* ``_cancel``: a cancel was requested; the executor stops at its next safe point.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from agentdown.messages import Usage
+from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
+from agentdown.runtime.agents_api.objects import now
+
+__all__ = ["new_run", "new_step", "tool_call_detail", "usage_object"]
+
+
+def usage_object(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens or usage.input_tokens + usage.output_tokens,
+    }
+
+
+def new_run(
+    thread_id: str,
+    assistant_id: str,
+    *,
+    model: str,
+    instructions: str,
+    tools: list[dict[str, Any]],
+    truncation: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    expires_in: float,
+) -> dict[str, Any]:
+    created = now()
+    return {
+        "id": new_record_id(PREFIXES["run"]),
+        "object": "thread.run",
+        "created_at": created,
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "status": "queued",
+        "model": model,
+        "instructions": instructions,
+        "tools": tools,
+        "tool_resources": fields.get("tool_resources") or {},
+        "metadata": dict(fields.get("metadata") or {}),
+        "expires_at": int(time.time() + expires_in),
+        "temperature": fields.get("temperature"),
+        "top_p": fields.get("top_p"),
+        "max_prompt_tokens": fields.get("max_prompt_tokens"),
+        "max_completion_tokens": fields.get("max_completion_tokens"),
+        "truncation_strategy": dict(truncation),
+        "tool_choice": fields.get("tool_choice") or "auto",
+        "response_format": fields.get("response_format") or "auto",
+        "parallel_tool_calls": fields.get("parallel_tool_calls") is not False,
+        "_fields": {k: v for k, v in fields.items() if v is not None and k not in ("stream", "metadata")},
+        "_conversation": [],
+    }
+
+
+def new_step(run: Mapping[str, Any], kind: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": new_record_id(PREFIXES["step"]),
+        "object": "thread.run.step",
+        "created_at": now(),
+        "run_id": run["id"],
+        "assistant_id": run["assistant_id"],
+        "thread_id": run["thread_id"],
+        "type": kind,
+        "status": "in_progress",
+        "step_details": {"type": kind, kind: details} if kind == "message_creation" else details,
+        "metadata": {},
+    }
+
+
+def tool_call_detail(call_id: str, name: str, arguments: Any, output: str | None = None) -> dict[str, Any]:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments or {}, ensure_ascii=False)
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": text, "output": output},
+    }
