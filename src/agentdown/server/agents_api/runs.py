@@ -1,15 +1,157 @@
-"""Routes of runs and run steps (being written by the runs work)."""
+"""Routes of runs and run steps: create (streamed or not), list, get, update, submit tool outputs, cancel.
+
+Every route checks the thread belongs to the caller first (another principal's
+thread is a 404, whatever the run id), then hands over to the
+:class:`~agentdown.runtime.agents_api.runs.service.RunService`.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from collections.abc import AsyncIterator
+from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from agentdown.runtime.agents_api.assistants import AssistantDirectory
 from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.errors import ApiProblem, not_found
+from agentdown.runtime.agents_api.runs.schemas import RunCreate, RunUpdate, SubmitToolOutputs, ThreadAndRunCreate
+from agentdown.runtime.agents_api.runs.service import RunService
+from agentdown.runtime.agents_api.store import mutate, public
+from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
+from agentdown.server.agents_api.paging import list_query, store_page
+from agentdown.server.agents_api.threads import require_thread
+from agentdown.server.context import ServerContext
 
-__all__ = ["run_routes"]
+__all__ = ["run_routes", "sse_frame"]
+
+_DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 
 
-def run_routes(api: AgentsApi) -> list[BaseRoute]:
-    """Routes under ``/api/projects/{project}`` for runs, steps and ``/threads/runs``."""
-    del api
-    return []
+def sse_frame(event: str, data: Any) -> bytes:
+    """One frame as the SDK's parser reads it: an ``event:`` line, one ``data:`` line, LF only."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _event_stream(frames: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        async for event, data in frames:
+            yield sse_frame(event, data)
+        yield _DONE_FRAME
+
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
+    limit = ctx.settings.max_body_bytes
+    directory = AssistantDirectory(api.store, api.runner.catalog)
+
+    def service() -> RunService:
+        if api.runs is None:
+            raise ApiProblem(503, "runs are not being executed in this process yet; retry shortly", "starting")
+        return api.runs
+
+    async def check_assistant(caller: Caller, assistant_id: str) -> None:
+        await directory.require(assistant_id, owner=caller.owner, allow=caller.allow)
+
+    async def owned_thread(request: Request) -> tuple[Caller, str]:
+        caller = caller_of(request, ctx.authorizer)
+        thread_id = request.path_params["thread_id"]
+        await require_thread(api.store, thread_id, caller.owner)
+        return caller, thread_id
+
+    @agents_endpoint
+    async def create(request: Request) -> Response:
+        caller, thread_id = await owned_thread(request)
+        body = await read_model(request, RunCreate, limit)
+        await check_assistant(caller, body.assistant_id)
+        if body.stream:
+            return _event_stream(await service().stream(thread_id, body))
+        return ok(await service().create(thread_id, body))
+
+    @agents_endpoint
+    async def create_thread_and_run(request: Request) -> Response:
+        caller = caller_of(request, ctx.authorizer)
+        body = await read_model(request, ThreadAndRunCreate, limit)
+        await check_assistant(caller, body.assistant_id)
+        if body.stream:
+            return _event_stream(await service().stream_thread_and_run(body, caller.owner))
+        return ok(await service().create_thread_and_run(body, caller.owner))
+
+    @agents_endpoint
+    async def list_runs(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        page = await store_page(api.store, "run", thread_id, list_query(request))
+        return ok(page)
+
+    @agents_endpoint
+    async def get(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        return ok(await service().get(thread_id, request.path_params["run_id"]))
+
+    @agents_endpoint
+    async def update(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        run_id = request.path_params["run_id"]
+        body = await read_model(request, RunUpdate, limit)
+
+        def change(run: dict[str, Any]) -> dict[str, Any] | None:
+            if body.metadata is None:
+                return None
+            run["metadata"] = body.metadata
+            return run
+
+        record = await mutate(api.store, "run", thread_id, run_id, change)
+        if record is None:
+            raise not_found("run", run_id)
+        return ok(public(record.body))
+
+    @agents_endpoint
+    async def submit(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        body = await read_model(request, SubmitToolOutputs, limit)
+        outcome = await service().submit_tool_outputs(thread_id, request.path_params["run_id"], body)
+        if isinstance(outcome, dict):
+            return ok(outcome)
+        return _event_stream(outcome)
+
+    @agents_endpoint
+    async def cancel(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        return ok(await service().cancel(thread_id, request.path_params["run_id"]))
+
+    @agents_endpoint
+    async def list_steps(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        run_id = request.path_params["run_id"]
+        if await api.store.get("run", thread_id, run_id) is None:
+            raise not_found("run", run_id)
+        return ok(await store_page(api.store, "step", run_id, list_query(request)))
+
+    @agents_endpoint
+    async def get_step(request: Request) -> Response:
+        _, thread_id = await owned_thread(request)
+        run_id, step_id = request.path_params["run_id"], request.path_params["step_id"]
+        if await api.store.get("run", thread_id, run_id) is None:
+            raise not_found("run", run_id)
+        step = await api.store.get("step", run_id, step_id)
+        if step is None:
+            raise not_found("run step", step_id)
+        return ok(public(step.body))
+
+    runs = "/threads/{thread_id}/runs"
+    return [
+        Route("/threads/runs", create_thread_and_run, methods=["POST"]),
+        Route(runs, create, methods=["POST"]),
+        Route(runs, list_runs, methods=["GET"]),
+        Route(runs + "/{run_id}", get, methods=["GET"]),
+        Route(runs + "/{run_id}", update, methods=["POST"]),
+        Route(runs + "/{run_id}/submit_tool_outputs", submit, methods=["POST"]),
+        Route(runs + "/{run_id}/cancel", cancel, methods=["POST"]),
+        Route(runs + "/{run_id}/steps", list_steps, methods=["GET"]),
+        Route(runs + "/{run_id}/steps/{step_id}", get_step, methods=["GET"]),
+    ]

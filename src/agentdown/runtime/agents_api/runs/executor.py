@@ -243,6 +243,8 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
     conversation = [Message.from_dict(m) for m in run.get("_conversation") or []]
     options = plan.options
     if outputs is not None and run.get("_state") is not None:
+        waiting = await ex.api.store.list("step", ex.run_id, limit=5, where={"status": "in_progress"})
+        ex.tool_step = next((r for r in waiting.records if r.body["type"] == "tool_calls"), None)
         await ex._checkpoint(_tool_outputs=None)
         return plan.agent.run_stream(
             resume=run["_state"],
