@@ -1,8 +1,10 @@
-"""``agentdown worker`` (an app's event triggers only) and ``agentdown enqueue`` (a message, for testing).
+"""``agentdown worker`` (an app's event triggers and Agents API runs) and ``agentdown enqueue`` (a message, for testing).
 
 N workers pointed at the same Azure Storage account share its queues: each message
 is handled once, and again by another worker if the one handling it dies. Without
 a storage setting, workers and ``enqueue`` share the embedded queue of this machine.
+The runs of the Agents API are jobs on one more queue (``agentdown-runs``), so
+workers execute them too, beside ``agentdown serve``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from agentdown.app.spec import QueueTrigger
 from agentdown.cli.main import app
 from agentdown.cli.problems import print_problems
 from agentdown.exceptions import AgentdownError, ConfigurationError
+from agentdown.runtime.agents_api.config import open_agents_store
+from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.runs.host import RunHost
 from agentdown.runtime.queues import (
     DEFAULT_CONNECTION,
     open_queue_service,
@@ -76,8 +81,12 @@ def worker(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error (logs go to stderr).")
     ] = "info",
+    agents_api: Annotated[
+        bool,
+        typer.Option("--agents-api/--no-agents-api", help="Also execute runs of the Agents API (default: yes)."),
+    ] = True,
 ) -> None:
-    """Run only the app's timer, queue and blob triggers, until SIGTERM or Ctrl-C.
+    """Run the app's timer, queue and blob triggers and the Agents API's runs, until SIGTERM or Ctrl-C.
 
     The first signal stops polling and lets runs in progress finish (AGENTDOWN_DRAIN_SECONDS);
     a second one abandons them at once, and their messages are delivered again.
@@ -89,22 +98,24 @@ def worker(
     try:
         runner = Runner(catalog, store_from_env(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
+        runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if not host.triggers:
+    if not host.triggers and runs is None:
         typer.echo(
-            f"error: {path} has no timer, queue or blob triggers: a worker has nothing to run", err=True
+            f"error: {path} has no timer, queue or blob triggers and --no-agents-api: a worker has nothing to run",
+            err=True,
         )
         raise typer.Exit(1)
     try:
-        asyncio.run(_run_worker(host, runner))
+        asyncio.run(_run_worker(host, runner, runs))
     except (AgentdownError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
-async def _run_worker(host: TriggerHost, runner: Runner) -> None:
+async def _run_worker(host: TriggerHost, runner: Runner, runs: RunHost | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
@@ -127,8 +138,14 @@ async def _run_worker(host: TriggerHost, runner: Runner) -> None:
         typer.echo(f"worker running {len(host.triggers)} trigger(s):", err=True)
         for trigger in host.triggers:
             typer.echo(f"  {trigger}", err=True)
+        if runs is not None:
+            await runs.start()
+            typer.echo(f"worker executing Agents API runs from the {runs.describe()}", err=True)
         await stop.wait()
     finally:
+        if runs is not None:
+            await runs.aclose()
+            await runs.service.api.store.aclose()
         await host.stop()
         await asyncio.gather(*hurried, return_exceptions=True)
         await runner.aclose()

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, conflict, not_found
@@ -68,8 +69,16 @@ class RunSettings:
         defaults = cls()
 
         def number(name: str, default: float) -> float:
-            value = positive_int(env, name, unit="seconds")
-            return float(value) if value is not None else default
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if not value > 0 or value == float("inf"):
+                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
+            return value
 
         return cls(
             lease_seconds=number("AGENTDOWN_RUN_LEASE_SECONDS", defaults.lease_seconds),
