@@ -57,6 +57,8 @@ __all__ = [
 APP_PREFIX = "asst_app_"
 KIND = "assistant"
 
+ToolList = list[dict[str, Any]]
+
 Visible = Callable[[AgentSpec], bool]
 """Whether the caller may see (and run) an app agent: its ``http_auth`` admits them."""
 
@@ -339,7 +341,7 @@ class AssistantDirectory:
 
     async def _check_tools(
         self, tools: Any, *, owner: str, allow: Visible | None, own_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> ToolList:
         checked = check_tool_definitions(tools)
         for index, definition in enumerate(checked):
             if definition["type"] != "connected_agent":
