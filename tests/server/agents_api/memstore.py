@@ -19,12 +19,14 @@ from agentdown.runtime.agents_api.store import (
 
 
 class MemoryAgentsStore:
-    """Records in a dict; ``fail`` makes every call raise :class:`AgentsStoreError` (an outage)."""
+    """Records in a dict; ``fail`` makes every call raise :class:`AgentsStoreError` (an outage),
+    ``explode`` an unexpected error whose message must never reach a client."""
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str, str], Record] = {}
         self._etags = itertools.count(1)
         self.fail = False
+        self.explode = False
         self.closed = False
 
     def describe(self) -> str:
@@ -33,6 +35,8 @@ class MemoryAgentsStore:
     def _check(self) -> None:
         if self.fail:
             raise AgentsStoreError("the test store is down")
+        if self.explode:
+            raise RuntimeError("secret internals at /srv/db")
 
     def _record(self, kind: str, parent: str, id: str, body: dict[str, Any]) -> Record:
         return Record(kind, parent, id, copy.deepcopy(body), str(next(self._etags)))

@@ -86,7 +86,9 @@ def assistants_scenario(url: str) -> None:
     delegating = client.create_agent(model="m", name="Boss", tools=connected.definitions)
     assert delegating.tools[0].connected_agent.id == "asst_app_sorter"
     missing = ConnectedAgentTool(id="asst_nope", name="nope", description="d")
-    with pytest.raises(HttpResponseError, match=r"tools\[0\]\.connected_agent\.id: no assistant with id 'asst_nope'"):
+    with pytest.raises(
+        HttpResponseError, match=r"tools\[0\]\.connected_agent\.id: no assistant with id 'asst_nope'"
+    ):
         client.create_agent(model="m", tools=missing.definitions)
 
     # Tools that do not run here are refused, naming the type.
@@ -95,7 +97,9 @@ def assistants_scenario(url: str) -> None:
             client.create_agent(body={"model": "m", "tools": [{"type": kind, kind: {}}]})
         assert bad.value.status_code == 400
     with pytest.raises(HttpResponseError, match=r"tool_resources\.file_search"):
-        client.create_agent(body={"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}})
+        client.create_agent(
+            body={"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}}
+        )
 
     # Lists: app agents first, then stored ones by creation; desc is the reverse, at any page size.
     extra = [client.create_agent(model="m", name=f"n{i}").id for i in range(3)]
@@ -189,7 +193,9 @@ async def test_threads_and_messages(tmp_path: Path) -> None:
     async with live_api(tmp_path) as live:
         thread_id = await asyncio.to_thread(threads_scenario, live.url)
         # A run wrote a message, and has a step: written the way the run executor writes them.
-        written = message_object(thread_id, "assistant", [text_block("Done.")], run_id="run_1", assistant_id="a")
+        written = message_object(
+            thread_id, "assistant", [text_block("Done.")], run_id="run_1", assistant_id="a"
+        )
         await live.store.create("message", thread_id, written["id"], written)
         await live.store.create("run", thread_id, "run_1", {"id": "run_1", "object": "thread.run"})
         await live.store.create("step", "run_1", "step_1", {"id": "step_1", "object": "thread.run.step"})
@@ -199,18 +205,22 @@ async def test_threads_and_messages(tmp_path: Path) -> None:
         )
 
 
-def paging_scenario(url: str) -> None:
+def paging_scenario(url: str, thread_id: str, ids: list[str]) -> None:
     client = agents_client(url)
-    thread = client.threads.create()
-    ids = [client.messages.create(thread.id, role="user", content=f"m{i}").id for i in range(120)]
-    assert [m.id for m in client.messages.list(thread.id, order="asc")] == ids
-    assert [m.id for m in client.messages.list(thread.id, order="desc", limit=100)] == ids[::-1]
-    assert [m.id for m in client.messages.list(thread.id, order="asc", limit=100)] == ids
-    assert [m.id for m in client.messages.list(thread.id, limit=7, before=ids[10])] == ids[11:][::-1]
-    values = [m.text_messages[0].text.value for m in client.messages.list(thread.id, order="asc", limit=33)]
+    assert [m.id for m in client.messages.list(thread_id, order="asc")] == ids
+    assert [m.id for m in client.messages.list(thread_id, order="desc", limit=100)] == ids[::-1]
+    assert [m.id for m in client.messages.list(thread_id, order="asc", limit=100)] == ids
+    assert [m.id for m in client.messages.list(thread_id, limit=7, before=ids[10])] == ids[11:][::-1]
+    values = [m.text_messages[0].text.value for m in client.messages.list(thread_id, order="asc", limit=33)]
     assert values == [f"m{i}" for i in range(120)]
 
 
 async def test_paging_over_more_than_a_hundred(tmp_path: Path) -> None:
     async with live_api(tmp_path) as live:
-        await asyncio.to_thread(paging_scenario, live.url)
+        thread = await asyncio.to_thread(lambda: agents_client(live.url).threads.create())
+        ids = []
+        for i in range(120):
+            written = message_object(thread.id, "user", [text_block(f"m{i}")])
+            await live.store.create("message", thread.id, written["id"], written)
+            ids.append(written["id"])
+        await asyncio.to_thread(paging_scenario, live.url, thread.id, ids)

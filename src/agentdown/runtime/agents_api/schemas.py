@@ -81,8 +81,8 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
         if len(item) > MAX_METADATA_VALUE:
             raise PydanticCustomError(
                 "metadata_value_too_long",
-                f"the value of {key!r} is {len(item)} characters long; values are at most "
-                f"{MAX_METADATA_VALUE}",
+                "{quoted} is {length} characters long; values are at most {limit}",
+                {"key": key, "quoted": repr(key), "length": len(item), "limit": MAX_METADATA_VALUE},
             )
     return value
 
@@ -333,6 +333,12 @@ Model = TypeVar("Model", bound=BaseModel)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class _Key(str):
+    """A mapping key in an error location (``metadata['a b']``), never a field name."""
+
+    __slots__ = ()
+
+
 def parse(model: type[Model], data: Any, field: str = "") -> Model:
     """``data`` as ``model``, or a 400 naming the field at fault (under ``field``, if given)."""
     try:
@@ -345,7 +351,9 @@ def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
     """``messages[0].content[1].type`` of pydantic's ``('messages', 0, 'content', '@blocks', 1, ...)``."""
     path = prefix
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, _Key):
+            path += f"[{str(part)!r}]"
+        elif isinstance(part, int):
             path += f"[{part}]"
         elif part.startswith("@"):
             continue  # a union member's tag, not a field
@@ -366,6 +374,9 @@ def validation_problem(exc: ValidationError, prefix: str = "") -> ApiProblem:
         loc = (*loc, "type")
         got = first["input"].get("type") if isinstance(first["input"], dict) else first["input"]
         message = f"expected 'text', 'image_url' or 'image_file', got {got!r}"
+    elif kind == "metadata_value_too_long":
+        loc = (*loc, _Key(first["ctx"]["key"]))
+        message = f"the value {first['msg']}"
     elif kind == "missing":
         message = "is required"
     elif kind == "literal_error":
