@@ -50,16 +50,21 @@ def keyed_scenario(url: str) -> None:
         agents_client(url).get_agent("helper")
     with pytest.raises(ClientAuthenticationError, match="the key is not accepted here"):
         agents_client(url, "wrong-key-0123456789").threads.create()
-    for key in (FUNCTION_KEY, MASTER_KEY):
+    for key, visible in ((FUNCTION_KEY, APP_IDS), (MASTER_KEY, ["asst_app_boss", *APP_IDS])):
         client = agents_client(url, key)
-        assert [a.id for a in client.list_agents(order="asc")] == APP_IDS
+        assert [a.id for a in client.list_agents(order="asc")] == visible
         thread = client.threads.create(messages=[ThreadMessageOptions(role="user", content="hi")])
         assert len(list(client.messages.list(thread.id))) == 1
+    # An app agent is shown only to callers its own http_auth admits.
+    with pytest.raises(ResourceNotFoundError):
+        agents_client(url, FUNCTION_KEY).get_agent("asst_app_boss")
+    assert agents_client(url, MASTER_KEY).get_agent("boss").name == "Boss"
 
 
 async def test_keys_at_the_door(tmp_path: Path) -> None:
     settings = ServerSettings(port=0, keys=KEYS)
-    async with live_api(tmp_path, settings=settings) as live, aiohttp.ClientSession() as http:
+    files = {**APP, "boss.agent.md": agent_md("name: Boss\ndescription: Admins only.\nhttp_auth: admin")}
+    async with live_api(tmp_path, settings=settings, files=files) as live, aiohttp.ClientSession() as http:
         await asyncio.to_thread(keyed_scenario, live.url)
         api = f"{live.url}/api/projects/p"
         status, _, body = await call(http, "GET", f"{api}/assistants?api-version=v1")
@@ -72,14 +77,15 @@ async def test_keys_at_the_door(tmp_path: Path) -> None:
         assert (status, body["error"]["code"]) == (401, "unauthorized")
         # Unknown routes are behind the door too.
         assert (await call(http, "GET", f"{api}/nothing/here"))[0] == 401
-        for headers, query in [
-            ({"authorization": f"Bearer {FUNCTION_KEY}"}, ""),
-            ({"api-key": FUNCTION_KEY}, ""),
-            ({"x-functions-key": MASTER_KEY}, ""),
-            ({}, f"?code={FUNCTION_KEY}"),
+        with_boss = [*APP_IDS[::-1], "asst_app_boss"]
+        for headers, query, expected in [
+            ({"authorization": f"Bearer {FUNCTION_KEY}"}, "", APP_IDS[::-1]),
+            ({"api-key": FUNCTION_KEY}, "", APP_IDS[::-1]),
+            ({"authorization": f"Bearer {MASTER_KEY}"}, "", with_boss),
+            ({}, f"?code={FUNCTION_KEY}", APP_IDS[::-1]),
         ]:
             status, _, body = await call(http, "GET", f"{api}/assistants{query}", headers=headers)
-            assert status == 200 and [a["id"] for a in body["data"]] == APP_IDS[::-1]
+            assert status == 200 and [a["id"] for a in body["data"]] == expected
 
 
 def principal(oid: str) -> str:
