@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 from serverkit import agent_md, write_app
 
 from agentdown.app.catalog import load_app
-from agentdown.client import agents_client
+from agentdown.client import agents_client, endpoint_of
 from agentdown.exceptions import ConfigurationError
 from agentdown.runtime import Runner
 from agentdown.server import Keys, ServerSettings, create_app
@@ -237,3 +238,16 @@ def test_http_trigger_routes_under_projects_are_refused(tmp_path: Path, route: s
         ConfigurationError, match=r"/api/projects/\.\.\. is the Azure AI Agents API of this server"
     ):
         create_app(catalog, Runner(catalog, SqliteSessionStore(":memory:")), ServerSettings())
+
+
+def test_agents_client_endpoint_and_a_missing_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert endpoint_of("http://127.0.0.1:7071/") == "http://127.0.0.1:7071/api/projects/local"
+    assert endpoint_of("http://h:1", "my project") == "http://h:1/api/projects/my%20project"
+    assert endpoint_of("http://h:1/api/projects/p") == "http://h:1/api/projects/p"
+    monkeypatch.setitem(sys.modules, "azure.ai.agents", None)
+    monkeypatch.setitem(sys.modules, "azure.ai.agents.aio", None)
+    for aio in (False, True):
+        with pytest.raises(
+            ImportError, match=r"needs the azure-ai-agents SDK: pip install 'agentdown\[client\]'"
+        ):
+            agents_client("http://127.0.0.1:7071", aio=aio)

@@ -40,6 +40,7 @@ __all__ = [
     "Attachment",
     "DeletionStatus",
     "ErrorBody",
+    "ErrorDetail",
     "ImageFileBlockIn",
     "ImageUrlBlockIn",
     "ListBody",

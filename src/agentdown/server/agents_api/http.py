@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agentdown.app.spec import AgentSpec, HttpAuth
 from agentdown.runtime.agents_api.assistants import owner_key
 from agentdown.runtime.agents_api.errors import ApiProblem
-from agentdown.runtime.agents_api.schemas import parse
+from agentdown.runtime.agents_api.schemas import ErrorBody, ErrorDetail, dump, parse
 from agentdown.runtime.agents_api.store import AgentsStoreError
 from agentdown.server.auth import Authorizer
 from agentdown.server.errors import STORE_RETRY_AFTER, ApiError, Endpoint, error_id, read_json_object
@@ -46,7 +46,8 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def problem(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    body = dump(ErrorBody(error=ErrorDetail(code=code, message=message)))
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def ok(body: dict[str, Any]) -> JSONResponse:
