@@ -21,6 +21,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from agentdown.app.catalog import AgentCatalog
 from agentdown.runtime import Runner
+from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.store import AgentsStore
+from agentdown.server.agents_api import LazyAgentsStore, agents_api_mount
 from agentdown.server.auth import Authorizer, LoopbackHostGuard
 from agentdown.server.chat import chat_routes
 from agentdown.server.context import ServerContext
@@ -47,11 +50,15 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     start_triggers: bool = True,
     close_runner: bool = False,
+    agents_store: AgentsStore | None = None,
 ) -> Starlette:
     """The Starlette app serving ``catalog``'s agents through ``runner``.
 
     ``start_triggers`` starts the timer / queue / blob triggers with the app;
     ``close_runner`` closes the runner (catalog and session store) when the app stops.
+    ``agents_store`` keeps the Agents API's records (``/api/projects/...``); by default
+    the configured one is opened on the API's first request. The app closes it when it
+    stops.
     """
     if runner.catalog is not catalog:
         raise ValueError("create_app: the runner must run the given catalog")
@@ -60,6 +67,7 @@ def create_app(
     )
     ctx = ServerContext(catalog=catalog, runner=runner, settings=settings, authorizer=authorizer)
     mcp = McpEndpoint(ctx)
+    agents_api = AgentsApi(agents_store if agents_store is not None else LazyAgentsStore(environ), runner)
     agent_routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx)]
 
     async def healthz(request: Request) -> Response:
@@ -67,6 +75,8 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
+        # Before the agent routes, which are mounted under /api too.
+        agents_api_mount(ctx, agents_api),
         *agent_routes,
         *mcp.routes(),
         *openai_routes(ctx),
@@ -82,6 +92,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if close_runner:
                 stack.push_async_callback(runner.aclose)
+            stack.push_async_callback(agents_api.store.aclose)
             await stack.enter_async_context(mcp.manager.run())
             if triggers is not None:
                 await triggers.start()
@@ -96,6 +107,7 @@ def create_app(
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_error_handler},
     )
     app.state.trigger_host = triggers
+    app.state.agents_api = agents_api
     return app
 
 

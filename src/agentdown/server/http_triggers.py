@@ -51,7 +51,14 @@ def starlette_path(route: str, where: str) -> str:
         )
 
     path = "/" + _PARAM.sub(convert, route.strip("/"))
-    first = route.strip("/").split("/", 1)[0].lower()
+    segments = route.strip("/").lower().split("/")
+    if segments[0] == "projects" or segments[:2] == ["api", "projects"]:
+        # Trigger routes are served under /api/ too, and /api/projects/... is the Agents API.
+        raise ConfigurationError(
+            f"{where}: route '{route}' starts with '{'/'.join(segments[: 2 if segments[0] == 'api' else 1])}', "
+            "but /api/projects/... is the Azure AI Agents API of this server; choose another route"
+        )
+    first = segments[0]
     if first in RESERVED_PREFIXES:
         raise ConfigurationError(
             f"{where}: route '{route}' starts with '{first}', which the server's own endpoints use; "

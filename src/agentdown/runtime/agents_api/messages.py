@@ -1,0 +1,104 @@
+"""Thread messages from requests: content blocks checked and stored, attachments refused.
+
+Shared by the message routes, thread creation and (for ``additional_messages``) runs,
+so a message is refused the same way wherever it is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from agentdown.runtime.agents_api.errors import bad_request
+from agentdown.runtime.agents_api.objects import message_object, text_block
+from agentdown.runtime.agents_api.schemas import (
+    Attachment,
+    ImageFileBlockIn,
+    ImageUrlBlockIn,
+    MessageCreate,
+    TextBlockIn,
+    dump,
+)
+
+__all__ = ["check_attachments", "message_content", "new_message"]
+
+
+def message_content(content: str | list[Any], field: str = "content") -> list[dict[str, Any]]:
+    """Validated ``content`` in stored block form; a 400 for what cannot be kept.
+
+    There is no files API yet, so an ``image_file`` block cannot name an existing file:
+    every one is refused, with the way to send the image instead.
+    """
+    if isinstance(content, str):
+        if not content:
+            raise bad_request(f"{field}: must not be empty", field)
+        return [text_block(content)]
+    if not content:
+        raise bad_request(f"{field}: must hold at least one content block", field)
+    blocks: list[dict[str, Any]] = []
+    for index, block in enumerate(content):
+        where = f"{field}[{index}]"
+        if isinstance(block, TextBlockIn):
+            blocks.append(text_block(block.text))
+        elif isinstance(block, ImageUrlBlockIn):
+            url = block.image_url.url
+            if not _is_image_url(url):
+                raise bad_request(
+                    f"{where}.image_url.url: expected an http(s) or data: URL, got {url[:80]!r}",
+                    f"{where}.image_url.url",
+                )
+            blocks.append({"type": "image_url", "image_url": dump(block.image_url)})
+        else:
+            assert isinstance(block, ImageFileBlockIn)
+            raise bad_request(
+                f"{where}.image_file.file_id: no file {block.image_file.file_id!r}: this agentdown "
+                "version has no files API, so no file can be named yet; send the image as an "
+                "image_url block (an http(s) or data: URL)",
+                f"{where}.image_file.file_id",
+            )
+    return blocks
+
+
+def _is_image_url(url: str) -> bool:
+    if url.startswith("data:"):
+        return "," in url
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def check_attachments(attachments: list[Attachment] | None, field: str = "attachments") -> None:
+    """Refuse attachments: they name files and feed tools this version does not have yet."""
+    for index, attachment in enumerate(attachments or []):
+        where = f"{field}[{index}]"
+        if attachment.file_id is not None:
+            raise bad_request(
+                f"{where}.file_id: no file {attachment.file_id!r}: this agentdown version has no files API yet",
+                f"{where}.file_id",
+            )
+        raise bad_request(
+            f"{where}: attachments feed the file_search and code_interpreter tools, which this agentdown "
+            "version does not have yet",
+            where,
+            "unsupported_tool",
+        )
+
+
+def new_message(
+    thread_id: str,
+    request: MessageCreate,
+    field: str = "",
+    *,
+    run_id: str | None = None,
+    assistant_id: str | None = None,
+) -> dict[str, Any]:
+    """The stored ``thread.message`` body for ``request`` (``field`` prefixes error paths)."""
+    prefix = f"{field}." if field else ""
+    check_attachments(request.attachments, f"{prefix}attachments")
+    return message_object(
+        thread_id,
+        request.role,
+        message_content(request.content, f"{prefix}content"),
+        run_id=run_id,
+        assistant_id=assistant_id,
+        metadata=request.metadata,
+    )
