@@ -69,25 +69,41 @@ class Model:
         if not body.get("stream"):
             message = {"role": "assistant", "content": "".join(words)}
             return web.json_response(
-                {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+                {
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+                }
             )
         out = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await out.prepare(request)
 
         def chunk(delta: dict[str, Any], finish: str | None = None, usage: bool = False) -> bytes:
-            data: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            data: dict[str, Any] = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             if usage:
-                data = {**data, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+                data = {
+                    **data,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+                }
             return f"data: {json.dumps(data)}\n\n".encode()
 
         await out.write(chunk({"role": "assistant", "content": words[0]}))
         if self.gap:
             self.first_token_at.append(time.perf_counter())
             await asyncio.sleep(self.gap)
-        await out.write(b"".join(chunk({"content": w}) for w in words[1:]) + chunk({}, "stop") + chunk({}, usage=True))
+        await out.write(
+            b"".join(chunk({"content": w}) for w in words[1:]) + chunk({}, "stop") + chunk({}, usage=True)
+        )
         await out.write(b"data: [DONE]\n\n")
         await out.write_eof()
         return out
@@ -105,7 +121,11 @@ async def chat_turn(http: aiohttp.ClientSession, url: str) -> None:
 
 
 async def streamed_run(http: aiohttp.ClientSession, url: str, first: list[float] | None = None) -> None:
-    body = {"assistant_id": "bench", "stream": True, "thread": {"messages": [{"role": "user", "content": "hi"}]}}
+    body = {
+        "assistant_id": "bench",
+        "stream": True,
+        "thread": {"messages": [{"role": "user", "content": "hi"}]},
+    }
     async with http.post(f"{url}{PROJECT}/threads/runs?api-version=v1", json=body) as r:
         assert r.status == 200, await r.text()
         seen = False
@@ -159,12 +179,31 @@ async def main() -> None:
         app = Path(tmp) / "app"
         app.mkdir()
         (app / "bench.agent.md").write_text(AGENT)
-        env = {**os.environ, "AGENTDOWN_PROVIDER": "openai_compatible", "OPENAI_BASE_URL": model.url,
-               "OPENAI_API_KEY": "bench", "AGENTDOWN_MODEL": "m", "AGENTDOWN_DATA_DIR": str(Path(tmp) / "data")}
+        env = {
+            **os.environ,
+            "AGENTDOWN_PROVIDER": "openai_compatible",
+            "OPENAI_BASE_URL": model.url,
+            "OPENAI_API_KEY": "bench",
+            "AGENTDOWN_MODEL": "m",
+            "AGENTDOWN_DATA_DIR": str(Path(tmp) / "data"),
+        }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agentdown.cli", "serve", str(app), "--port", "0", "--log-level", "warning",
-             "--no-access-log"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "agentdown.cli",
+                "serve",
+                str(app),
+                "--port",
+                "0",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         url = ""
         assert proc.stdout is not None
@@ -204,16 +243,22 @@ async def main() -> None:
             proc.wait(20)
     await model.stop()
     chat_ms, run_ms = statistics.median(chat_cpu), statistics.median(run_cpu)
-    print(f"server CPU per op   /chat turn {chat_ms:6.2f} ms   Agents API streamed run {run_ms:6.2f} ms   "
-          f"difference {run_ms - chat_ms:+.2f} ms (target <= +1.50)")
-    print(f"throughput at {args.concurrency}   /chat {chat_rate:7.1f}/s   Agents API runs {run_rate:7.1f}/s   "
-          f"ratio {run_rate / chat_rate:.0%} (target >= 70%)")
+    print(
+        f"server CPU per op   /chat turn {chat_ms:6.2f} ms   Agents API streamed run {run_ms:6.2f} ms   "
+        f"difference {run_ms - chat_ms:+.2f} ms (target <= +1.50)"
+    )
+    print(
+        f"throughput at {args.concurrency}   /chat {chat_rate:7.1f}/s   Agents API runs {run_rate:7.1f}/s   "
+        f"ratio {run_rate / chat_rate:.0%} (target >= 70%)"
+    )
 
     def pct(values: list[float], q: float) -> float:
         return sorted(values)[int(q * (len(values) - 1))]
 
-    print(f"first token -> client   /chatstream p50 {pct(chat_lat, .5):.2f} ms p90 {pct(chat_lat, .9):.2f} ms   "
-          f"Agents API first delta p50 {pct(run_lat, .5):.2f} ms p90 {pct(run_lat, .9):.2f} ms (target p50 <= 2)")
+    print(
+        f"first token -> client   /chatstream p50 {pct(chat_lat, 0.5):.2f} ms p90 {pct(chat_lat, 0.9):.2f} ms   "
+        f"Agents API first delta p50 {pct(run_lat, 0.5):.2f} ms p90 {pct(run_lat, 0.9):.2f} ms (target p50 <= 2)"
+    )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ def worker(
     ] = "info",
     agents_api: Annotated[
         bool,
-        typer.Option("--agents-api/--no-agents-api", help="Also execute runs of the Agents API (default: yes)."),
+        typer.Option(
+            "--agents-api/--no-agents-api", help="Also execute runs of the Agents API (default: yes)."
+        ),
     ] = True,
 ) -> None:
     """Run the app's timer, queue and blob triggers and the Agents API's runs, until SIGTERM or Ctrl-C.

@@ -51,6 +51,7 @@ def create_app(
     start_triggers: bool = True,
     close_runner: bool = False,
     agents_store: AgentsStore | None = None,
+    execute_runs: bool = False,
 ) -> Starlette:
     """The Starlette app serving ``catalog``'s agents through ``runner``.
 
@@ -58,7 +59,9 @@ def create_app(
     ``close_runner`` closes the runner (catalog and session store) when the app stops.
     ``agents_store`` keeps the Agents API's records (``/api/projects/...``); by default
     the configured one is opened on the API's first request. The app closes it when it
-    stops.
+    stops. ``execute_runs`` starts executing the Agents API's queued runs (this process's
+    and other processes') when the app starts, as ``agentdown serve`` does; otherwise
+    that starts with the first run request.
     """
     if runner.catalog is not catalog:
         raise ValueError("create_app: the runner must run the given catalog")
@@ -67,7 +70,9 @@ def create_app(
     )
     ctx = ServerContext(catalog=catalog, runner=runner, settings=settings, authorizer=authorizer)
     mcp = McpEndpoint(ctx)
-    agents_api = AgentsApi(agents_store if agents_store is not None else LazyAgentsStore(environ), runner)
+    agents_api = AgentsApi(
+        agents_store if agents_store is not None else LazyAgentsStore(environ), runner, environ=environ
+    )
     agent_routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx)]
 
     async def healthz(request: Request) -> Response:
@@ -92,7 +97,9 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if close_runner:
                 stack.push_async_callback(runner.aclose)
-            stack.push_async_callback(agents_api.store.aclose)
+            stack.push_async_callback(agents_api.aclose)
+            if execute_runs:
+                await agents_api.ensure_runs()
             await stack.enter_async_context(mcp.manager.run())
             if triggers is not None:
                 await triggers.start()

@@ -124,7 +124,7 @@ async def serve_app(
         raise
     runner = Runner(catalog, store)
     try:
-        app = create_app(catalog, runner, settings, environ=env, close_runner=True)
+        app = create_app(catalog, runner, settings, environ=env, close_runner=True, execute_runs=True)
         sock = bind_socket(settings.host, settings.port)
     except BaseException:
         await runner.aclose()

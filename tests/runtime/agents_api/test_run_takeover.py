@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentdown.runtime.agents_api.config import open_agents_store
 
 from agentdown.app.catalog import load_app
 from agentdown.messages import Message
 from agentdown.models.openai_compat import OpenAIChatModel
 from agentdown.runtime import Runner
-from agentdown.runtime.agents_api.config import open_agents_store
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.objects import message_object, text_block, thread_object
 from agentdown.runtime.agents_api.runs.executor import INTERRUPTED_RESULT
@@ -155,7 +155,10 @@ async def test_killed_worker_run_completes_exactly_once(tmp_path: Path, backend:
         ]
         assert steps[0].body["step_details"]["tool_calls"][0]["function"]["output"] == INTERRUPTED_RESULT
         messages = (await store.list("message", thread["id"], limit=10, order="asc")).records
-        assert [(m.body["role"], m.body["status"]) for m in messages] == [("user", "completed"), ("assistant", "completed")]
+        assert [(m.body["role"], m.body["status"]) for m in messages] == [
+            ("user", "completed"),
+            ("assistant", "completed"),
+        ]
         assert messages[1].body["content"][0]["text"]["value"] == "after the job: " + INTERRUPTED_RESULT
         assert messages[1].body["run_id"] == run["id"]
         await host.aclose()

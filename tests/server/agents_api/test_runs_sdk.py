@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 import pytest
 from azure.ai.agents import models as m
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from serverkit import SLOW_TOOL, TOOLS, Live, agent_md, live_server, write_app
 
 from agentdown.client.agents import agents_client
 from agentdown.messages import Message
 from agentdown.testing.scripted import CallInfo, ToolCalls, tool_call
-from tests.server.serverkit import SLOW_TOOL, TOOLS, Live, agent_md, live_server, write_app
 
 T = TypeVar("T")
 
@@ -71,10 +71,12 @@ def get_weather(city: str) -> str:
 def last_request(live: Live) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The newest chat request the fake model got: its ``(role, text)`` messages and its body."""
     body = [r for r in live.fake.requests if r.path.endswith("/chat/completions")][-1].body
+
     def text(content: Any) -> str:
         if isinstance(content, list):
             return "".join(p.get("text", "") for p in content if isinstance(p, dict))
         return content or ""
+
     return [(x["role"], text(x.get("content"))) for x in body["messages"]], body
 
 
@@ -85,7 +87,9 @@ async def sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 @contextlib.asynccontextmanager
 async def served(tmp_path: Path, environ: dict[str, str] | None = None) -> AsyncIterator[Live]:
-    app = write_app(tmp_path, {"weather.agent.md": WEATHER, "tools/lookup.py": TOOLS, "tools/slow.py": SLOW_TOOL})
+    app = write_app(
+        tmp_path, {"weather.agent.md": WEATHER, "tools/lookup.py": TOOLS, "tools/slow.py": SLOW_TOOL}
+    )
     env = {"AGENTDOWN_DATA_DIR": str(tmp_path / "data"), **(environ or {})}
     async with live_server(app, reply, environ=env) as live:
         yield live
@@ -99,11 +103,17 @@ async def test_function_tools_with_create_and_process(tmp_path: Path) -> None:
         toolset.add(functions)
         client.enable_auto_function_calls(toolset)
         agent = await sync(
-            client.create_agent, model="fake-model", name="forecaster", instructions="Forecast.", tools=functions.definitions
+            client.create_agent,
+            model="fake-model",
+            name="forecaster",
+            instructions="Forecast.",
+            tools=functions.definitions,
         )
         thread = await sync(client.threads.create)
         await sync(client.messages.create, thread_id=thread.id, role="user", content="weather in Paris?")
-        run = await sync(client.runs.create_and_process, thread_id=thread.id, agent_id=agent.id, polling_interval=0.05)
+        run = await sync(
+            client.runs.create_and_process, thread_id=thread.id, agent_id=agent.id, polling_interval=0.05
+        )
         assert run.status == "completed", run.last_error
         messages = await sync(lambda: list(client.messages.list(thread_id=thread.id, order="asc")))
         assert [x.role for x in messages] == ["user", "assistant"]
@@ -113,7 +123,9 @@ async def test_function_tools_with_create_and_process(tmp_path: Path) -> None:
         sent, _ = last_request(live)
         assert sent[0] == ("system", "Forecast.")
         assert sent[-1][0] == "tool"
-        steps = await sync(lambda: list(client.run_steps.list(thread_id=thread.id, run_id=run.id, order="asc")))
+        steps = await sync(
+            lambda: list(client.run_steps.list(thread_id=thread.id, run_id=run.id, order="asc"))
+        )
         assert [s.type for s in steps] == ["tool_calls", "message_creation"]
         call = steps[0].step_details.tool_calls[0]
         assert isinstance(call, m.RunStepFunctionToolCall)
@@ -157,8 +169,12 @@ async def test_stream_with_event_handler_through_a_tool_call(tmp_path: Path) -> 
         toolset = m.ToolSet()
         toolset.add(functions)
         client.enable_auto_function_calls(toolset)
-        agent = await sync(client.create_agent, model="fake-model", name="f", instructions="F.", tools=functions.definitions)
-        thread = await sync(client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="weather?")])
+        agent = await sync(
+            client.create_agent, model="fake-model", name="f", instructions="F.", tools=functions.definitions
+        )
+        thread = await sync(
+            client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="weather?")]
+        )
         handler = Recorder()
 
         def stream() -> None:
@@ -169,9 +185,15 @@ async def test_stream_with_event_handler_through_a_tool_call(tmp_path: Path) -> 
         assert handler.text == 'Done: {"city": "Paris", "weather": "rainy"}'
         ev = handler.events
         assert ev[:3] == ["run:queued", "run:queued", "run:in_progress"]
-        assert ev.index("run:requires_action") < ev.index("step:tool_calls:completed") < ev.index("run:completed")
+        assert (
+            ev.index("run:requires_action")
+            < ev.index("step:tool_calls:completed")
+            < ev.index("run:completed")
+        )
         assert ev.index("message:in_progress") < ev.index("message:completed") < ev.index("run:completed")
-        assert ev[-1] == "done" and ev.count("done") == 2  # one per stream: the run's, and the one after the outputs
+        assert (
+            ev[-1] == "done" and ev.count("done") == 2
+        )  # one per stream: the run's, and the one after the outputs
         runs = await sync(lambda: list(client.runs.list(thread_id=thread.id)))
         assert [r.status for r in runs] == ["completed"]
 
@@ -182,7 +204,9 @@ async def test_aio_stream_and_app_agent_with_server_side_tools(tmp_path: Path) -
         async with client:
             agents = [a async for a in client.list_agents()]
             weather = next(a for a in agents if a.name == "weather")
-            thread = await client.threads.create(messages=[m.ThreadMessageOptions(role="user", content="weather?")])
+            thread = await client.threads.create(
+                messages=[m.ThreadMessageOptions(role="user", content="weather?")]
+            )
 
             class Handler(m.AsyncAgentEventHandler[None]):
                 text = ""
@@ -190,12 +214,16 @@ async def test_aio_stream_and_app_agent_with_server_side_tools(tmp_path: Path) -
                 async def on_message_delta(self, delta: m.MessageDeltaChunk) -> None:
                     Handler.text += delta.text
 
-            async with await client.runs.stream(thread_id=thread.id, agent_id=weather.id, event_handler=Handler()) as s:
+            async with await client.runs.stream(
+                thread_id=thread.id, agent_id=weather.id, event_handler=Handler()
+            ) as s:
                 await s.until_done()
             assert Handler.text == "Done: Paris: sunny"  # lookup ran in the server
             runs = [r async for r in client.runs.list(thread_id=thread.id)]
             assert runs[0].status == "completed"
-            steps = [s async for s in client.run_steps.list(thread_id=thread.id, run_id=runs[0].id, order="asc")]
+            steps = [
+                s async for s in client.run_steps.list(thread_id=thread.id, run_id=runs[0].id, order="asc")
+            ]
             assert steps[0].step_details.tool_calls[0].function.output == "Paris: sunny"
 
 
@@ -213,7 +241,9 @@ async def test_manual_requires_action_loop(tmp_path: Path) -> None:
             run = await sync(client.runs.get, thread_id=thread.id, run_id=run.id)
         assert run.status == "requires_action"
         calls = run.required_action.submit_tool_outputs.tool_calls
-        assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
+        assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+            ("get_weather", {"city": "Paris"})
+        ]
         # A second run on the thread while this one waits is refused.
         with pytest.raises(HttpResponseError) as busy:
             await sync(client.runs.create, thread_id=thread.id, agent_id=agent.id)
@@ -221,7 +251,9 @@ async def test_manual_requires_action_loop(tmp_path: Path) -> None:
         # Outputs for calls that are not pending are refused, and change nothing.
         with pytest.raises(HttpResponseError) as wrong:
             await sync(
-                client.runs.submit_tool_outputs, thread_id=thread.id, run_id=run.id,
+                client.runs.submit_tool_outputs,
+                thread_id=thread.id,
+                run_id=run.id,
                 tool_outputs=[m.ToolOutput(tool_call_id="call_forged", output="x")],
             )
         assert wrong.value.status_code == 400 and "call_forged" in str(wrong.value)
@@ -244,12 +276,22 @@ async def test_structured_output_truncation_and_overrides(tmp_path: Path) -> Non
         thread = await sync(client.threads.create)
         for i in range(6):
             await sync(client.messages.create, thread_id=thread.id, role="user", content=f"note {i}")
-        schema = {"type": "object", "properties": {"city": {"type": "string"}, "celsius": {"type": "integer"}},
-                  "required": ["city", "celsius"], "additionalProperties": False}
-        fmt = m.ResponseFormatJsonSchemaType(json_schema=m.ResponseFormatJsonSchema(name="weather", schema=schema))
+        schema = {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "celsius": {"type": "integer"}},
+            "required": ["city", "celsius"],
+            "additionalProperties": False,
+        }
+        fmt = m.ResponseFormatJsonSchemaType(
+            json_schema=m.ResponseFormatJsonSchema(name="weather", schema=schema)
+        )
         run = await sync(
-            client.runs.create_and_process, thread_id=thread.id, agent_id=agent.id, response_format=fmt,
-            additional_messages=[m.ThreadMessageOptions(role="user", content="json")], polling_interval=0.05,
+            client.runs.create_and_process,
+            thread_id=thread.id,
+            agent_id=agent.id,
+            response_format=fmt,
+            additional_messages=[m.ThreadMessageOptions(role="user", content="json")],
+            polling_interval=0.05,
         )
         assert run.status == "completed", run.last_error
         _, body = last_request(live)
@@ -259,10 +301,14 @@ async def test_structured_output_truncation_and_overrides(tmp_path: Path) -> Non
         assert json.loads(answer.text_messages[0].text.value) == {"city": "Paris", "celsius": 21}
 
         run = await sync(
-            client.runs.create_and_process, thread_id=thread.id, agent_id=agent.id,
+            client.runs.create_and_process,
+            thread_id=thread.id,
+            agent_id=agent.id,
             truncation_strategy=m.TruncationObject(type="last_messages", last_messages=3),
-            instructions="Override.", additional_instructions="And more.",
-            additional_messages=[m.ThreadMessageOptions(role="user", content="count")], polling_interval=0.05,
+            instructions="Override.",
+            additional_instructions="And more.",
+            additional_messages=[m.ThreadMessageOptions(role="user", content="count")],
+            polling_interval=0.05,
         )
         assert run.status == "completed"
         assert run.truncation_strategy.last_messages == 3
@@ -277,9 +323,14 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
     async with served(tmp_path, {"AGENTDOWN_RUN_EXPIRES_SECONDS": "1"}) as live:
         client = agents_client(live.url)
         agent = await sync(client.create_agent, model="fake-model", name="plain")
-        thread = await sync(client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="long")])
+        thread = await sync(
+            client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="long")]
+        )
         run = await sync(
-            client.runs.create_and_process, thread_id=thread.id, agent_id=agent.id, max_completion_tokens=20,
+            client.runs.create_and_process,
+            thread_id=thread.id,
+            agent_id=agent.id,
+            max_completion_tokens=20,
             polling_interval=0.05,
         )
         assert run.status == "incomplete"
@@ -309,7 +360,9 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
         # A run waiting for tool outputs past expires_at is expired.
         functions = m.FunctionTool(functions={get_weather})
         await sync(client.messages.create, thread_id=thread.id, role="user", content="weather?")
-        run = await sync(client.runs.create, thread_id=thread.id, agent_id=agent.id, tools=functions.definitions)
+        run = await sync(
+            client.runs.create, thread_id=thread.id, agent_id=agent.id, tools=functions.definitions
+        )
         started = time.time()
         while run.status != "expired" and time.time() - started < 10:
             await asyncio.sleep(0.1)
@@ -317,7 +370,9 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
         assert run.status == "expired"
         with pytest.raises(HttpResponseError) as late:
             await sync(
-                client.runs.submit_tool_outputs, thread_id=thread.id, run_id=run.id,
+                client.runs.submit_tool_outputs,
+                thread_id=thread.id,
+                run_id=run.id,
                 tool_outputs=[m.ToolOutput(tool_call_id="x", output="y")],
             )
         assert late.value.status_code == 400
@@ -325,7 +380,9 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
         # Tools that cannot run here are refused by name, before anything is written.
         with pytest.raises(HttpResponseError) as refused:
             await sync(
-                client.runs.create, thread_id=thread.id, agent_id=agent.id,
+                client.runs.create,
+                thread_id=thread.id,
+                agent_id=agent.id,
                 tools=[m.BingGroundingTool(connection_id="c").definitions[0]],
             )
         assert refused.value.status_code == 400 and "bing_grounding" in str(refused.value)
@@ -340,13 +397,21 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
 async def test_connected_agent_delegates_server_side(tmp_path: Path) -> None:
     async with served(tmp_path) as live:
         client = agents_client(live.url)
-        helper = m.ConnectedAgentTool(id="asst_app_weather", name="forecast", description="Ask for the weather.")
+        helper = m.ConnectedAgentTool(
+            id="asst_app_weather", name="forecast", description="Ask for the weather."
+        )
         boss = await sync(client.create_agent, model="fake-model", name="boss", tools=helper.definitions)
-        thread = await sync(client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="weather now")])
+        thread = await sync(
+            client.threads.create, messages=[m.ThreadMessageOptions(role="user", content="weather now")]
+        )
 
-        run = await sync(client.runs.create_and_process, thread_id=thread.id, agent_id=boss.id, polling_interval=0.05)
+        run = await sync(
+            client.runs.create_and_process, thread_id=thread.id, agent_id=boss.id, polling_interval=0.05
+        )
         assert run.status == "completed", run.last_error
-        steps = await sync(lambda: list(client.run_steps.list(thread_id=thread.id, run_id=run.id, order="asc")))
+        steps = await sync(
+            lambda: list(client.run_steps.list(thread_id=thread.id, run_id=run.id, order="asc"))
+        )
         delegated = steps[0].step_details.tool_calls[0]
         assert delegated.function.name == "forecast"
         assert delegated.function.output == "Done: Paris: sunny"  # the weather agent ran its own lookup

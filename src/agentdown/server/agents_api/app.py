@@ -41,7 +41,7 @@ def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
     directory = AssistantDirectory(api.store, api.runner.catalog)
     routes: list[BaseRoute] = [
         # Runs first: POST /threads/runs must not be read as an update of a thread named "runs".
-        *run_routes(api),
+        *run_routes(ctx, api),
         *assistant_routes(ctx, directory),
         *thread_routes(ctx, api),
     ]

@@ -17,8 +17,13 @@ from starlette.routing import BaseRoute, Route
 
 from agentdown.runtime.agents_api.assistants import AssistantDirectory
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.errors import ApiProblem, not_found
-from agentdown.runtime.agents_api.runs.schemas import RunCreate, RunUpdate, SubmitToolOutputs, ThreadAndRunCreate
+from agentdown.runtime.agents_api.errors import not_found
+from agentdown.runtime.agents_api.runs.schemas import (
+    RunCreate,
+    RunUpdate,
+    SubmitToolOutputs,
+    ThreadAndRunCreate,
+)
 from agentdown.runtime.agents_api.runs.service import RunService
 from agentdown.runtime.agents_api.store import mutate, public
 from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
@@ -50,10 +55,8 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     limit = ctx.settings.max_body_bytes
     directory = AssistantDirectory(api.store, api.runner.catalog)
 
-    def service() -> RunService:
-        if api.runs is None:
-            raise ApiProblem(503, "runs are not being executed in this process yet; retry shortly", "starting")
-        return api.runs
+    async def service() -> RunService:
+        return await api.ensure_runs()
 
     async def check_assistant(caller: Caller, assistant_id: str) -> None:
         await directory.require(assistant_id, owner=caller.owner, allow=caller.allow)
@@ -70,8 +73,8 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
         body = await read_model(request, RunCreate, limit)
         await check_assistant(caller, body.assistant_id)
         if body.stream:
-            return _event_stream(await service().stream(thread_id, body))
-        return ok(await service().create(thread_id, body))
+            return _event_stream(await (await service()).stream(thread_id, body))
+        return ok(await (await service()).create(thread_id, body))
 
     @agents_endpoint
     async def create_thread_and_run(request: Request) -> Response:
@@ -79,8 +82,8 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
         body = await read_model(request, ThreadAndRunCreate, limit)
         await check_assistant(caller, body.assistant_id)
         if body.stream:
-            return _event_stream(await service().stream_thread_and_run(body, caller.owner))
-        return ok(await service().create_thread_and_run(body, caller.owner))
+            return _event_stream(await (await service()).stream_thread_and_run(body, caller.owner))
+        return ok(await (await service()).create_thread_and_run(body, caller.owner))
 
     @agents_endpoint
     async def list_runs(request: Request) -> Response:
@@ -91,7 +94,7 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     @agents_endpoint
     async def get(request: Request) -> Response:
         _, thread_id = await owned_thread(request)
-        return ok(await service().get(thread_id, request.path_params["run_id"]))
+        return ok(await (await service()).get(thread_id, request.path_params["run_id"]))
 
     @agents_endpoint
     async def update(request: Request) -> Response:
@@ -114,7 +117,7 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     async def submit(request: Request) -> Response:
         _, thread_id = await owned_thread(request)
         body = await read_model(request, SubmitToolOutputs, limit)
-        outcome = await service().submit_tool_outputs(thread_id, request.path_params["run_id"], body)
+        outcome = await (await service()).submit_tool_outputs(thread_id, request.path_params["run_id"], body)
         if isinstance(outcome, dict):
             return ok(outcome)
         return _event_stream(outcome)
@@ -122,7 +125,7 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     @agents_endpoint
     async def cancel(request: Request) -> Response:
         _, thread_id = await owned_thread(request)
-        return ok(await service().cancel(thread_id, request.path_params["run_id"]))
+        return ok(await (await service()).cancel(thread_id, request.path_params["run_id"]))
 
     @agents_endpoint
     async def list_steps(request: Request) -> Response:

@@ -16,30 +16,15 @@ from typing import Any
 from agentdown.agent import Agent
 from agentdown.loop.structured import JsonSchema
 from agentdown.models.base import ChatOptions
+from agentdown.runtime.agents_api.assistants import Assistant, AssistantDirectory
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import bad_request, not_found
-from agentdown.runtime.agents_api.store import Record
 from agentdown.runtime.agents_api.tooldefs import check_tool_definitions
 from agentdown.tools import FunctionTool, Tool, tool_definition
 
-__all__ = ["APP_PREFIX", "Assistant", "RunPlan", "app_assistant_id", "plan_run", "resolve_assistant"]
+__all__ = ["RunPlan", "plan_run", "resolve_assistant"]
 
-APP_PREFIX = "asst_app_"
 _MAX_DELEGATION_DEPTH = 4
-
-
-def app_assistant_id(slug: str) -> str:
-    """The stable assistant id of an app's ``.agent.md`` agent."""
-    return APP_PREFIX + slug
-
-
-@dataclass(frozen=True, slots=True)
-class Assistant:
-    """An assistant a run can use: a stored one (``body``), or an app agent (``slug``)."""
-
-    id: str
-    body: Mapping[str, Any]
-    slug: str | None = None
 
 
 @dataclass(slots=True)
@@ -58,19 +43,13 @@ class RunPlan:
 
 
 async def resolve_assistant(api: AgentsApi, assistant_id: str, *, param: str = "assistant_id") -> Assistant:
-    """The assistant ``assistant_id`` names (an app agent by id or slug, else a stored one); 404 if none."""
-    catalog = api.runner.catalog
-    slug = assistant_id.removeprefix(APP_PREFIX)
-    if slug in catalog.specs:
-        return Assistant(app_assistant_id(slug), {}, slug)
-    record: Record | None = await api.store.get("assistant", "", assistant_id)
-    if record is None:
-        raise (
-            not_found("assistant", assistant_id)
-            if param == "assistant_id"
-            else bad_request(f"{param}: no assistant with id {assistant_id!r}", param)
-        )
-    return Assistant(assistant_id, record.body)
+    """The assistant ``assistant_id`` names (an app agent by id or slug, else a stored one); else 404 / 400."""
+    found = await AssistantDirectory(api.store, api.runner.catalog).get(assistant_id)
+    if found is None:
+        if param == "assistant_id":
+            raise not_found("assistant", assistant_id)
+        raise bad_request(f"{param}: no assistant with id {assistant_id!r}", param)
+    return found
 
 
 async def plan_run(
