@@ -139,6 +139,7 @@ async def mutate(
     import asyncio
     import copy
     import inspect
+    import random
 
     for attempt in range(attempts):
         record = await store.get(kind, parent, id)
@@ -151,7 +152,9 @@ async def mutate(
         try:
             return await store.replace(record, new_body)
         except ETagMismatchError:
-            await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
+            # Full jitter: writers that collided do not all come back at once and collide
+            # again (without it, 20 writers in lockstep need every one of 20 attempts).
+            await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
     raise ETagMismatchError(f"{kind} {id}: too many concurrent writers ({attempts} attempts)")
 
 

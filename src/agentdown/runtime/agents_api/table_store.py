@@ -76,6 +76,7 @@ SPILL_CHARS = 30_000
 _BATCH = 100
 """Operations per entity-group transaction (the service's maximum)."""
 _ATTEMPTS = 8
+_REMEMBERED = 4096
 
 
 def _short(exc: BaseException) -> str:
@@ -133,6 +134,8 @@ class TableAgentsStore:
         self._table_ready = False
         self._container_ready = False
         self._lock = asyncio.Lock()
+        self._blob_of: collections.OrderedDict[tuple[str, str, str], str | None] = collections.OrderedDict()
+        """Which blob (or none) the versions this store read or wrote point to, by (pk, rk, ETag)."""
 
     def __repr__(self) -> str:
         return f"TableAgentsStore({self.describe()!r})"
@@ -143,11 +146,22 @@ class TableAgentsStore:
 
     # Plumbing.
 
+    def _failed(self, what: str, exc: BaseException) -> AgentsStoreError:
+        return AgentsStoreError(f"agents table {self.table_name}: {what} failed: {_short(exc)}")
+
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
         except AzureError as exc:
-            raise AgentsStoreError(f"agents table {self.table_name}: {what} failed: {_short(exc)}") from exc
+            raise self._failed(what, exc) from exc
+
+    def _remember(self, pk: str, rk: str, etag: str, blob: str | None) -> None:
+        # A replace of a version read here then needs no read of its own to find the
+        # blob it leaves behind: one round trip less inside the compare-and-set window.
+        self._blob_of[(pk, rk, etag)] = blob
+        self._blob_of.move_to_end((pk, rk, etag))
+        while len(self._blob_of) > _REMEMBERED:
+            self._blob_of.popitem(last=False)
 
     async def _ready(self) -> None:
         if self._table_ready:
@@ -167,8 +181,12 @@ class TableAgentsStore:
         name = f"{digest}/{uuid.uuid4().hex}.json"
         data = text.encode("utf-8")
         if not self._container_ready:
-            with contextlib.suppress(ResourceExistsError):
-                await self._call("create container", self._container.create_container)
+
+            async def create() -> None:
+                with contextlib.suppress(ResourceExistsError):
+                    await self._container.create_container()
+
+            await self._call("create container", create)
             self._container_ready = True
         await self._call("upload body", lambda: self._container.upload_blob(name, data, overwrite=True))
         return name
@@ -207,13 +225,9 @@ class TableAgentsStore:
         text = await self._download(blob) if blob else entity.get("Body")
         if text is None:
             return None
-        return Record(
-            kind=entity["Kind"],
-            parent=entity["Parent"],
-            id=entity["Id"],
-            body=json.loads(text),
-            etag=str(entity.metadata["etag"]),
-        )
+        etag = str(entity.metadata["etag"])
+        self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob or None)
+        return Record(entity["Kind"], entity["Parent"], entity["Id"], json.loads(text), etag)
 
     async def _get_entity(
         self, pk: str, rk: str, select: builtins.list[str] | None = None
@@ -241,8 +255,10 @@ class TableAgentsStore:
                 f"{kind} {id} already exists" + (f" under {parent}" if parent else "")
             ) from exc
         except AzureError as exc:  # the entity may exist now: keep the blob it may point to
-            raise AgentsStoreError(f"agents table {self.table_name}: create failed: {_short(exc)}") from exc
-        return Record(kind, parent, id, json.loads(text), str(metadata["etag"]))
+            raise self._failed("create", exc) from exc
+        etag = str(metadata["etag"])
+        self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob)
+        return Record(kind, parent, id, json.loads(text), etag)
 
     async def get(self, kind: str, parent: str, id: str) -> Record | None:
         check_key(kind, parent, id)
@@ -265,10 +281,14 @@ class TableAgentsStore:
         mismatch = ETagMismatchError(
             f"{record.kind} {record.id} changed or was deleted since it was read (ETag {record.etag})"
         )
-        # Which blob the version being replaced points to: that version's entity says.
-        current = await self._get_entity(pk, rk, select=["BodyBlob"])
-        if current is None or current.metadata["etag"] != record.etag:
-            raise mismatch
+        # Which blob the version being replaced points to: known if it was read here, else read.
+        if (pk, rk, record.etag) in self._blob_of:
+            old = self._blob_of[(pk, rk, record.etag)]
+        else:
+            current = await self._get_entity(pk, rk, select=["BodyBlob"])
+            if current is None or current.metadata["etag"] != record.etag:
+                raise mismatch
+            old = current.get("BodyBlob") or None
         entity, blob = await self._entity_for(record.kind, record.parent, record.id, text)
         try:
             metadata = await self._table.update_entity(
@@ -279,17 +299,18 @@ class TableAgentsStore:
             )
         except HttpResponseError as exc:
             if not _precondition_failed(exc):
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: replace failed: {_short(exc)}"
-                ) from exc
+                raise self._failed("replace", exc) from exc
+            self._blob_of.pop((pk, rk, record.etag), None)
             await self._drop_blob(blob)
             raise mismatch from exc
-        except AzureError as exc:
-            raise AgentsStoreError(f"agents table {self.table_name}: replace failed: {_short(exc)}") from exc
-        old = current.get("BodyBlob")
+        except AzureError as exc:  # it may have been written: keep the new blob
+            raise self._failed("replace", exc) from exc
+        self._blob_of.pop((pk, rk, record.etag), None)
         if old != blob:
             await self._drop_blob(old)
-        return Record(record.kind, record.parent, record.id, json.loads(text), str(metadata["etag"]))
+        etag = str(metadata["etag"])
+        self._remember(pk, rk, etag, blob)
+        return Record(record.kind, record.parent, record.id, json.loads(text), etag)
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         check_key(kind, parent, id)
@@ -307,13 +328,9 @@ class TableAgentsStore:
             except HttpResponseError as exc:
                 if _precondition_failed(exc):
                     continue
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: delete failed: {_short(exc)}"
-                ) from exc
+                raise self._failed("delete", exc) from exc
             except AzureError as exc:
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: delete failed: {_short(exc)}"
-                ) from exc
+                raise self._failed("delete", exc) from exc
             await self._drop_blob(current.get("BodyBlob"))
             return True
         raise AgentsStoreError(f"{kind} {id}: it keeps changing while it is deleted")
