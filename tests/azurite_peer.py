@@ -16,7 +16,9 @@ from agentdown.sessions.config import AZURITE_ACCOUNT_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 AZURITE = REPO / ".tools" / "node_modules" / ".bin" / "azurite"
-_LISTENING = re.compile(rb"Azurite (Blob|Queue|Table) service is successfully listening at (http://[\d.]+:\d+)")
+_LISTENING = re.compile(
+    rb"Azurite (Blob|Queue|Table) service is successfully listening at (http://[\d.]+:\d+)"
+)
 
 
 class Azurite:

@@ -37,7 +37,9 @@ def table_store(server: Azurite) -> AgentsStore:
 
 
 @pytest.fixture
-async def store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AgentsStore]:
+async def store(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[AgentsStore]:
     instance: AgentsStore
     if store_kind == "sqlite":
         instance = SqliteAgentsStore(tmp_path / "agents.db")

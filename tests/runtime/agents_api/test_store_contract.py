@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable
@@ -56,7 +55,10 @@ async def create_many(store: AgentsStore, kind: str, parent: str, bodies: list[d
     ids = [new_record_id("msg") for _ in bodies]
     for start in range(0, len(ids), 25):
         await asyncio.gather(
-            *(store.create(kind, parent, i, b) for i, b in zip(ids[start : start + 25], bodies[start : start + 25]))
+            *(
+                store.create(kind, parent, i, b)
+                for i, b in zip(ids[start : start + 25], bodies[start : start + 25], strict=True)
+            )
         )
     return ids
 
@@ -204,7 +206,11 @@ async def test_where_filters_while_paging(store: AgentsStore) -> None:
     bodies: list[dict[str, Any]] = []
     for i in range(60):
         bodies.append(
-            {"i": i, "run_id": "run_a" if i % 3 == 0 else "run_b", "status": "completed" if i % 2 else "failed"}
+            {
+                "i": i,
+                "run_id": "run_a" if i % 3 == 0 else "run_b",
+                "status": "completed" if i % 2 else "failed",
+            }
         )
     bodies[5].update(flag=True, n=1)
     bodies[6].update(flag=1, n=1.0)
@@ -216,7 +222,12 @@ async def test_where_filters_while_paging(store: AgentsStore) -> None:
         cursor: str | None = None
         while True:
             page = await store.list(
-                "step", "r", limit=3, order=order, after=cursor, where={"run_id": "run_a", "status": "completed"}
+                "step",
+                "r",
+                limit=3,
+                order=order,
+                after=cursor,
+                where={"run_id": "run_a", "status": "completed"},
             )  # type: ignore[arg-type]
             assert len(page.records) == 3 or not page.has_more
             assert all(r.body["run_id"] == "run_a" and r.body["status"] == "completed" for r in page.records)
