@@ -72,7 +72,8 @@ class Record:
 class Page:
     records: list[Record]
     has_more: bool
-    """More records follow the last one in the requested order."""
+    """More records lie beyond this page in the direction of paging: after its last record,
+    or, for a page asked for with ``before`` alone, before its first one."""
 
 
 @runtime_checkable
@@ -115,7 +116,13 @@ class AgentsStore(Protocol):
         """Up to ``limit`` records of ``kind`` under ``parent`` in id order (``desc``: newest first).
 
         ``after`` / ``before`` are exclusive cursors (record ids) in that order; ``where``
-        keeps records whose body has each key equal to the value (``{"run_id": ...}``).
+        keeps records whose body has each key equal to the value (``{"run_id": ...}``),
+        compared as JSON (``True`` is not ``1``; a missing key equals ``None``).
+
+        With ``before`` alone the page is the ``limit`` records just before the cursor
+        (the previous page, still in the requested order); otherwise it is the first
+        ``limit`` records after ``after`` (or from the start), ending before ``before``.
+        ``has_more`` is exact in both cases, with ``where`` too.
         """
         ...
 

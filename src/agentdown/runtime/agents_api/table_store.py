@@ -1,22 +1,22 @@
 """Agents-API records in Azure Table Storage (Azurite locally), large bodies in Blob Storage.
 
-Layout (see ``docs/agents-api-storage.md``):
+Layout (keys: :mod:`.table_layout`; ``docs/agents-api-storage.md``):
 
-* PartitionKey: ``<kind>|<parent>`` escaped (:func:`partition_key`), so a thread's
-  messages, a run's steps, all assistants are each one partition: a page is one query.
-* RowKey: for ids made by :func:`~.ids.new_record_id`, the 21 hex digits of
-  :func:`~.ids.order_key` with every digit inverted (``f - d``), then the id: the
-  table's natural ascending order is newest first, so the default ``desc`` page reads
-  ``limit + 1`` rows and stops. ``asc`` reads the range to its end (Tables cannot scan
-  backwards). Ids of other shapes get ``~`` + the escaped id: after every generated id
-  in ``desc`` order, among themselves in a fixed order (they are few: app agents).
+* One partition per ``(kind, parent)``; RowKeys ascend newest first, so the default
+  ``desc`` page is one query that stops after ``limit + 1`` matches. ``asc`` reads its
+  range to the end (Tables cannot scan backwards) and keeps the last ``limit + 1``.
 * ``Body``: the JSON text, or, above :data:`SPILL_CHARS` (a string property holds 32K
   UTF-16 units, an entity 1 MiB), ``BodyBlob``: the name of a blob holding it. A blob
-  is written under a fresh name *before* the entity points to it, so readers never
-  see half a body; the blob an entity stopped pointing to is deleted after the write.
-* ETags are the service's; a replace is ``If-Match`` (412/404 -> :class:`ETagMismatchError`).
+  is written under a fresh name *before* the entity points to it, so a reader never
+  sees half a body; the blob a version leaves behind is deleted after the write that
+  replaced it (or the delete) succeeded. A crash in between leaves an orphan blob,
+  never a record without its body.
+* ETags are the service's; a replace or delete is ``If-Match`` (412/404 ->
+  :class:`ETagMismatchError`), a create that meets 409 is :class:`RecordExistsError`.
+* ``where`` is applied here while paging: a page still holds ``limit`` matches when
+  there are that many, and ``has_more`` is exact.
 
-Only this module of the Agents API imports ``azure.*``: the SQLite store works
+Only this module (and the SDK it loads) imports ``azure.*``: the SQLite store works
 without the azure extra.
 """
 
@@ -26,9 +26,7 @@ import asyncio
 import builtins
 import collections
 import contextlib
-import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -62,6 +60,7 @@ from agentdown.runtime.agents_api.store import (
     Record,
     RecordExistsError,
 )
+from agentdown.runtime.agents_api.table_blobs import BodyBlobs, short
 from agentdown.runtime.agents_api.table_layout import partition_key, row_key, table_endpoint
 from agentdown.runtime.queues.config import StorageAccount
 
@@ -77,10 +76,6 @@ _BATCH = 100
 """Operations per entity-group transaction (the service's maximum)."""
 _ATTEMPTS = 8
 _REMEMBERED = 4096
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _precondition_failed(exc: BaseException) -> bool:
@@ -118,21 +113,20 @@ class TableAgentsStore:
         self._endpoint = endpoint
         try:
             if account.connection_string is not None:
-                self._blobs = BlobServiceClient.from_connection_string(account.connection_string)
+                blobs = BlobServiceClient.from_connection_string(account.connection_string)
             else:
                 from azure.identity.aio import DefaultAzureCredential
 
                 credential = self._credential = DefaultAzureCredential(
                     managed_identity_client_id=account.client_id
                 )
-                self._blobs = BlobServiceClient(account.require_blob_url(), credential=credential)
+                blobs = BlobServiceClient(account.require_blob_url(), credential=credential)
             self._tables = TableServiceClient(endpoint, credential=credential)
         except ValueError as exc:
             raise ConfigurationError(f"{account.source}: not a usable storage connection: {exc}") from exc
         self._table: TableClient = self._tables.get_table_client(table)
-        self._container = self._blobs.get_container_client(container)
+        self._blobs = BodyBlobs(blobs, container)
         self._table_ready = False
-        self._container_ready = False
         self._lock = asyncio.Lock()
         self._blob_of: collections.OrderedDict[tuple[str, str, str], str | None] = collections.OrderedDict()
         """Which blob (or none) the versions this store read or wrote point to, by (pk, rk, ETag)."""
@@ -147,7 +141,7 @@ class TableAgentsStore:
     # Plumbing.
 
     def _failed(self, what: str, exc: BaseException) -> AgentsStoreError:
-        return AgentsStoreError(f"agents table {self.table_name}: {what} failed: {_short(exc)}")
+        return AgentsStoreError(f"agents table {self.table_name}: {what} failed: {short(exc)}")
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -176,44 +170,13 @@ class TableAgentsStore:
                 await self._call("create table", create)
                 self._table_ready = True
 
-    async def _upload(self, pk: str, rk: str, text: str) -> str:
-        digest = hashlib.sha256(f"{pk}|{rk}".encode()).hexdigest()
-        name = f"{digest}/{uuid.uuid4().hex}.json"
-        data = text.encode("utf-8")
-        if not self._container_ready:
-
-            async def create() -> None:
-                with contextlib.suppress(ResourceExistsError):
-                    await self._container.create_container()
-
-            await self._call("create container", create)
-            self._container_ready = True
-        await self._call("upload body", lambda: self._container.upload_blob(name, data, overwrite=True))
-        return name
-
-    async def _download(self, name: str) -> str | None:
-        async def download() -> str | None:
-            try:
-                stream = await self._container.download_blob(name)
-            except ResourceNotFoundError:
-                return None
-            return (await stream.readall()).decode("utf-8")
-
-        return await self._call("read body", download)
-
-    async def _drop_blob(self, name: str | None) -> None:
-        # Best effort: a blob left behind is storage, never a wrong answer.
-        if name:
-            with contextlib.suppress(AzureError):
-                await self._container.delete_blob(name)
-
     async def _entity_for(
         self, kind: str, parent: str, id: str, text: str
     ) -> tuple[dict[str, Any], str | None]:
         pk, rk = partition_key(kind, parent), row_key(id)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": rk, "Kind": kind, "Parent": parent, "Id": id}
         if len(text.encode("utf-16-le")) // 2 > self.spill_chars:
-            blob = await self._upload(pk, rk, text)
+            blob = await self._blobs.upload(pk, rk, text)
             entity["BodyBlob"] = blob
             return entity, blob
         entity["Body"] = text
@@ -222,7 +185,7 @@ class TableAgentsStore:
     async def _record(self, entity: TableEntity) -> Record | None:
         """The record an entity stores; ``None`` when its blob is gone (it changed meanwhile)."""
         blob = entity.get("BodyBlob")
-        text = await self._download(blob) if blob else entity.get("Body")
+        text = await self._blobs.download(blob) if blob else entity.get("Body")
         if text is None:
             return None
         etag = str(entity.metadata["etag"])
@@ -250,7 +213,7 @@ class TableAgentsStore:
         try:
             metadata = await self._table.create_entity(entity)
         except ResourceExistsError as exc:
-            await self._drop_blob(blob)
+            await self._blobs.drop(blob)
             raise RecordExistsError(
                 f"{kind} {id} already exists" + (f" under {parent}" if parent else "")
             ) from exc
@@ -301,13 +264,13 @@ class TableAgentsStore:
             if not _precondition_failed(exc):
                 raise self._failed("replace", exc) from exc
             self._blob_of.pop((pk, rk, record.etag), None)
-            await self._drop_blob(blob)
+            await self._blobs.drop(blob)
             raise mismatch from exc
         except AzureError as exc:  # it may have been written: keep the new blob
             raise self._failed("replace", exc) from exc
         self._blob_of.pop((pk, rk, record.etag), None)
         if old != blob:
-            await self._drop_blob(old)
+            await self._blobs.drop(old)
         etag = str(metadata["etag"])
         self._remember(pk, rk, etag, blob)
         return Record(record.kind, record.parent, record.id, json.loads(text), etag)
@@ -331,7 +294,7 @@ class TableAgentsStore:
                 raise self._failed("delete", exc) from exc
             except AzureError as exc:
                 raise self._failed("delete", exc) from exc
-            await self._drop_blob(current.get("BodyBlob"))
+            await self._blobs.drop(current.get("BodyBlob"))
             return True
         raise AgentsStoreError(f"{kind} {id}: it keeps changing while it is deleted")
 
@@ -360,7 +323,7 @@ class TableAgentsStore:
                         await self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
                 count += len(entities)
                 for entity in entities:
-                    await self._drop_blob(entity.get("BodyBlob"))
+                    await self._blobs.drop(entity.get("BodyBlob"))
             return count
 
         return await self._call("delete children", delete_all)
@@ -440,6 +403,6 @@ class TableAgentsStore:
     async def aclose(self) -> None:
         await self._table.close()
         await self._tables.close()
-        await self._blobs.close()
+        await self._blobs.aclose()
         if self._credential is not None:
             await self._credential.close()
