@@ -1,4 +1,4 @@
-"""Start a real Azurite (blob and queue services) on free loopback ports, for the tests and benchmarks."""
+"""Start a real Azurite (blob, queue and table services) on free loopback ports, for the tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -16,19 +16,23 @@ from agentdown.sessions.config import AZURITE_ACCOUNT_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 AZURITE = REPO / ".tools" / "node_modules" / ".bin" / "azurite"
-_LISTENING = re.compile(rb"Azurite (Blob|Queue) service is successfully listening at (http://[\d.]+:\d+)")
+_LISTENING = re.compile(
+    rb"Azurite (Blob|Queue|Table) service is successfully listening at (http://[\d.]+:\d+)"
+)
 
 
 class Azurite:
-    """A running Azurite; ``connection_string`` names both its blob and queue endpoints."""
+    """A running Azurite; ``connection_string`` names its blob, queue and table endpoints."""
 
-    def __init__(self, blob: str, queue: str) -> None:
+    def __init__(self, blob: str, queue: str, table: str) -> None:
         self.blob_endpoint = blob
         self.queue_endpoint = queue
+        self.table_endpoint = table
         self.connection_string = (
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
             f"AccountKey={AZURITE_ACCOUNT_KEY};"
             f"BlobEndpoint={blob}/devstoreaccount1;QueueEndpoint={queue}/devstoreaccount1;"
+            f"TableEndpoint={table}/devstoreaccount1;"
         )
 
 
@@ -58,7 +62,7 @@ def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
         try:
             endpoints = _wait_for_endpoints(process, timeout)
             threading.Thread(target=_drain, args=(process,), daemon=True).start()
-            yield Azurite(endpoints["Blob"], endpoints["Queue"])
+            yield Azurite(endpoints["Blob"], endpoints["Queue"], endpoints["Table"])
         finally:
             process.kill()
             process.wait()
@@ -78,7 +82,7 @@ def _wait_for_endpoints(process: subprocess.Popen[bytes], timeout: float) -> dic
         if chunk:
             seen += chunk
             found = {m.group(1).decode(): m.group(2).decode() for m in _LISTENING.finditer(seen)}
-            if len(found) == 2:
+            if len(found) == 3:
                 os.set_blocking(fd, True)
                 return found
         elif process.poll() is not None:

@@ -72,7 +72,8 @@ class Record:
 class Page:
     records: list[Record]
     has_more: bool
-    """More records follow the last one in the requested order."""
+    """More records lie beyond this page in the direction of paging: after its last record,
+    or, for a page asked for with ``before`` alone, before its first one."""
 
 
 @runtime_checkable
@@ -115,7 +116,13 @@ class AgentsStore(Protocol):
         """Up to ``limit`` records of ``kind`` under ``parent`` in id order (``desc``: newest first).
 
         ``after`` / ``before`` are exclusive cursors (record ids) in that order; ``where``
-        keeps records whose body has each key equal to the value (``{"run_id": ...}``).
+        keeps records whose body has each key equal to the value (``{"run_id": ...}``),
+        compared as JSON (``True`` is not ``1``; a missing key equals ``None``).
+
+        With ``before`` alone the page is the ``limit`` records just before the cursor
+        (the previous page, still in the requested order); otherwise it is the first
+        ``limit`` records after ``after`` (or from the start), ending before ``before``.
+        ``has_more`` is exact in both cases, with ``where`` too.
         """
         ...
 
@@ -139,6 +146,7 @@ async def mutate(
     import asyncio
     import copy
     import inspect
+    import random
 
     for attempt in range(attempts):
         record = await store.get(kind, parent, id)
@@ -151,7 +159,9 @@ async def mutate(
         try:
             return await store.replace(record, new_body)
         except ETagMismatchError:
-            await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
+            # Full jitter: writers that collided do not all come back at once and collide
+            # again (without it, 20 writers in lockstep need every one of 20 attempts).
+            await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
     raise ETagMismatchError(f"{kind} {id}: too many concurrent writers ({attempts} attempts)")
 
 

@@ -1,22 +1,22 @@
 """Agents-API records in Azure Table Storage (Azurite locally), large bodies in Blob Storage.
 
-Layout (see ``docs/agents-api-storage.md``):
+Layout (keys: :mod:`.table_layout`; ``docs/agents-api-storage.md``):
 
-* PartitionKey: ``<kind>|<parent>`` escaped (:func:`partition_key`), so a thread's
-  messages, a run's steps, all assistants are each one partition: a page is one query.
-* RowKey: for ids made by :func:`~.ids.new_record_id`, the 21 hex digits of
-  :func:`~.ids.order_key` with every digit inverted (``f - d``), then the id: the
-  table's natural ascending order is newest first, so the default ``desc`` page reads
-  ``limit + 1`` rows and stops. ``asc`` reads the range to its end (Tables cannot scan
-  backwards). Ids of other shapes get ``~`` + the escaped id: after every generated id
-  in ``desc`` order, among themselves in a fixed order (they are few: app agents).
+* One partition per ``(kind, parent)``; RowKeys ascend newest first, so the default
+  ``desc`` page is one query that stops after ``limit + 1`` matches. ``asc`` reads its
+  range to the end (Tables cannot scan backwards) and keeps the last ``limit + 1``.
 * ``Body``: the JSON text, or, above :data:`SPILL_CHARS` (a string property holds 32K
   UTF-16 units, an entity 1 MiB), ``BodyBlob``: the name of a blob holding it. A blob
-  is written under a fresh name *before* the entity points to it, so readers never
-  see half a body; the blob an entity stopped pointing to is deleted after the write.
-* ETags are the service's; a replace is ``If-Match`` (412/404 -> :class:`ETagMismatchError`).
+  is written under a fresh name *before* the entity points to it, so a reader never
+  sees half a body; the blob a version leaves behind is deleted after the write that
+  replaced it (or the delete) succeeded. A crash in between leaves an orphan blob,
+  never a record without its body.
+* ETags are the service's; a replace or delete is ``If-Match`` (412/404 ->
+  :class:`ETagMismatchError`), a create that meets 409 is :class:`RecordExistsError`.
+* ``where`` is applied here while paging: a page still holds ``limit`` matches when
+  there are that many, and ``has_more`` is exact.
 
-Only this module of the Agents API imports ``azure.*``: the SQLite store works
+Only this module (and the SDK it loads) imports ``azure.*``: the SQLite store works
 without the azure extra.
 """
 
@@ -26,9 +26,7 @@ import asyncio
 import builtins
 import collections
 import contextlib
-import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -62,6 +60,7 @@ from agentdown.runtime.agents_api.store import (
     Record,
     RecordExistsError,
 )
+from agentdown.runtime.agents_api.table_blobs import BodyBlobs, short
 from agentdown.runtime.agents_api.table_layout import partition_key, row_key, table_endpoint
 from agentdown.runtime.queues.config import StorageAccount
 
@@ -76,10 +75,7 @@ SPILL_CHARS = 30_000
 _BATCH = 100
 """Operations per entity-group transaction (the service's maximum)."""
 _ATTEMPTS = 8
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+_REMEMBERED = 4096
 
 
 def _precondition_failed(exc: BaseException) -> bool:
@@ -117,22 +113,23 @@ class TableAgentsStore:
         self._endpoint = endpoint
         try:
             if account.connection_string is not None:
-                self._blobs = BlobServiceClient.from_connection_string(account.connection_string)
+                blobs = BlobServiceClient.from_connection_string(account.connection_string)
             else:
                 from azure.identity.aio import DefaultAzureCredential
 
                 credential = self._credential = DefaultAzureCredential(
                     managed_identity_client_id=account.client_id
                 )
-                self._blobs = BlobServiceClient(account.require_blob_url(), credential=credential)
+                blobs = BlobServiceClient(account.require_blob_url(), credential=credential)
             self._tables = TableServiceClient(endpoint, credential=credential)
         except ValueError as exc:
             raise ConfigurationError(f"{account.source}: not a usable storage connection: {exc}") from exc
         self._table: TableClient = self._tables.get_table_client(table)
-        self._container = self._blobs.get_container_client(container)
+        self._blobs = BodyBlobs(blobs, container)
         self._table_ready = False
-        self._container_ready = False
         self._lock = asyncio.Lock()
+        self._blob_of: collections.OrderedDict[tuple[str, str, str], str | None] = collections.OrderedDict()
+        """Which blob (or none) the versions this store read or wrote point to, by (pk, rk, ETag)."""
 
     def __repr__(self) -> str:
         return f"TableAgentsStore({self.describe()!r})"
@@ -143,11 +140,22 @@ class TableAgentsStore:
 
     # Plumbing.
 
+    def _failed(self, what: str, exc: BaseException) -> AgentsStoreError:
+        return AgentsStoreError(f"agents table {self.table_name}: {what} failed: {short(exc)}")
+
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
         except AzureError as exc:
-            raise AgentsStoreError(f"agents table {self.table_name}: {what} failed: {_short(exc)}") from exc
+            raise self._failed(what, exc) from exc
+
+    def _remember(self, pk: str, rk: str, etag: str, blob: str | None) -> None:
+        # A replace of a version read here then needs no read of its own to find the
+        # blob it leaves behind: one round trip less inside the compare-and-set window.
+        self._blob_of[(pk, rk, etag)] = blob
+        self._blob_of.move_to_end((pk, rk, etag))
+        while len(self._blob_of) > _REMEMBERED:
+            self._blob_of.popitem(last=False)
 
     async def _ready(self) -> None:
         if self._table_ready:
@@ -162,40 +170,13 @@ class TableAgentsStore:
                 await self._call("create table", create)
                 self._table_ready = True
 
-    async def _upload(self, pk: str, rk: str, text: str) -> str:
-        digest = hashlib.sha256(f"{pk}|{rk}".encode()).hexdigest()
-        name = f"{digest}/{uuid.uuid4().hex}.json"
-        data = text.encode("utf-8")
-        if not self._container_ready:
-            with contextlib.suppress(ResourceExistsError):
-                await self._call("create container", self._container.create_container)
-            self._container_ready = True
-        await self._call("upload body", lambda: self._container.upload_blob(name, data, overwrite=True))
-        return name
-
-    async def _download(self, name: str) -> str | None:
-        async def download() -> str | None:
-            try:
-                stream = await self._container.download_blob(name)
-            except ResourceNotFoundError:
-                return None
-            return (await stream.readall()).decode("utf-8")
-
-        return await self._call("read body", download)
-
-    async def _drop_blob(self, name: str | None) -> None:
-        # Best effort: a blob left behind is storage, never a wrong answer.
-        if name:
-            with contextlib.suppress(AzureError):
-                await self._container.delete_blob(name)
-
     async def _entity_for(
         self, kind: str, parent: str, id: str, text: str
     ) -> tuple[dict[str, Any], str | None]:
         pk, rk = partition_key(kind, parent), row_key(id)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": rk, "Kind": kind, "Parent": parent, "Id": id}
         if len(text.encode("utf-16-le")) // 2 > self.spill_chars:
-            blob = await self._upload(pk, rk, text)
+            blob = await self._blobs.upload(pk, rk, text)
             entity["BodyBlob"] = blob
             return entity, blob
         entity["Body"] = text
@@ -204,16 +185,12 @@ class TableAgentsStore:
     async def _record(self, entity: TableEntity) -> Record | None:
         """The record an entity stores; ``None`` when its blob is gone (it changed meanwhile)."""
         blob = entity.get("BodyBlob")
-        text = await self._download(blob) if blob else entity.get("Body")
+        text = await self._blobs.download(blob) if blob else entity.get("Body")
         if text is None:
             return None
-        return Record(
-            kind=entity["Kind"],
-            parent=entity["Parent"],
-            id=entity["Id"],
-            body=json.loads(text),
-            etag=str(entity.metadata["etag"]),
-        )
+        etag = str(entity.metadata["etag"])
+        self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob or None)
+        return Record(entity["Kind"], entity["Parent"], entity["Id"], json.loads(text), etag)
 
     async def _get_entity(
         self, pk: str, rk: str, select: builtins.list[str] | None = None
@@ -236,13 +213,15 @@ class TableAgentsStore:
         try:
             metadata = await self._table.create_entity(entity)
         except ResourceExistsError as exc:
-            await self._drop_blob(blob)
+            await self._blobs.drop(blob)
             raise RecordExistsError(
                 f"{kind} {id} already exists" + (f" under {parent}" if parent else "")
             ) from exc
         except AzureError as exc:  # the entity may exist now: keep the blob it may point to
-            raise AgentsStoreError(f"agents table {self.table_name}: create failed: {_short(exc)}") from exc
-        return Record(kind, parent, id, json.loads(text), str(metadata["etag"]))
+            raise self._failed("create", exc) from exc
+        etag = str(metadata["etag"])
+        self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob)
+        return Record(kind, parent, id, json.loads(text), etag)
 
     async def get(self, kind: str, parent: str, id: str) -> Record | None:
         check_key(kind, parent, id)
@@ -265,10 +244,14 @@ class TableAgentsStore:
         mismatch = ETagMismatchError(
             f"{record.kind} {record.id} changed or was deleted since it was read (ETag {record.etag})"
         )
-        # Which blob the version being replaced points to: that version's entity says.
-        current = await self._get_entity(pk, rk, select=["BodyBlob"])
-        if current is None or current.metadata["etag"] != record.etag:
-            raise mismatch
+        # Which blob the version being replaced points to: known if it was read here, else read.
+        if (pk, rk, record.etag) in self._blob_of:
+            old = self._blob_of[(pk, rk, record.etag)]
+        else:
+            current = await self._get_entity(pk, rk, select=["BodyBlob"])
+            if current is None or current.metadata["etag"] != record.etag:
+                raise mismatch
+            old = current.get("BodyBlob") or None
         entity, blob = await self._entity_for(record.kind, record.parent, record.id, text)
         try:
             metadata = await self._table.update_entity(
@@ -279,17 +262,18 @@ class TableAgentsStore:
             )
         except HttpResponseError as exc:
             if not _precondition_failed(exc):
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: replace failed: {_short(exc)}"
-                ) from exc
-            await self._drop_blob(blob)
+                raise self._failed("replace", exc) from exc
+            self._blob_of.pop((pk, rk, record.etag), None)
+            await self._blobs.drop(blob)
             raise mismatch from exc
-        except AzureError as exc:
-            raise AgentsStoreError(f"agents table {self.table_name}: replace failed: {_short(exc)}") from exc
-        old = current.get("BodyBlob")
+        except AzureError as exc:  # it may have been written: keep the new blob
+            raise self._failed("replace", exc) from exc
+        self._blob_of.pop((pk, rk, record.etag), None)
         if old != blob:
-            await self._drop_blob(old)
-        return Record(record.kind, record.parent, record.id, json.loads(text), str(metadata["etag"]))
+            await self._blobs.drop(old)
+        etag = str(metadata["etag"])
+        self._remember(pk, rk, etag, blob)
+        return Record(record.kind, record.parent, record.id, json.loads(text), etag)
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         check_key(kind, parent, id)
@@ -307,14 +291,10 @@ class TableAgentsStore:
             except HttpResponseError as exc:
                 if _precondition_failed(exc):
                     continue
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: delete failed: {_short(exc)}"
-                ) from exc
+                raise self._failed("delete", exc) from exc
             except AzureError as exc:
-                raise AgentsStoreError(
-                    f"agents table {self.table_name}: delete failed: {_short(exc)}"
-                ) from exc
-            await self._drop_blob(current.get("BodyBlob"))
+                raise self._failed("delete", exc) from exc
+            await self._blobs.drop(current.get("BodyBlob"))
             return True
         raise AgentsStoreError(f"{kind} {id}: it keeps changing while it is deleted")
 
@@ -343,7 +323,7 @@ class TableAgentsStore:
                         await self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
                 count += len(entities)
                 for entity in entities:
-                    await self._drop_blob(entity.get("BodyBlob"))
+                    await self._blobs.drop(entity.get("BodyBlob"))
             return count
 
         return await self._call("delete children", delete_all)
@@ -423,6 +403,6 @@ class TableAgentsStore:
     async def aclose(self) -> None:
         await self._table.close()
         await self._tables.close()
-        await self._blobs.close()
+        await self._blobs.aclose()
         if self._credential is not None:
             await self._credential.close()
