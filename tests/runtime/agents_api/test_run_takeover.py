@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentdown.runtime.agents_api.config import open_agents_store
 
 from agentdown.app.catalog import load_app
 from agentdown.messages import Message
 from agentdown.models.openai_compat import OpenAIChatModel
 from agentdown.runtime import Runner
+from agentdown.runtime.agents_api.config import open_agents_store
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.objects import message_object, text_block, thread_object
 from agentdown.runtime.agents_api.runs.executor import INTERRUPTED_RESULT
@@ -49,7 +49,9 @@ def long_job(name: str) -> str:
     return "job done"
 '''
 
-AGENT = "---\nname: jobs\ndescription: Runs jobs.\ntools: [long_job]\n---\nRun the job asked for.\n"
+AGENT = (
+    "---\nname: jobs\ndescription: Runs jobs.\ntools: {include: [long_job]}\n---\nRun the job asked for.\n"
+)
 
 
 def reply(messages: list[Message], info: CallInfo) -> Any:

@@ -30,7 +30,7 @@ from agentdown.testing.scripted import CallInfo, ToolCalls, tool_call
 T = TypeVar("T")
 
 WEATHER = agent_md(
-    "name: weather\ndescription: Knows the weather.\nbuiltin_endpoints: true\ntools: [lookup, wait_a_while]",
+    "name: weather\ndescription: Knows the weather.\nbuiltin_endpoints: true\ntools: {include: [lookup, wait_a_while]}",
     "You answer weather questions.",
 )
 
@@ -131,10 +131,14 @@ async def test_function_tools_with_create_and_process(tmp_path: Path) -> None:
         assert isinstance(call, m.RunStepFunctionToolCall)
         assert call.function.name == "get_weather"
         assert json.loads(call.function.arguments) == {"city": "Paris"}
-        assert json.loads(call.function.output) == {"city": "Paris", "weather": "rainy"}
+        assert json.loads(call.function["output"]) == {"city": "Paris", "weather": "rainy"}
         assert all(s.status == "completed" and s.usage.total_tokens > 0 for s in steps)
         assert run.usage.total_tokens == sum(s.usage.total_tokens for s in steps)
         assert steps[1].step_details.message_creation.message_id == messages[1].id
+
+
+def _plain(value: Any) -> str:
+    return str(getattr(value, "value", value))
 
 
 class Recorder(m.AgentEventHandler[None]):
@@ -150,13 +154,13 @@ class Recorder(m.AgentEventHandler[None]):
         self.events.append(event_type)
 
     def on_thread_run(self, run: m.ThreadRun) -> None:
-        self.events.append(f"run:{run.status}")
+        self.events.append(f"run:{_plain(run.status)}")
 
     def on_run_step(self, step: m.RunStep) -> None:
-        self.events.append(f"step:{step.type}:{step.status}")
+        self.events.append(f"step:{_plain(step.type)}:{_plain(step.status)}")
 
     def on_thread_message(self, message: m.ThreadMessage) -> None:
-        self.events.append(f"message:{message.status}")
+        self.events.append(f"message:{_plain(message.status)}")
 
     def on_done(self) -> None:
         self.events.append("done")
@@ -224,7 +228,7 @@ async def test_aio_stream_and_app_agent_with_server_side_tools(tmp_path: Path) -
             steps = [
                 s async for s in client.run_steps.list(thread_id=thread.id, run_id=runs[0].id, order="asc")
             ]
-            assert steps[0].step_details.tool_calls[0].function.output == "Paris: sunny"
+            assert steps[0].step_details.tool_calls[0].function["output"] == "Paris: sunny"
 
 
 async def test_manual_requires_action_loop(tmp_path: Path) -> None:
@@ -355,7 +359,7 @@ async def test_budget_cancel_expiry_and_refusals(tmp_path: Path) -> None:
         assert run.status == "cancelled"
         steps = await sync(lambda: list(client.run_steps.list(thread_id=thread.id, run_id=run.id)))
         assert steps[0].status == "cancelled"
-        assert steps[0].step_details.tool_calls[0].function.output  # no call is left without a result
+        assert steps[0].step_details.tool_calls[0].function["output"]  # no call is left without a result
 
         # A run waiting for tool outputs past expires_at is expired.
         functions = m.FunctionTool(functions={get_weather})
@@ -414,4 +418,4 @@ async def test_connected_agent_delegates_server_side(tmp_path: Path) -> None:
         )
         delegated = steps[0].step_details.tool_calls[0]
         assert delegated.function.name == "forecast"
-        assert delegated.function.output == "Done: Paris: sunny"  # the weather agent ran its own lookup
+        assert delegated.function["output"] == "Done: Paris: sunny"  # the weather agent ran its own lookup

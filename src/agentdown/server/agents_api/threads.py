@@ -18,10 +18,11 @@ from starlette.routing import Route
 
 from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.errors import not_found
+from agentdown.runtime.agents_api.errors import conflict, not_found
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 from agentdown.runtime.agents_api.messages import new_message
 from agentdown.runtime.agents_api.objects import now
+from agentdown.runtime.agents_api.runs.service import busy_run
 from agentdown.runtime.agents_api.schemas import (
     DeletionStatus,
     MessageCreate,
@@ -128,8 +129,15 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         caller = caller_of(request, ctx.authorizer)
         thread_id = request.path_params["thread_id"]
         store = api.store
-        await require_thread(store, thread_id, caller.owner)
+        thread = await require_thread(store, thread_id, caller.owner)
         message = new_message(thread_id, await read_model(request, MessageCreate, limit))
+        active = await busy_run(store, thread)
+        if active is not None:
+            raise conflict(
+                f"thread {thread_id!r} has an active run {active!r}: a message can be added when it ends "
+                "(or pass additional_messages with the next run)",
+                "thread_busy",
+            )
         await store.create("message", thread_id, message["id"], message)
         return ok(public(message))
 

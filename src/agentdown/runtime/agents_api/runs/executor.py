@@ -73,7 +73,9 @@ class _Execution:
         self.run = lease.body
         self.thread_id = str(self.run["thread_id"])
         self.run_id = str(self.run["id"])
-        self.usage = _usage_of(self.run.get("_usage"))
+        self.step_usage: dict[str, dict[str, int]] = dict(self.run.get("_step_usage") or {})
+        """Usage by loop step id: a resumed run reports its paused step again, counted once."""
+        self.usage = _total(self.step_usage)
         self.message: Record | None = None
         """The thread message being streamed."""
         self.message_step: Record | None = None
@@ -96,7 +98,7 @@ class _Execution:
 
     async def _checkpoint(self, **changes: Any) -> None:
         """Persist the run (its usage and ``changes``); stop if a cancel arrived meanwhile."""
-        self.run = await self.lease.update(_usage=self.usage.to_dict(), **changes)
+        self.run = await self.lease.update(_step_usage=self.step_usage, **changes)
         if self.run.get("_cancel") or self.cancel.is_set():
             raise _Stop("cancelled")
 
@@ -159,7 +161,8 @@ class _Execution:
 
     async def on_step(self, event: StepCompletedEvent) -> None:
         step = event.step
-        self.usage = self.usage + step.usage
+        self.step_usage[step.id] = step.usage.to_dict()
+        self.usage = _total(self.step_usage)
         if step.type == "tool_calls" and self.tool_step is not None:
             outputs = {c.call_id: c.output for c in step.tool_calls}
             if any(v is None for v in outputs.values()):
@@ -363,7 +366,7 @@ async def _completed(ex: _Execution, plan: RunPlan, event: RunCompletedEvent) ->
             status="requires_action",
             required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}},
             _state=result.state,
-            _usage=ex.usage.to_dict(),
+            _step_usage=ex.step_usage,
         )
         await ex.emit("thread.run.requires_action", public(body))
         return body
@@ -428,8 +431,11 @@ async def _end(
     return body
 
 
-def _usage_of(raw: Any) -> Usage:
-    return Usage(**raw) if isinstance(raw, dict) else Usage()
+def _total(by_step: dict[str, dict[str, int]]) -> Usage:
+    total = Usage()
+    for usage in by_step.values():
+        total = total + Usage(**usage)
+    return total
 
 
 def _error_of(exc: BaseException) -> dict[str, str]:

@@ -40,10 +40,10 @@ from agentdown.runtime.agents_api.runs.schemas import (
     SubmitToolOutputs,
     ThreadAndRunCreate,
 )
-from agentdown.runtime.agents_api.store import Record, mutate, public
+from agentdown.runtime.agents_api.store import AgentsStore, Record, mutate, public
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
 
-__all__ = ["RUNS_QUEUE", "RunService", "RunSettings"]
+__all__ = ["RUNS_QUEUE", "RunService", "RunSettings", "busy_run"]
 
 logger = logging.getLogger("agentdown.agents_api")
 
@@ -86,6 +86,23 @@ class RunSettings:
             concurrency=positive_int(env, "AGENTDOWN_RUN_CONCURRENCY") or defaults.concurrency,
             poll_seconds=number("AGENTDOWN_RUN_POLL_SECONDS", defaults.poll_seconds),
         )
+
+
+async def busy_run(store: AgentsStore, thread: Record) -> str | None:
+    """The id of the thread's active run (one not ended, and not past ``expires_at`` while waiting)."""
+    active = thread.body.get("_active_run")
+    if not active:
+        return None
+    run = await store.get("run", thread.id, str(active))
+    if run is None or run.body.get("status") not in _ACTIVE or _expire_due(run.body):
+        return None
+    return str(active)
+
+
+def _expire_due(body: Mapping[str, Any]) -> bool:
+    if body.get("status") not in ("requires_action", "queued"):
+        return False
+    return float(body.get("expires_at") or 0) <= time.time()
 
 
 class RunService:
@@ -235,11 +252,7 @@ class RunService:
             active = thread.get("_active_run")
             if active and active != run_id:
                 other = await store.get("run", thread_id, active)
-                if (
-                    other is not None
-                    and other.body.get("status") in _ACTIVE
-                    and not self._expire_due(other.body)
-                ):
+                if other is not None and other.body.get("status") in _ACTIVE and not _expire_due(other.body):
                     raise conflict(
                         f"thread {thread_id!r} already has an active run {active!r} "
                         f"(status {other.body['status']}); wait for it to end or cancel it",
@@ -273,18 +286,13 @@ class RunService:
             raise not_found("run", run_id)
         return record
 
-    def _expire_due(self, body: Mapping[str, Any]) -> bool:
-        if body.get("status") not in ("requires_action", "queued"):
-            return False
-        return float(body.get("expires_at") or 0) <= time.time()
-
     async def _refresh(self, record: Record) -> dict[str, Any]:
         """The run's body, expired first if it waited for tool outputs past ``expires_at``."""
-        if not self._expire_due(record.body):
+        if not _expire_due(record.body):
             return record.body
 
         def change(body: dict[str, Any]) -> dict[str, Any] | None:
-            if not self._expire_due(body):
+            if not _expire_due(body):
                 return None
             body.update(status="expired", required_action=None, expired_at=now())
             body.pop("_state", None)
