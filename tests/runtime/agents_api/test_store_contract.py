@@ -444,3 +444,19 @@ async def test_sqlite_errors_become_store_errors(tmp_path: Path) -> None:
     await store.aclose()
     with pytest.raises(AgentsStoreError, match="closed"):
         await store.get("run", "t", "run_a")
+
+
+# Azure Tables only.
+
+
+async def test_table_service_errors_become_store_errors(azurite: Azurite) -> None:
+    from agentdown.runtime.agents_api.table_store import TableAgentsStore
+    from agentdown.runtime.queues.config import resolve_account
+
+    account = resolve_account("S", {"S": azurite.connection_string})
+    store = TableAgentsStore(account, table="no_such-table!")  # the service refuses the name: 400
+    try:
+        with pytest.raises(AgentsStoreError, match="create table"):
+            await store.get("run", "t", "run_x")
+    finally:
+        await store.aclose()
