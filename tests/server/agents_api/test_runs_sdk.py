@@ -25,6 +25,7 @@ from serverkit import SLOW_TOOL, TOOLS, Live, agent_md, live_server, write_app
 
 from agentdown.client.agents import agents_client
 from agentdown.messages import Message
+from agentdown.server import ServerSettings
 from agentdown.testing.scripted import CallInfo, ToolCalls, tool_call
 
 T = TypeVar("T")
@@ -86,12 +87,14 @@ async def sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 @contextlib.asynccontextmanager
-async def served(tmp_path: Path, environ: dict[str, str] | None = None) -> AsyncIterator[Live]:
+async def served(
+    tmp_path: Path, environ: dict[str, str] | None = None, settings: ServerSettings | None = None
+) -> AsyncIterator[Live]:
     app = write_app(
         tmp_path, {"weather.agent.md": WEATHER, "tools/lookup.py": TOOLS, "tools/slow.py": SLOW_TOOL}
     )
     env = {"AGENTDOWN_DATA_DIR": str(tmp_path / "data"), **(environ or {})}
-    async with live_server(app, reply, environ=env) as live:
+    async with live_server(app, reply, environ=env, settings=settings) as live:
         yield live
 
 
@@ -419,3 +422,86 @@ async def test_connected_agent_delegates_server_side(tmp_path: Path) -> None:
         delegated = steps[0].step_details.tool_calls[0]
         assert delegated.function.name == "forecast"
         assert delegated.function["output"] == "Done: Paris: sunny"  # the weather agent ran its own lookup
+
+
+async def test_served_bodies_match_the_declared_models_and_principals_are_kept_apart(tmp_path: Path) -> None:
+    import aiohttp
+
+    from agentdown.runtime.agents_api.runs.schemas import RunObject, RunStepObject
+
+    async with served(tmp_path, settings=ServerSettings(port=0, trust_client_principal=True)) as live:
+        alice = {"x-ms-client-principal": principal("alice")}
+        bob = {"x-ms-client-principal": principal("bob")}
+        base = f"{live.url}/api/projects/p"
+        async with aiohttp.ClientSession() as http:
+            body = {
+                "assistant_id": "weather",
+                "thread": {"messages": [{"role": "user", "content": "weather?"}]},
+            }
+            async with http.post(f"{base}/threads/runs", json=body, headers=alice) as r:
+                assert r.status == 200, await r.text()
+                run = await r.json()
+            RunObject.model_validate(run)
+            for _ in range(200):
+                async with http.get(
+                    f"{base}/threads/{run['thread_id']}/runs/{run['id']}", headers=alice
+                ) as r:
+                    run = await r.json()
+                if run["status"] == "completed":
+                    break
+                await asyncio.sleep(0.02)
+            assert RunObject.model_validate(run).status == "completed"
+            assert not any(k.startswith("_") for k in run)  # private keys (lease, state) are never served
+            async with http.get(
+                f"{base}/threads/{run['thread_id']}/runs/{run['id']}/steps", headers=alice
+            ) as r:
+                steps = (await r.json())["data"]
+            assert len(steps) == 2
+            for step in steps:
+                RunStepObject.model_validate(step)
+            # Another principal cannot see the run, its steps, or cancel it: 404 as if it did not exist.
+            for method, path in [
+                ("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"),
+                ("GET", f"/threads/{run['thread_id']}/runs/{run['id']}/steps"),
+                ("GET", f"/threads/{run['thread_id']}/runs"),
+                ("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/cancel"),
+            ]:
+                async with http.request(method, base + path, headers=bob) as r:
+                    assert r.status == 404, (path, await r.text())
+            async with http.post(
+                f"{base}/threads/{run['thread_id']}/runs", json={"assistant_id": "weather"}, headers=bob
+            ) as r:
+                assert r.status == 404
+
+
+def principal(name: str) -> str:
+    import base64
+
+    claims = {"auth_typ": "aad", "claims": [{"typ": "oid", "val": name}, {"typ": "tid", "val": "t"}]}
+    return base64.b64encode(json.dumps(claims).encode()).decode()
+
+
+async def test_prompt_budget_and_aio_create_and_process(tmp_path: Path) -> None:
+    async with served(tmp_path) as live:
+        client = agents_client(live.url, aio=True)
+        async with client:
+            functions = m.AsyncFunctionTool(functions={get_weather})
+            toolset = m.AsyncToolSet()
+            toolset.add(functions)
+            client.enable_auto_function_calls(toolset)
+            agent = await client.create_agent(model="fake-model", name="f", tools=functions.definitions)
+            thread = await client.threads.create(
+                messages=[m.ThreadMessageOptions(role="user", content="weather?")]
+            )
+            run = await client.runs.create_and_process(
+                thread_id=thread.id, agent_id=agent.id, polling_interval=0.05
+            )
+            assert run.status == "completed", run.last_error
+            # A thread that is already longer than the prompt budget: the run ends incomplete, saying why.
+            for _ in range(3):
+                await client.messages.create(thread_id=thread.id, role="user", content="x" * 1200)
+            run = await client.runs.create_and_process(
+                thread_id=thread.id, agent_id=agent.id, max_prompt_tokens=256, polling_interval=0.05
+            )
+            assert run.status == "incomplete"
+            assert run.incomplete_details.reason == "max_prompt_tokens"
