@@ -105,7 +105,14 @@ class SqliteAgentsStore:
         self.path = str(path)
         """The database file (``":memory:"`` works for a single store instance)."""
         self._db = SqliteDatabase(
-            self.path, _SCHEMA, AgentsStoreError, label="agents database", busy_timeout=busy_timeout
+            self.path,
+            _SCHEMA,
+            AgentsStoreError,
+            label="agents database",
+            busy_timeout=busy_timeout,
+            # A run writes a checkpoint per step: they must survive a killed worker (they do with
+            # NORMAL), and a power cut that undoes the last one costs a step re-done, not the run.
+            durable_commits=False,
         )
 
     def __repr__(self) -> str:

@@ -77,7 +77,9 @@ class _Execution:
         """Usage by loop step id: a resumed run reports its paused step again, counted once."""
         self.usage = _total(self.step_usage)
         self.message: Record | None = None
-        """The thread message being streamed."""
+        """The thread message being streamed (once its record is written)."""
+        self.message_id: str | None = None
+        self.opening: asyncio.Task[None] | None = None
         self.message_step: Record | None = None
         self.text = ""
         self.tool_step: Record | None = None
@@ -90,6 +92,7 @@ class _Execution:
         return await self.api.store.replace(step, body)
 
     async def _new_step(self, kind: str, details: dict[str, Any]) -> Record:
+        await self._opened()
         body = new_step(self.run, kind, details)
         record = await self.api.store.create("step", self.run_id, body["id"], body)
         await self.emit("thread.run.step.created", public(body))
@@ -98,6 +101,7 @@ class _Execution:
 
     async def _checkpoint(self, **changes: Any) -> None:
         """Persist the run (its usage and ``changes``); stop if a cancel arrived meanwhile."""
+        await self._opened()
         self.run = await self.lease.update(_step_usage=self.step_usage, **changes)
         if self.run.get("_cancel") or self.cancel.is_set():
             raise _Stop("cancelled")
@@ -105,7 +109,7 @@ class _Execution:
     # --- events -------------------------------------------------------------------------------
 
     async def on_delta(self, event: TextDeltaEvent) -> None:
-        if self.message is None:
+        if self.message_id is None:
             await self._settle_previous()
             body = message_object(
                 self.thread_id,
@@ -115,15 +119,20 @@ class _Execution:
                 run_id=self.run_id,
                 status="in_progress",
             )
-            self.message_step = await self._new_step("message_creation", {"message_id": body["id"]})
-            self.message = await self.api.store.create("message", self.thread_id, body["id"], body)
+            step = new_step(self.run, "message_creation", {"message_id": body["id"]})
+            self.message_id = str(body["id"])
+            # The client reads the first token now; the two records are written meanwhile, and
+            # every later write of this run waits for them (:meth:`_opened`).
+            self.opening = asyncio.create_task(self._open(step, body))
+            await self.emit("thread.run.step.created", public(step))
+            await self.emit("thread.run.step.in_progress", public(step))
             await self.emit("thread.message.created", public(body))
             await self.emit("thread.message.in_progress", public(body))
         self.text += event.text
         await self.emit(
             "thread.message.delta",
             {
-                "id": self.message.id,
+                "id": self.message_id,
                 "object": "thread.message.delta",
                 "delta": {
                     "content": [
@@ -133,14 +142,24 @@ class _Execution:
             },
         )
 
+    async def _open(self, step: dict[str, Any], message: dict[str, Any]) -> None:
+        self.message_step = await self.api.store.create("step", self.run_id, step["id"], step)
+        self.message = await self.api.store.create("message", self.thread_id, message["id"], message)
+
+    async def _opened(self) -> None:
+        """Wait for the streamed message's records (their write started with the first token)."""
+        if self.opening is not None:
+            opening, self.opening = self.opening, None
+            await opening
+
     async def on_message(self, message: Message) -> None:
         if message.role == "assistant":
             await self._settle_previous()
-            if message.text and self.message is None:
+            if message.text and self.message_id is None:
                 # No deltas came (a model that does not stream): write the whole message now.
                 await self.on_delta(TextDeltaEvent(message.text))
             if message.tool_calls:
-                if self.message is not None:
+                if self.message_id is not None:
                     await self._finish_text(message, Usage())
                 calls = [
                     tool_call_detail(c.call_id or "", c.name or "", c.arguments) for c in message.tool_calls
@@ -148,7 +167,9 @@ class _Execution:
                 self.tool_step = await self._new_step(
                     "tool_calls", {"type": "tool_calls", "tool_calls": calls}
                 )
-        await self._checkpoint(_conversation=[*self.run.get("_conversation", []), message.to_dict()])
+        if message.role == "tool" or message.tool_calls:
+            # What a takeover continues from; a text answer needs no checkpoint: the run ends next.
+            await self._checkpoint(_conversation=[*self.run.get("_conversation", []), message.to_dict()])
 
     async def on_tool_end(self, event: ToolCallEndEvent) -> None:
         if self.tool_step is None:
@@ -174,13 +195,15 @@ class _Execution:
             self.tool_step = await self._put_step(self.tool_step, body)
             await self.emit("thread.run.step.completed", public(body))
             self.tool_step = None
-        elif self.message is not None:
+        elif self.message_id is not None:
             answer = Message.assistant(self.text)
             await self._finish_text(answer, step.usage)
         self._check_budget()
-        await self._checkpoint()
+        if self.cancel.is_set():
+            raise _Stop("cancelled")
 
     async def _finish_text(self, answer: Message, usage: Usage) -> None:
+        await self._opened()
         assert self.message is not None and self.message_step is not None
         body = dict(self.message.body)
         body.update(status="completed", completed_at=now(), content=[text_block(self.text or answer.text)])
@@ -191,7 +214,7 @@ class _Execution:
         await self._put_step(self.message_step, step)
         await self.emit("thread.run.step.completed", public(step))
         self.finished_text = (answer, message)
-        self.message, self.message_step, self.text = None, None, ""
+        self.message, self.message_step, self.message_id, self.text = None, None, None, ""
 
     async def _settle_previous(self) -> None:
         """A format retry replaced the last answer: take it out of the thread (its step stays)."""
@@ -381,6 +404,8 @@ async def _end(
     """Close what is open (steps, the streamed message) and give the run its terminal status."""
     store, stamp = ex.api.store, now()
     with contextlib.suppress(Exception):
+        await ex._opened()
+    with contextlib.suppress(Exception):
         await ex._settle_previous()
     if ex.message is not None:
         body = dict(ex.message.body)
@@ -439,20 +464,39 @@ def _total(by_step: dict[str, dict[str, int]]) -> Usage:
 
 
 def _error_of(exc: BaseException) -> dict[str, str]:
-    from agentdown.exceptions import ModelHTTPError, RunTimeoutError, ToolsetUnavailableError
-
-    status = getattr(exc, "status", None)
-    if isinstance(exc, ModelHTTPError) and status == 429:
-        return {"code": "rate_limit_exceeded", "message": "the model provider is rate limiting; retry later"}
-    if isinstance(exc, RunTimeoutError):
-        return {"code": "timeout", "message": str(exc)}
-    if isinstance(exc, ToolsetUnavailableError):
-        return {"code": "tool_unavailable", "message": str(exc)}
+    """What the caller reads about a failure: its kind, never a provider's response body or a URL."""
+    from agentdown.exceptions import (
+        ModelError,
+        RunTimeoutError,
+        StructuredOutputError,
+        ToolsetUnavailableError,
+    )
     from agentdown.runtime.agents_api.errors import ApiProblem
 
+    status = getattr(exc, "status", None)
+    if isinstance(exc, ModelError):
+        if status == 429:
+            return {
+                "code": "rate_limit_exceeded",
+                "message": "the model provider is rate limiting; retry later",
+            }
+        detail = f" (HTTP {status})" if isinstance(status, int) else ""
+        return {
+            "code": "model_error",
+            "message": f"the model call failed{detail}; the server log has details",
+        }
+    if isinstance(exc, RunTimeoutError):
+        return {"code": "timeout", "message": str(exc)}
+    if isinstance(exc, StructuredOutputError):
+        return {"code": "invalid_response_format", "message": str(exc)[:500]}
+    if isinstance(exc, ToolsetUnavailableError):
+        return {"code": "tool_unavailable", "message": str(exc)[:500]}
     if isinstance(exc, ApiProblem):
         return {"code": exc.code, "message": exc.message}
-    return {"code": "server_error", "message": f"{type(exc).__name__}: {exc}"[:500]}
+    return {
+        "code": "server_error",
+        "message": f"the run failed ({type(exc).__name__}); the server log has details",
+    }
 
 
 def terminal(body: dict[str, Any]) -> bool:

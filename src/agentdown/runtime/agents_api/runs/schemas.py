@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agentdown.runtime.agents_api.schemas import MessageCreate, ThreadCreate
+
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL",
@@ -117,13 +119,13 @@ class _RunFields(_Tolerant):
 
 class RunCreate(_RunFields):
     assistant_id: str = Field(min_length=1)
-    additional_messages: list[dict[str, Any]] | None = None
+    additional_messages: list[MessageCreate] | None = None
     """Added to the thread before the run starts (same shape as a message create)."""
 
 
 class ThreadAndRunCreate(_RunFields):
     assistant_id: str = Field(min_length=1)
-    thread: dict[str, Any] | None = None
+    thread: ThreadCreate | None = None
     """``{messages, metadata, tool_resources}`` of the new thread."""
 
 

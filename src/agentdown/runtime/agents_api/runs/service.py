@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -27,9 +28,11 @@ from typing import Any
 
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
+from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, conflict, not_found
-from agentdown.runtime.agents_api.objects import message_object, now, text_block, thread_object
+from agentdown.runtime.agents_api.messages import new_message
+from agentdown.runtime.agents_api.objects import now, thread_object
 from agentdown.runtime.agents_api.runs.executor import execute_run
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost, acquire
 from agentdown.runtime.agents_api.runs.plan import plan_run, resolve_assistant
@@ -40,7 +43,8 @@ from agentdown.runtime.agents_api.runs.schemas import (
     SubmitToolOutputs,
     ThreadAndRunCreate,
 )
-from agentdown.runtime.agents_api.store import AgentsStore, Record, mutate, public
+from agentdown.runtime.agents_api.schemas import ThreadCreate
+from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record, mutate, public
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
 
 __all__ = ["RUNS_QUEUE", "RunService", "RunSettings", "busy_run"]
@@ -99,6 +103,16 @@ async def busy_run(store: AgentsStore, thread: Record) -> str | None:
     return str(active)
 
 
+def _orphaned(body: Mapping[str, Any], lease_seconds: float) -> bool:
+    """An unfinished run nobody executes: its lease ran out (or, queued, it never had one for long)."""
+    if body.get("status") not in ("queued", "in_progress", "cancelling"):
+        return False
+    lease = body.get("_lease")
+    if lease:
+        return float(lease.get("until", 0)) < time.time()
+    return float(body.get("created_at") or 0) + lease_seconds < time.time()
+
+
 def _expire_due(body: Mapping[str, Any]) -> bool:
     if body.get("status") not in ("requires_action", "queued"):
         return False
@@ -118,6 +132,7 @@ class RunService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cancels: dict[str, asyncio.Event] = {}
         self._consumer: asyncio.Task[None] | None = None
+        self._requeued: dict[str, float] = {}
         api.runs = self
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -137,94 +152,80 @@ class RunService:
 
     # --- creating runs ------------------------------------------------------------------------
 
-    async def create(self, thread_id: str, request: RunCreate) -> dict[str, Any]:
-        """A queued run of ``thread_id`` (the job is on the queue)."""
-        record = await self._new_run(thread_id, request)
-        await self._enqueue(record.body)
+    async def create(
+        self, thread_id: str, request: RunCreate, *, thread: Record | None = None
+    ) -> dict[str, Any]:
+        """A queued run of ``thread_id``: executed here when this process has room, else by a worker."""
+        lease = self._local_owner()
+        record = await self._new_run(thread_id, request, thread=thread, lease_owner=lease)
+        self._dispatch(record)
         return public(record.body)
 
     async def create_thread_and_run(self, request: ThreadAndRunCreate, owner: str | None) -> dict[str, Any]:
-        thread = request.thread or {}
-        thread_id = await self._new_thread(thread, owner)
-        run = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
-        return await self.create(thread_id, run)
+        record, _ = await self._new_thread_and_run(request, owner, self._local_owner())
+        self._dispatch(record)
+        return public(record.body)
 
-    async def stream(self, thread_id: str, request: RunCreate) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def stream(
+        self, thread_id: str, request: RunCreate, *, thread: Record | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Create the run and execute it here, yielding its stream frames."""
-        record = await self._new_run(thread_id, request)
-        return self._stream(record.body, created=True)
+        record = await self._new_run(thread_id, request, thread=thread, lease_owner=self.owner)
+        return self._stream(
+            Lease(self.api.store, record, self.owner, self.settings.lease_seconds), created=True
+        )
 
     async def stream_thread_and_run(
         self, request: ThreadAndRunCreate, owner: str | None
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        thread_id = await self._new_thread(request.thread or {}, owner)
-        record = await self._new_run(
-            thread_id, RunCreate.model_validate(request.model_dump(exclude={"thread"}))
-        )
-        thread = await self.api.store.get("thread", "", thread_id)
-        frames = self._stream(record.body, created=True)
+        record, thread = await self._new_thread_and_run(request, owner, self.owner)
+        lease = Lease(self.api.store, record, self.owner, self.settings.lease_seconds)
+        return self._stream(lease, created=True, thread=public(thread))
 
-        async def with_thread() -> AsyncIterator[tuple[str, dict[str, Any]]]:
-            if thread is not None:
-                yield "thread.created", public(thread.body)
-            async for frame in frames:
-                yield frame
+    def _local_owner(self) -> str | None:
+        """This process's lease owner when it executes new runs itself (it consumes, and has room)."""
+        if self._consumer is None or len(self._tasks) >= self.settings.concurrency:
+            return None
+        return self.owner
 
-        return with_thread()
-
-    async def _new_thread(self, thread: Mapping[str, Any], owner: str | None) -> str:
-        body = thread_object(thread.get("metadata"), thread.get("tool_resources"))
-        if owner is not None:
-            body["_owner"] = owner
-        await self.api.store.create("thread", "", body["id"], body)
-        for index, message in enumerate(thread.get("messages") or []):
-            await self._add_message(body["id"], message, f"thread.messages[{index}]")
-        return str(body["id"])
-
-    async def _add_message(self, thread_id: str, message: Any, where: str) -> None:
-        if not isinstance(message, Mapping):
-            raise bad_request(f"{where} must be a message object", where)
-        role = message.get("role", "user")
-        if role not in ("user", "assistant"):
-            raise bad_request(f'{where}.role must be "user" or "assistant", got {role!r}', f"{where}.role")
-        content = message.get("content")
-        blocks: list[dict[str, Any]]
-        if isinstance(content, str):
-            blocks = [text_block(content)]
-        elif isinstance(content, list):
-            blocks = []
-            for i, block in enumerate(content):
-                if isinstance(block, Mapping) and block.get("type") == "text":
-                    text = block.get("text")
-                    blocks.append(
-                        text_block(text if isinstance(text, str) else str((text or {}).get("value", "")))
-                    )
-                elif isinstance(block, Mapping) and block.get("type") == "image_url":
-                    blocks.append({"type": "image_url", "image_url": dict(block["image_url"])})
-                else:
-                    raise bad_request(
-                        f"{where}.content[{i}]: expected a text or image_url block", f"{where}.content[{i}]"
-                    )
+    def _dispatch(self, record: Record) -> None:
+        """Start a run created with this process's lease, or put it on the queue."""
+        if (record.body.get("_lease") or {}).get("owner") == self.owner:
+            lease = Lease(self.api.store, record, self.owner, self.settings.lease_seconds)
+            self._spawn(self._execute_started(lease, None))
         else:
-            raise bad_request(f"{where}.content must be a string or a list of blocks", f"{where}.content")
-        body = message_object(
-            thread_id,
-            role,
-            blocks,
-            attachments=message.get("attachments") or [],
-            metadata=message.get("metadata"),
-        )
-        await self.api.store.create("message", thread_id, body["id"], body)
+            self._spawn(self._enqueue(record.body))
 
-    async def _new_run(self, thread_id: str, request: RunCreate) -> Record:
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _new_thread_and_run(
+        self, request: ThreadAndRunCreate, owner: str | None, lease_owner: str | None
+    ) -> tuple[Record, dict[str, Any]]:
+        spec = request.thread or ThreadCreate()
+        check_tool_resources(spec.tool_resources, "thread.tool_resources")
+        thread = thread_object(spec.metadata, spec.tool_resources)
+        thread["_owner"] = owner or ""
+        messages = [
+            new_message(thread["id"], m, f"thread.messages[{i}]") for i, m in enumerate(spec.messages or [])
+        ]
+        run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
+        body = await self._run_body(thread["id"], run_request, lease_owner)
+        thread["_active_run"] = body["id"]  # a new thread: nothing else can be running on it
         store = self.api.store
-        if await store.get("thread", "", thread_id) is None:
-            raise not_found("thread", thread_id)
+        await store.create("thread", "", thread["id"], thread)
+        for message in messages:
+            await store.create("message", thread["id"], message["id"], message)
+        return await store.create("run", thread["id"], body["id"], body), thread
+
+    async def _run_body(self, thread_id: str, request: RunCreate, lease_owner: str | None) -> dict[str, Any]:
+        """The new run's body; refuses unknown agents and tools that do not run here, before any write."""
         assistant = await resolve_assistant(self.api, request.assistant_id)
         fields = request.model_dump(exclude={"assistant_id", "additional_messages"}, exclude_none=True)
-        plan = await plan_run(
-            self.api, assistant, fields
-        )  # refuses bad tools, unknown agents: before any write
+        check_tool_resources(fields.get("tool_resources"))
+        plan = await plan_run(self.api, assistant, fields)
         body = new_run(
             thread_id,
             assistant.id,
@@ -235,44 +236,52 @@ class RunService:
             fields=fields,
             expires_in=self.settings.expires_seconds,
         )
-        await self._claim_thread(thread_id, body["id"])
-        try:
-            for index, message in enumerate(request.additional_messages or []):
-                await self._add_message(thread_id, message, f"additional_messages[{index}]")
-            return await store.create("run", thread_id, body["id"], body)
-        except BaseException:
-            await self._free_thread(thread_id, body["id"])
-            raise
+        if lease_owner is not None:
+            body["_lease"] = {"owner": lease_owner, "until": time.time() + self.settings.lease_seconds}
+        return body
 
-    async def _claim_thread(self, thread_id: str, run_id: str) -> None:
-        """Make ``run_id`` the thread's one active run; 409 while another is active."""
+    async def _new_run(
+        self, thread_id: str, request: RunCreate, *, thread: Record | None, lease_owner: str | None
+    ) -> Record:
         store = self.api.store
-
-        async def change(thread: dict[str, Any]) -> dict[str, Any] | None:
-            active = thread.get("_active_run")
-            if active and active != run_id:
-                other = await store.get("run", thread_id, active)
-                if other is not None and other.body.get("status") in _ACTIVE and not _expire_due(other.body):
-                    raise conflict(
-                        f"thread {thread_id!r} already has an active run {active!r} "
-                        f"(status {other.body['status']}); wait for it to end or cancel it",
-                        "thread_busy",
-                    )
-            thread["_active_run"] = run_id
-            return thread
-
-        if await mutate(store, "thread", "", thread_id, change) is None:
+        thread = thread or await store.get("thread", "", thread_id)
+        if thread is None:
             raise not_found("thread", thread_id)
+        body = await self._run_body(thread_id, request, lease_owner)
+        messages = [
+            new_message(thread_id, m, f"additional_messages[{i}]")
+            for i, m in enumerate(request.additional_messages or [])
+        ]
+        await self._claim_thread(thread, body["id"])
+        for message in messages:
+            await store.create("message", thread_id, message["id"], message)
+        return await store.create("run", thread_id, body["id"], body)
 
-    async def _free_thread(self, thread_id: str, run_id: str) -> None:
-        def change(thread: dict[str, Any]) -> dict[str, Any] | None:
-            if thread.get("_active_run") != run_id:
-                return None
-            thread.pop("_active_run", None)
-            return thread
+    async def _claim_thread(self, thread: Record, run_id: str) -> None:
+        """Make ``run_id`` the thread's one active run; 409 while another is active.
 
-        with contextlib.suppress(Exception):
-            await mutate(self.api.store, "thread", "", thread_id, change)
+        The thread names its last run; whether that one is still active is read from the
+        run itself, so a run that ended (or a creation that failed half-way) frees the
+        thread without another write.
+        """
+        store = self.api.store
+        for attempt in range(20):
+            active = await busy_run(store, thread)
+            if active is not None:
+                raise conflict(
+                    f"thread {thread.id!r} already has an active run {active!r}; wait for it to end or cancel it",
+                    "thread_busy",
+                )
+            try:
+                await store.replace(thread, {**thread.body, "_active_run": run_id})
+                return
+            except ETagMismatchError:
+                fresh = await store.get("thread", "", thread.id)
+                if fresh is None:
+                    raise not_found("thread", thread.id) from None
+                thread = fresh
+                await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+        raise conflict(f"thread {thread.id!r} is being changed by many writers at once; retry", "thread_busy")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -287,7 +296,15 @@ class RunService:
         return record
 
     async def _refresh(self, record: Record) -> dict[str, Any]:
-        """The run's body, expired first if it waited for tool outputs past ``expires_at``."""
+        """The run's body, expired first if it waited for tool outputs past ``expires_at``.
+
+        A run whose executor stopped renewing its lease (its process died) is put back on
+        the queue here, so a client polling it brings it to a worker even when nothing else
+        would: a run executed where it was created has no job on the queue until it has
+        taken a while (see :meth:`_execute_started`).
+        """
+        if _orphaned(record.body, self.settings.lease_seconds) and self._may_requeue(record.id):
+            await self._enqueue(record.body)
         if not _expire_due(record.body):
             return record.body
 
@@ -302,7 +319,6 @@ class RunService:
         body = updated.body if updated is not None else record.body
         if body.get("status") == "expired":
             await self._close_steps(record.id, "expired")
-            await self._free_thread(record.parent, record.id)
         return body
 
     async def _close_steps(self, run_id: str, status: str) -> None:
@@ -341,18 +357,23 @@ class RunService:
                 "tool_outputs",
             )
         await self._record_outputs(run_id, given)
+        owner = self.owner if request.stream else self._local_owner()
 
         def change(run: dict[str, Any]) -> dict[str, Any] | None:
             if run.get("status") != "requires_action" or run.get("_tool_outputs") is not None:
                 raise conflict(f"run {run_id!r} already got its tool outputs", "run_not_waiting")
             run.update(status="queued", required_action=None, _tool_outputs=given)
+            if owner is not None:
+                run["_lease"] = {"owner": owner, "until": time.time() + self.settings.lease_seconds}
             return run
 
         updated = await mutate(self.api.store, "run", thread_id, run_id, change)
         assert updated is not None
         if request.stream:
-            return self._stream(updated.body, created=False)
-        await self._enqueue(updated.body)
+            return self._stream(
+                Lease(self.api.store, updated, self.owner, self.settings.lease_seconds), created=False
+            )
+        self._dispatch(updated)
         return public(updated.body)
 
     async def _record_outputs(self, run_id: str, outputs: Mapping[str, str]) -> None:
@@ -390,7 +411,6 @@ class RunService:
         assert updated is not None
         if updated.body.get("status") == "cancelled":
             await self._close_steps(run_id, "cancelled")
-            await self._free_thread(thread_id, run_id)
         return public(updated.body)
 
     # --- execution ----------------------------------------------------------------------------
@@ -400,7 +420,16 @@ class RunService:
         await self.queue.send(job, visibility_delay=delay)
         self._wake.set()
 
-    def _stream(self, body: Mapping[str, Any], *, created: bool) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    def _may_requeue(self, run_id: str) -> bool:
+        now_ = time.monotonic()
+        if now_ - self._requeued.get(run_id, -1e9) < self.settings.lease_seconds:
+            return False
+        self._requeued[run_id] = now_
+        return True
+
+    def _stream(
+        self, lease: Lease, *, created: bool, thread: dict[str, Any] | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         frames: asyncio.Queue[Any] = asyncio.Queue()
 
         async def emit(event: str, payload: dict[str, Any]) -> None:
@@ -408,32 +437,21 @@ class RunService:
 
         async def work() -> None:
             try:
-                # The safety net: if this process dies mid-run, the job brings the run to another worker.
-                await self._enqueue(body, delay=self.settings.lease_seconds * 2)
+                if thread is not None:
+                    await emit("thread.created", thread)
                 if created:
-                    await emit("thread.run.created", public(body))
-                    await emit("thread.run.queued", public(body))
-                lease = await acquire(
-                    self.api.store,
-                    str(body["thread_id"]),
-                    str(body["id"]),
-                    self.owner,
-                    self.settings.lease_seconds,
-                )
-                if lease is not None:
-                    await emit("thread.run.in_progress", public(lease.body))
-                    await self._execute(lease, emit)
+                    await emit("thread.run.created", public(lease.body))
+                    await emit("thread.run.queued", public(lease.body))
+                await self._execute_started(lease, emit)
             except ApiProblem as exc:
                 frames.put_nowait(("error", exc.body()["error"]))
             except Exception as exc:
-                logger.exception("streamed run %s failed", body.get("id"))
+                logger.exception("streamed run %s failed", lease.body.get("id"))
                 frames.put_nowait(("error", {"code": "server_error", "message": type(exc).__name__}))
             finally:
                 frames.put_nowait(_DONE)
 
-        task = asyncio.create_task(work())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(work())
 
         async def reader() -> AsyncIterator[tuple[str, dict[str, Any]]]:
             # The run goes on if the client goes away: it is a persisted run, readable with runs.get.
@@ -445,12 +463,32 @@ class RunService:
 
         return reader()
 
+    async def _execute_started(self, lease: Lease, emit: Any) -> None:
+        """Execute a run this process leased when it created it (or took up for tool outputs).
+
+        Such a run has no job on the queue, which saves the queue a write and a read for
+        every short run. One that takes longer than half a lease gets its job then: if this
+        process dies after that, the job brings the run to another worker; if it dies
+        before, the run's lease expires and the next ``runs.get`` requeues it (:meth:`_refresh`).
+        """
+        loop = asyncio.get_running_loop()
+        backup = loop.call_later(
+            self.settings.lease_seconds / 2, lambda: self._spawn(self._enqueue(lease.body))
+        )
+        try:
+            body = await lease.update(status="in_progress", started_at=lease.body.get("started_at") or now())
+            if emit is not None:
+                await emit("thread.run.in_progress", public(body))
+            await self._execute(lease, emit)
+        finally:
+            backup.cancel()
+
     async def _execute(self, lease: Lease, emit: Any = None) -> dict[str, Any] | None:
         run_id = str(lease.body["id"])
         cancel = self._cancels.setdefault(run_id, asyncio.Event())
         keeper = asyncio.create_task(lease.keep_alive())
         try:
-            body = await execute_run(self.api, lease, emit=emit, cancel=cancel)
+            return await execute_run(self.api, lease, emit=emit, cancel=cancel)
         except LeaseLost as exc:
             logger.warning("run %s: %s; this worker stops", run_id, exc)
             return None
@@ -459,9 +497,6 @@ class RunService:
             with contextlib.suppress(BaseException):
                 await keeper
             self._cancels.pop(run_id, None)
-        if body.get("status") in TERMINAL:
-            await self._free_thread(str(body["thread_id"]), run_id)
-        return body
 
     async def _consume(self) -> None:
         settings = self.settings
@@ -483,6 +518,15 @@ class RunService:
                     await asyncio.wait_for(self._wake.wait(), settings.poll_seconds)
 
     async def _handle(self, message: QueueMessage) -> None:
+        try:
+            await self._handle_job(message)
+        except Exception as exc:
+            # The job stays on the queue and comes back after its visibility timeout.
+            logger.warning(
+                "runs queue: job %s failed (%s: %s); it will be retried", message.id, type(exc).__name__, exc
+            )
+
+    async def _handle_job(self, message: QueueMessage) -> None:
         try:
             job = json.loads(message.text or "")
             thread_id, run_id = str(job["thread_id"]), str(job["run_id"])
