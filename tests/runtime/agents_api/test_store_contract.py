@@ -460,3 +460,31 @@ async def test_table_service_errors_become_store_errors(azurite: Azurite) -> Non
             await store.get("run", "t", "run_x")
     finally:
         await store.aclose()
+
+
+async def test_write_applies_creates_and_replaces_in_order(store: AgentsStore, store_kind: str) -> None:
+    from agentdown.runtime.agents_api.store import Create, Replace
+
+    parent = new_record_id("thread")
+    first = await store.create("run", parent, "run_a", {"n": 1})
+    written = await store.write(
+        [
+            Create("message", parent, "msg_a", {"text": "hi"}),
+            Replace(first, {"n": 2}),
+            Create("step", "run_a", "s", {}),
+        ]
+    )
+    assert [(r.kind, r.id, r.body) for r in written] == [
+        ("message", "msg_a", {"text": "hi"}),
+        ("run", "run_a", {"n": 2}),
+        ("step", "s", {}),
+    ]
+    assert (await store.get("run", parent, "run_a")).body == {"n": 2}  # type: ignore[union-attr]
+    # The returned records carry current ETags: they can be replaced again.
+    await store.replace(written[1], {"n": 3})
+    # A batch with a stale ETag fails; SQLite writes none of it, Tables what came before.
+    with pytest.raises(ETagMismatchError):
+        await store.write([Create("message", parent, "msg_b", {}), Replace(first, {"n": 9})])
+    assert (await store.get("run", parent, "run_a")).body == {"n": 3}  # type: ignore[union-attr]
+    left = await store.get("message", parent, "msg_b")
+    assert (left is None) if store_kind == "sqlite" else (left is not None)

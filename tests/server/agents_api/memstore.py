@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentdown.runtime.agents_api.ids import order_key
@@ -15,6 +15,8 @@ from agentdown.runtime.agents_api.store import (
     Page,
     Record,
     RecordExistsError,
+    Write,
+    write_each,
 )
 
 
@@ -62,6 +64,9 @@ class MemoryAgentsStore:
         new = self._record(record.kind, record.parent, record.id, body)
         self.records[record.kind, record.parent, record.id] = new
         return new
+
+    async def write(self, ops: Sequence[Write]) -> list[Record]:
+        return await write_each(self, ops)
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         self._check()

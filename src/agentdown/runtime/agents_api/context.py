@@ -11,6 +11,7 @@ from agentdown.runtime.agents_api.store import AgentsStore
 from agentdown.runtime.runner import Runner
 
 if TYPE_CHECKING:
+    from agentdown.runtime.agents_api.assistants import AssistantDirectory
     from agentdown.runtime.agents_api.runs.host import RunHost
     from agentdown.runtime.agents_api.runs.service import RunService
 
@@ -27,7 +28,16 @@ class AgentsApi:
     environ: Mapping[str, str] | None = None
     """Where the runs queue is configured (default ``os.environ``)."""
     _host: RunHost | None = None
+    _directory: AssistantDirectory | None = None
     _starting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def assistants(self) -> AssistantDirectory:
+        """The stored assistants and the app's agents (one directory: it caches the app agents' bodies)."""
+        if self._directory is None:
+            from agentdown.runtime.agents_api.assistants import AssistantDirectory
+
+            self._directory = AssistantDirectory(self.store, self.runner.catalog)
+        return self._directory
 
     async def ensure_runs(self) -> RunService:
         """The run service, started (queue opened, consumer running) on first use."""

@@ -23,7 +23,7 @@ import builtins
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentdown.runtime.agents_api._records import (
@@ -36,13 +36,15 @@ from agentdown.runtime.agents_api._records import (
 from agentdown.runtime.agents_api.ids import order_key
 from agentdown.runtime.agents_api.store import (
     AgentsStoreError,
+    Create,
     ETagMismatchError,
     Order,
     Page,
     Record,
     RecordExistsError,
+    Write,
 )
-from agentdown.sessions.sqlitedb import SqliteDatabase
+from agentdown.sessions.sqlitedb import SqliteDatabase, immediate
 
 __all__ = ["SqliteAgentsStore"]
 
@@ -143,6 +145,23 @@ class SqliteAgentsStore:
         await self._db.call(self._replace, record, seq, version, text)
         return Record(record.kind, record.parent, record.id, json.loads(text), _etag(seq, version + 1))
 
+    async def write(self, ops: Sequence[Write]) -> builtins.list[Record]:
+        prepared: builtins.list[tuple[Write, str, tuple[int, int] | None]] = []
+        for op in ops:
+            if isinstance(op, Create):
+                check_key(op.kind, op.parent, op.id)
+                prepared.append((op, encode_body(op.kind, op.id, op.body), None))
+            else:
+                record = op.record
+                check_key(record.kind, record.parent, record.id)
+                parsed = _parse_etag(record.etag)
+                if parsed is None:
+                    raise ETagMismatchError(
+                        f"{record.kind} {record.id}: {record.etag!r} is not an ETag of this store"
+                    )
+                prepared.append((op, encode_body(record.kind, record.id, op.body), parsed))
+        return await self._db.call(self._write, prepared)
+
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         check_key(kind, parent, id)
         return await self._db.call(self._delete, kind, parent, id)
@@ -201,6 +220,23 @@ class SqliteAgentsStore:
             raise ETagMismatchError(
                 f"{record.kind} {record.id} changed or was deleted since it was read (ETag {record.etag})"
             )
+
+    def _write(
+        self, conn: sqlite3.Connection, prepared: builtins.list[tuple[Write, str, tuple[int, int] | None]]
+    ) -> builtins.list[Record]:
+        done: builtins.list[Record] = []
+        with immediate(conn):
+            for op, text, etag in prepared:
+                if isinstance(op, Create):
+                    seq = self._create(conn, op.kind, op.parent, op.id, text)
+                    done.append(Record(op.kind, op.parent, op.id, json.loads(text), _etag(seq, 1)))
+                else:
+                    assert etag is not None
+                    seq, version = etag
+                    self._replace(conn, op.record, seq, version, text)
+                    r = op.record
+                    done.append(Record(r.kind, r.parent, r.id, json.loads(text), _etag(seq, version + 1)))
+        return done
 
     def _delete(self, conn: sqlite3.Connection, kind: str, parent: str, id: str) -> bool:
         cursor = conn.execute(

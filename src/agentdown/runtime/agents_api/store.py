@@ -18,7 +18,7 @@ Storage with large bodies in Blob Storage (:mod:`.table_store`); one contract su
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -28,13 +28,17 @@ __all__ = [
     "MAX_BODY_BYTES",
     "AgentsStore",
     "AgentsStoreError",
+    "Create",
     "ETagMismatchError",
     "Order",
     "Page",
     "Record",
     "RecordExistsError",
+    "Replace",
+    "Write",
     "mutate",
     "public",
+    "write_each",
 ]
 
 Order = Literal["asc", "desc"]
@@ -76,6 +80,38 @@ class Page:
     or, for a page asked for with ``before`` alone, before its first one."""
 
 
+@dataclass(frozen=True, slots=True)
+class Create:
+    """A record to add (:meth:`AgentsStore.write`)."""
+
+    kind: str
+    parent: str
+    id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """A record to overwrite at its ETag (:meth:`AgentsStore.write`)."""
+
+    record: Record
+    body: dict[str, Any]
+
+
+Write = Create | Replace
+
+
+async def write_each(store: AgentsStore, ops: Sequence[Write]) -> list[Record]:
+    """:meth:`AgentsStore.write` one operation after another (for stores with no transactions across records)."""
+    done: list[Record] = []
+    for op in ops:
+        if isinstance(op, Create):
+            done.append(await store.create(op.kind, op.parent, op.id, op.body))
+        else:
+            done.append(await store.replace(op.record, op.body))
+    return done
+
+
 @runtime_checkable
 class AgentsStore(Protocol):
     """Records by ``(kind, parent, id)``, listed by id order (ids sort by creation: :mod:`.ids`)."""
@@ -92,6 +128,15 @@ class AgentsStore(Protocol):
 
     async def replace(self, record: Record, body: dict[str, Any]) -> Record:
         """Write ``body`` over ``record`` if its ETag is still current, else :class:`ETagMismatchError`."""
+        ...
+
+    async def write(self, ops: Sequence[Write]) -> list[Record]:
+        """Several creates and replaces in one round trip, in order; the records written.
+
+        SQLite applies them in one transaction (all or none). Azure Tables cannot span
+        partitions in one transaction, so it applies them in order and a failure leaves
+        the earlier ones written: callers batch only writes that are each safe on their own.
+        """
         ...
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:

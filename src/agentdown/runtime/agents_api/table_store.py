@@ -27,7 +27,7 @@ import builtins
 import collections
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -59,6 +59,8 @@ from agentdown.runtime.agents_api.store import (
     Page,
     Record,
     RecordExistsError,
+    Write,
+    write_each,
 )
 from agentdown.runtime.agents_api.table_blobs import BodyBlobs, short
 from agentdown.runtime.agents_api.table_layout import partition_key, row_key, table_endpoint
@@ -274,6 +276,10 @@ class TableAgentsStore:
         etag = str(metadata["etag"])
         self._remember(pk, rk, etag, blob)
         return Record(record.kind, record.parent, record.id, json.loads(text), etag)
+
+    async def write(self, ops: Sequence[Write]) -> list[Record]:
+        # Tables has transactions within one partition only; the records of one batch rarely share one.
+        return await write_each(self, ops)
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         check_key(kind, parent, id)

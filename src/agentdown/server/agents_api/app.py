@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,9 +22,8 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from agentdown.app.spec import HttpAuth
-from agentdown.runtime.agents_api.assistants import AssistantDirectory
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.store import AgentsStoreError, Order, Page, Record
+from agentdown.runtime.agents_api.store import AgentsStoreError, Order, Page, Record, Write
 from agentdown.server.agents_api.assistants import assistant_routes
 from agentdown.server.agents_api.http import AgentsDoor, not_routed
 from agentdown.server.agents_api.runs import run_routes
@@ -38,7 +37,7 @@ MOUNT_PATH = "/api/projects/{project}"
 
 def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
     """The API's routes (assistants, threads, messages, and the runs of :func:`run_routes`)."""
-    directory = AssistantDirectory(api.store, api.runner.catalog)
+    directory = api.assistants()
     routes: list[BaseRoute] = [
         # Runs first: POST /threads/runs must not be read as an update of a thread named "runs".
         *run_routes(ctx, api),
@@ -92,6 +91,10 @@ class LazyAgentsStore:
 
     async def replace(self, record: Record, body: dict[str, Any]) -> Record:
         result: Record = await (await self._opened()).replace(record, body)
+        return result
+
+    async def write(self, ops: Sequence[Write]) -> list[Record]:
+        result: list[Record] = await (await self._opened()).write(ops)
         return result
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:

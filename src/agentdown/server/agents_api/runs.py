@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from agentdown.runtime.agents_api.assistants import AssistantDirectory
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import not_found
 from agentdown.runtime.agents_api.runs.schemas import (
@@ -24,7 +23,7 @@ from agentdown.runtime.agents_api.runs.schemas import (
     SubmitToolOutputs,
     ThreadAndRunCreate,
 )
-from agentdown.runtime.agents_api.runs.service import RunService
+from agentdown.runtime.agents_api.runs.service import Frames, RunService
 from agentdown.runtime.agents_api.store import mutate, public
 from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
 from agentdown.server.agents_api.paging import list_query, store_page
@@ -41,10 +40,10 @@ def sse_frame(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def _event_stream(frames: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
+def _event_stream(frames: Frames) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        async for event, data in frames:
-            yield sse_frame(event, data)
+        async for batch in frames:
+            yield b"".join(sse_frame(event, data) for event, data in batch)
         yield _DONE_FRAME
 
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -53,7 +52,7 @@ def _event_stream(frames: AsyncIterator[tuple[str, dict[str, Any]]]) -> Streamin
 
 def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     limit = ctx.settings.max_body_bytes
-    directory = AssistantDirectory(api.store, api.runner.catalog)
+    directory = api.assistants()
 
     async def service() -> RunService:
         return await api.ensure_runs()

@@ -33,7 +33,7 @@ from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
 from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
 from agentdown.runtime.agents_api.runs.records import new_step, tool_call_detail, usage_object
 from agentdown.runtime.agents_api.runs.schemas import TERMINAL
-from agentdown.runtime.agents_api.store import Record, public
+from agentdown.runtime.agents_api.store import Create, Record, Replace, public
 from agentdown.sessions import Session
 from agentdown.sessions.truncation import DEFAULT_MAX_INPUT_TOKENS, estimate_tokens
 
@@ -143,8 +143,12 @@ class _Execution:
         )
 
     async def _open(self, step: dict[str, Any], message: dict[str, Any]) -> None:
-        self.message_step = await self.api.store.create("step", self.run_id, step["id"], step)
-        self.message = await self.api.store.create("message", self.thread_id, message["id"], message)
+        self.message_step, self.message = await self.api.store.write(
+            [
+                Create("step", self.run_id, step["id"], step),
+                Create("message", self.thread_id, message["id"], message),
+            ]
+        )
 
     async def _opened(self) -> None:
         """Wait for the streamed message's records (their write started with the first token)."""
@@ -207,11 +211,12 @@ class _Execution:
         assert self.message is not None and self.message_step is not None
         body = dict(self.message.body)
         body.update(status="completed", completed_at=now(), content=[text_block(self.text or answer.text)])
-        message = await self.api.store.replace(self.message, body)
-        await self.emit("thread.message.completed", public(body))
         step = dict(self.message_step.body)
         step.update(status="completed", completed_at=now(), usage=usage_object(usage))
-        await self._put_step(self.message_step, step)
+        message, _ = await self.api.store.write(
+            [Replace(self.message, body), Replace(self.message_step, step)]
+        )
+        await self.emit("thread.message.completed", public(body))
         await self.emit("thread.run.step.completed", public(step))
         self.finished_text = (answer, message)
         self.message, self.message_step, self.message_id, self.text = None, None, None, ""
@@ -235,15 +240,23 @@ class _Execution:
 
 
 async def execute_run(
-    api: AgentsApi, lease: Lease, *, emit: Emit | None = None, cancel: asyncio.Event | None = None
+    api: AgentsApi,
+    lease: Lease,
+    *,
+    emit: Emit | None = None,
+    cancel: asyncio.Event | None = None,
+    plan: RunPlan | None = None,
 ) -> dict[str, Any]:
-    """Run the leased run to a terminal status or ``requires_action``; the final body."""
+    """Run the leased run to a terminal status or ``requires_action``; the final body.
+
+    ``plan`` is the one made when the run was created in this process (else it is made again).
+    """
     ex = _Execution(api, lease, emit or _no_emit, cancel or asyncio.Event())
     run = ex.run
     try:
-        plan = await plan_run(
-            api, await resolve_assistant(api, str(run["assistant_id"])), run.get("_fields") or {}
-        )
+        if plan is None:
+            assistant = await resolve_assistant(api, str(run["assistant_id"]))
+            plan = await plan_run(api, assistant, run.get("_fields") or {})
         events = await _start(ex, plan)
         try:
             async for event in events:

@@ -16,7 +16,7 @@ from typing import Any
 from agentdown.agent import Agent
 from agentdown.loop.structured import JsonSchema
 from agentdown.models.base import ChatOptions
-from agentdown.runtime.agents_api.assistants import Assistant, AssistantDirectory
+from agentdown.runtime.agents_api.assistants import Assistant
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import bad_request, not_found
 from agentdown.runtime.agents_api.tooldefs import check_tool_definitions
@@ -44,7 +44,7 @@ class RunPlan:
 
 async def resolve_assistant(api: AgentsApi, assistant_id: str, *, param: str = "assistant_id") -> Assistant:
     """The assistant ``assistant_id`` names (an app agent by id or slug, else a stored one); else 404 / 400."""
-    found = await AssistantDirectory(api.store, api.runner.catalog).get(assistant_id)
+    found = await api.assistants().get(assistant_id)
     if found is None:
         if param == "assistant_id":
             raise not_found("assistant", assistant_id)

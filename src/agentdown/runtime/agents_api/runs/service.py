@@ -35,7 +35,7 @@ from agentdown.runtime.agents_api.messages import new_message
 from agentdown.runtime.agents_api.objects import now, thread_object
 from agentdown.runtime.agents_api.runs.executor import execute_run
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost, acquire
-from agentdown.runtime.agents_api.runs.plan import plan_run, resolve_assistant
+from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
 from agentdown.runtime.agents_api.runs.records import new_run
 from agentdown.runtime.agents_api.runs.schemas import (
     TERMINAL,
@@ -44,16 +44,28 @@ from agentdown.runtime.agents_api.runs.schemas import (
     ThreadAndRunCreate,
 )
 from agentdown.runtime.agents_api.schemas import ThreadCreate
-from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record, mutate, public
+from agentdown.runtime.agents_api.store import (
+    AgentsStore,
+    Create,
+    ETagMismatchError,
+    Record,
+    Replace,
+    Write,
+    mutate,
+    public,
+)
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
 
-__all__ = ["RUNS_QUEUE", "RunService", "RunSettings", "busy_run"]
+__all__ = ["RUNS_QUEUE", "Frames", "RunService", "RunSettings", "busy_run"]
 
 logger = logging.getLogger("agentdown.agents_api")
 
 RUNS_QUEUE = "agentdown-runs"
 _ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 _DONE = object()
+
+Frames = AsyncIterator[list[tuple[str, dict[str, Any]]]]
+"""A run's stream: batches of ``(event, body)`` frames, each batch what was ready at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,7 @@ class RunService:
         self._cancels: dict[str, asyncio.Event] = {}
         self._consumer: asyncio.Task[None] | None = None
         self._requeued: dict[str, float] = {}
+        self._plans: dict[str, RunPlan] = {}
         api.runs = self
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -166,18 +179,14 @@ class RunService:
         self._dispatch(record)
         return public(record.body)
 
-    async def stream(
-        self, thread_id: str, request: RunCreate, *, thread: Record | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def stream(self, thread_id: str, request: RunCreate, *, thread: Record | None = None) -> Frames:
         """Create the run and execute it here, yielding its stream frames."""
         record = await self._new_run(thread_id, request, thread=thread, lease_owner=self.owner)
         return self._stream(
             Lease(self.api.store, record, self.owner, self.settings.lease_seconds), created=True
         )
 
-    async def stream_thread_and_run(
-        self, request: ThreadAndRunCreate, owner: str | None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def stream_thread_and_run(self, request: ThreadAndRunCreate, owner: str | None) -> Frames:
         record, thread = await self._new_thread_and_run(request, owner, self.owner)
         lease = Lease(self.api.store, record, self.owner, self.settings.lease_seconds)
         return self._stream(lease, created=True, thread=public(thread))
@@ -214,11 +223,10 @@ class RunService:
         run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
         body = await self._run_body(thread["id"], run_request, lease_owner)
         thread["_active_run"] = body["id"]  # a new thread: nothing else can be running on it
-        store = self.api.store
-        await store.create("thread", "", thread["id"], thread)
-        for message in messages:
-            await store.create("message", thread["id"], message["id"], message)
-        return await store.create("run", thread["id"], body["id"], body), thread
+        ops: list[Write] = [Create("thread", "", thread["id"], thread)]
+        ops += [Create("message", thread["id"], m["id"], m) for m in messages]
+        written = await self.api.store.write([*ops, Create("run", thread["id"], body["id"], body)])
+        return written[-1], thread
 
     async def _run_body(self, thread_id: str, request: RunCreate, lease_owner: str | None) -> dict[str, Any]:
         """The new run's body; refuses unknown agents and tools that do not run here, before any write."""
@@ -237,7 +245,10 @@ class RunService:
             expires_in=self.settings.expires_seconds,
         )
         if lease_owner is not None:
+            # Executed here next: leased and in progress from the start (one write fewer), planned once.
             body["_lease"] = {"owner": lease_owner, "until": time.time() + self.settings.lease_seconds}
+            body.update(status="in_progress", started_at=body["created_at"])
+            self._plans[body["id"]] = plan
         return body
 
     async def _new_run(
@@ -252,17 +263,17 @@ class RunService:
             new_message(thread_id, m, f"additional_messages[{i}]")
             for i, m in enumerate(request.additional_messages or [])
         ]
-        await self._claim_thread(thread, body["id"])
-        for message in messages:
-            await store.create("message", thread_id, message["id"], message)
-        return await store.create("run", thread_id, body["id"], body)
+        return await self._claim_and_create(thread, body, messages)
 
-    async def _claim_thread(self, thread: Record, run_id: str) -> None:
-        """Make ``run_id`` the thread's one active run; 409 while another is active.
+    async def _claim_and_create(
+        self, thread: Record, body: dict[str, Any], messages: list[dict[str, Any]]
+    ) -> Record:
+        """Make the new run the thread's one active run and write it with its messages; 409 while another is active.
 
         The thread names its last run; whether that one is still active is read from the
         run itself, so a run that ended (or a creation that failed half-way) frees the
-        thread without another write.
+        thread without another write. The thread is written first, at its ETag: of two
+        runs created at once, one wins and the other reads the winner as active.
         """
         store = self.api.store
         for attempt in range(20):
@@ -272,9 +283,11 @@ class RunService:
                     f"thread {thread.id!r} already has an active run {active!r}; wait for it to end or cancel it",
                     "thread_busy",
                 )
+            ops: list[Write] = [Replace(thread, {**thread.body, "_active_run": body["id"]})]
+            ops += [Create("message", thread.id, m["id"], m) for m in messages]
             try:
-                await store.replace(thread, {**thread.body, "_active_run": run_id})
-                return
+                written = await store.write([*ops, Create("run", thread.id, body["id"], body)])
+                return written[-1]
             except ETagMismatchError:
                 fresh = await store.get("thread", "", thread.id)
                 if fresh is None:
@@ -337,7 +350,7 @@ class RunService:
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, request: SubmitToolOutputs
-    ) -> dict[str, Any] | AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> dict[str, Any] | Frames:
         record = await self._record(thread_id, run_id)
         body = await self._refresh(record)
         if body.get("status") != "requires_action":
@@ -427,9 +440,7 @@ class RunService:
         self._requeued[run_id] = now_
         return True
 
-    def _stream(
-        self, lease: Lease, *, created: bool, thread: dict[str, Any] | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    def _stream(self, lease: Lease, *, created: bool, thread: dict[str, Any] | None = None) -> Frames:
         frames: asyncio.Queue[Any] = asyncio.Queue()
 
         async def emit(event: str, payload: dict[str, Any]) -> None:
@@ -440,8 +451,10 @@ class RunService:
                 if thread is not None:
                     await emit("thread.created", thread)
                 if created:
-                    await emit("thread.run.created", public(lease.body))
-                    await emit("thread.run.queued", public(lease.body))
+                    # Stored in progress already (leased at creation); the stream shows each status in turn.
+                    queued = {**public(lease.body), "status": "queued"}
+                    await emit("thread.run.created", queued)
+                    await emit("thread.run.queued", queued)
                 await self._execute_started(lease, emit)
             except ApiProblem as exc:
                 frames.put_nowait(("error", exc.body()["error"]))
@@ -453,13 +466,20 @@ class RunService:
 
         self._spawn(work())
 
-        async def reader() -> AsyncIterator[tuple[str, dict[str, Any]]]:
-            # The run goes on if the client goes away: it is a persisted run, readable with runs.get.
+        async def reader() -> AsyncIterator[list[tuple[str, dict[str, Any]]]]:
+            # Whatever is ready goes out as one batch (one socket write for a burst of events);
+            # the run goes on if the client goes away: it is a persisted run, readable with runs.get.
             while True:
-                item = await frames.get()
-                if item is _DONE:
+                batch = [await frames.get()]
+                while not frames.empty():
+                    batch.append(frames.get_nowait())
+                done = batch[-1] is _DONE
+                if done:
+                    batch.pop()
+                if batch:
+                    yield batch
+                if done:
                     return
-                yield item
 
         return reader()
 
@@ -476,7 +496,9 @@ class RunService:
             self.settings.lease_seconds / 2, lambda: self._spawn(self._enqueue(lease.body))
         )
         try:
-            body = await lease.update(status="in_progress", started_at=lease.body.get("started_at") or now())
+            body = lease.body
+            if body.get("status") != "in_progress":
+                body = await lease.update(status="in_progress", started_at=body.get("started_at") or now())
             if emit is not None:
                 await emit("thread.run.in_progress", public(body))
             await self._execute(lease, emit)
@@ -488,7 +510,9 @@ class RunService:
         cancel = self._cancels.setdefault(run_id, asyncio.Event())
         keeper = asyncio.create_task(lease.keep_alive())
         try:
-            return await execute_run(self.api, lease, emit=emit, cancel=cancel)
+            return await execute_run(
+                self.api, lease, emit=emit, cancel=cancel, plan=self._plans.pop(run_id, None)
+            )
         except LeaseLost as exc:
             logger.warning("run %s: %s; this worker stops", run_id, exc)
             return None
@@ -497,6 +521,7 @@ class RunService:
             with contextlib.suppress(BaseException):
                 await keeper
             self._cancels.pop(run_id, None)
+            self._plans.pop(run_id, None)
 
     async def _consume(self) -> None:
         settings = self.settings
