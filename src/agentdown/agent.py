@@ -244,11 +244,15 @@ class Agent:
         timeout: float | None = None,
         options: ChatOptions | Mapping[str, Any] | None = None,
         truncation: TruncationStrategy | Mapping[str, Any] | None = None,
+        stream_model: bool = True,
     ) -> AsyncIterator[RunEvent]:
         """Run one turn, yielding events as they happen.
 
         On failure a :class:`RunErrorEvent` is yielded and the exception is then raised.
         Closing the iterator early cancels the run; the session stays consistent.
+        ``stream_model=False`` asks the model for whole replies (no :class:`TextDeltaEvent`;
+        each reply arrives as its :class:`MessageCompletedEvent`), which costs less when
+        nobody reads the tokens as they come.
         """
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
@@ -262,7 +266,7 @@ class Agent:
                 options,
                 truncation,
             )
-            events = await self._start(prompt, args, streaming=True)
+            events = await self._start(prompt, args, streaming=stream_model)
             async for event in events:
                 yield event
         except Exception as exc:

@@ -80,6 +80,8 @@ class _Execution:
         """The thread message being streamed (once its record is written)."""
         self.message_id: str | None = None
         self.opening: asyncio.Task[None] | None = None
+        self.whole: Message | None = None
+        """A text reply that came whole, written at its step's end."""
         self.message_step: Record | None = None
         self.text = ""
         self.tool_step: Record | None = None
@@ -160,8 +162,11 @@ class _Execution:
         if message.role == "assistant":
             await self._settle_previous()
             if message.text and self.message_id is None:
-                # No deltas came (a model that does not stream): write the whole message now.
-                await self.on_delta(TextDeltaEvent(message.text))
+                if not message.tool_calls:
+                    # A whole reply (nobody streams this run): written once, with its step, at on_step.
+                    self.whole = message
+                else:
+                    await self.on_delta(TextDeltaEvent(message.text))
             if message.tool_calls:
                 if self.message_id is not None:
                     await self._finish_text(message, Usage())
@@ -199,6 +204,8 @@ class _Execution:
             self.tool_step = await self._put_step(self.tool_step, body)
             await self.emit("thread.run.step.completed", public(body))
             self.tool_step = None
+        elif self.whole is not None:
+            await self._write_whole(self.whole, step.usage)
         elif self.message_id is not None:
             answer = Message.assistant(self.text)
             await self._finish_text(answer, step.usage)
@@ -220,6 +227,34 @@ class _Execution:
         await self.emit("thread.run.step.completed", public(step))
         self.finished_text = (answer, message)
         self.message, self.message_step, self.message_id, self.text = None, None, None, ""
+
+    async def _write_whole(self, answer: Message, usage: Usage) -> None:
+        """A text reply that came whole: its message and its step, both completed, in one write."""
+        self.whole = None
+        await self._opened()
+        body = message_object(
+            self.thread_id,
+            "assistant",
+            [text_block(answer.text)],
+            assistant_id=str(self.run["assistant_id"]),
+            run_id=self.run_id,
+        )
+        step = new_step(self.run, "message_creation", {"message_id": body["id"]})
+        step.update(status="completed", completed_at=now(), usage=usage_object(usage))
+        _, message = await self.api.store.write(
+            [
+                Create("step", self.run_id, step["id"], step),
+                Create("message", self.thread_id, body["id"], body),
+            ]
+        )
+        for event, payload in (
+            ("thread.run.step.created", step),
+            ("thread.message.created", body),
+            ("thread.message.completed", body),
+            ("thread.run.step.completed", step),
+        ):
+            await self.emit(event, public(payload))
+        self.finished_text = (answer, message)
 
     async def _settle_previous(self) -> None:
         """A format retry replaced the last answer: take it out of the thread (its step stays)."""
@@ -281,6 +316,8 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
     outputs = run.get("_tool_outputs")
     conversation = [Message.from_dict(m) for m in run.get("_conversation") or []]
     options = plan.options
+    # Tokens one by one only for a client reading them: a run nobody streams asks for whole replies.
+    streamed = ex.emit is not _no_emit
     if outputs is not None and run.get("_state") is not None:
         waiting = await ex.api.store.list("step", ex.run_id, limit=5, where={"status": "in_progress"})
         ex.tool_step = next((r for r in waiting.records if r.body["type"] == "tool_calls"), None)
@@ -290,11 +327,15 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
             tool_outputs=outputs,
             session=Session(id=ex.run_id, messages=history),
             options=options,
+            stream_model=streamed,
         )
     if conversation:
         conversation = await _recover(ex, conversation)
     return plan.agent.run_stream(
-        [], session=Session(id=ex.run_id, messages=[*history, *conversation]), options=options
+        [],
+        session=Session(id=ex.run_id, messages=[*history, *conversation]),
+        options=options,
+        stream_model=streamed,
     )
 
 
