@@ -1,0 +1,179 @@
+"""Parsed stored turns kept by a store, so an unchanged turn is parsed once per process.
+
+An ``auto`` load re-reads the same ~100 newest messages on every request of a long
+session; decoding their JSON into :class:`Message` objects was most of a turn's cost
+at turn 500. A stored turn never changes, so a store keeps what it parsed, keyed by
+``(agent, session_id, seq)``: the sequence number its optimistic concurrency already
+counts turns by.
+
+Why it stays correct:
+
+* **Other writers.** A hit needs the stored record to be *equal* to the one the entry
+  was parsed from (the store reads the record anyway; comparing it costs far less
+  than decoding it). A turn another process or store instance appended is a new key;
+  a session deleted and recreated (whose sequence numbers start again) holds
+  different records under the old keys, so those entries are re-parsed, never
+  reused.
+* **Callers that mutate what they loaded.** Entries are never handed out: every
+  load gets fresh copies (new messages, contents, lists and dicts; only immutable
+  strings, bytes and numbers are shared), so a caller editing a loaded message
+  changes neither the cache nor another request's messages. Token counts are not
+  cached here: the per-request :class:`~agentdown.sessions.truncation.TokenCache`
+  counts the copies, with its snapshot check.
+* **Memory.** Bounded by the total length of the cached records (characters of
+  stored JSON, :data:`DEFAULT_TURN_CACHE_CHARS` by default), least recently used
+  turns evicted first. The parsed messages hold about as much text again as their
+  record, so the resident cost is roughly twice the bound plus per-object overhead.
+  A record longer than the whole bound is parsed and not kept.
+
+Thread-safe (one lock around the table; parsing and copying happen outside it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from agentdown.messages import Content, Message
+
+__all__ = ["DEFAULT_TURN_CACHE_CHARS", "TurnCache", "copy_messages"]
+
+DEFAULT_TURN_CACHE_CHARS = 16_000_000
+"""Characters of stored JSON a store's turn cache keeps: about 7,000 turns of two 1,000-character
+messages, or the ``auto`` windows of some 50 long sessions."""
+
+TurnKey = tuple[str, str, int]
+"""``(agent, session_id, seq)``."""
+
+Record = str | bytes
+"""A turn as the store keeps it (the SQLite row's JSON, a JSONL line)."""
+
+
+class TurnCache:
+    """Parsed turns by ``(agent, session_id, seq)``, each valid while its stored record is unchanged."""
+
+    __slots__ = ("_chars", "_entries", "_lock", "hits", "max_chars", "misses")
+
+    def __init__(self, max_chars: int = DEFAULT_TURN_CACHE_CHARS) -> None:
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 0:
+            raise ValueError(f"max_chars must be an integer >= 0 (0 disables the cache), got {max_chars!r}")
+        self.max_chars = max_chars
+        """The bound: total length of the cached records; 0 keeps nothing."""
+        self.hits = 0
+        """Turns served from the cache (for tests and diagnostics)."""
+        self.misses = 0
+        """Turns parsed (not cached, or their record changed)."""
+        self._entries: OrderedDict[TurnKey, tuple[Record, list[Message]]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    @property
+    def chars(self) -> int:
+        """Total length of the cached records (never above :attr:`max_chars`)."""
+        return self._chars
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def messages(
+        self, key: TurnKey, record: Record, parse: Callable[[Record], list[Message]]
+    ) -> list[Message]:
+        """Fresh copies of the messages of ``record`` (stored under ``key``), parsed only on a miss.
+
+        ``parse`` errors propagate and nothing is kept.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            # ``==`` is a pointer check when the record is the very object cached, else a memcmp.
+            if entry is not None and entry[0] == record:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                cached = entry[1]
+            else:
+                cached = None
+        if cached is not None:
+            return copy_messages(cached)
+        parsed = parse(record)
+        self._keep(key, record, parsed)
+        # The cache owns ``parsed`` from now on: the caller gets copies like on a hit.
+        return copy_messages(parsed)
+
+    def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
+        """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
+        gone = set(sessions)
+        if not gone:
+            return
+        with self._lock:
+            for key in [k for k in self._entries if (k[0], k[1]) in gone]:
+                self._chars -= len(self._entries.pop(key)[0])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+    def _keep(self, key: TurnKey, record: Record, parsed: list[Message]) -> None:
+        size = len(record)
+        with self._lock:
+            self.misses += 1
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._chars -= len(old[0])
+            if size > self.max_chars:
+                return
+            self._entries[key] = (record, parsed)
+            self._chars += size
+            while self._chars > self.max_chars:
+                _, (evicted, _) = self._entries.popitem(last=False)
+                self._chars -= len(evicted)
+
+
+def copy_messages(messages: list[Message]) -> list[Message]:
+    """Deep copies of messages decoded from JSON, cheaper than ``copy.deepcopy`` or decoding again.
+
+    Every mutable part is new (the messages, their contents and items, and the dicts and
+    lists of metadata, arguments and additional properties); strings, bytes and numbers
+    are immutable and shared.
+    """
+    # Positional arguments, in field order: half the cost of keywords on this hot path
+    # (a test pins the field order of Message and Content to what is written here).
+    return [
+        Message(
+            m.role,
+            [_copy_content(c) for c in m.contents],
+            m.author_name,
+            m.message_id,
+            m.created_at,
+            _copy_json(m.metadata) if m.metadata else {},
+        )
+        for m in messages
+    ]
+
+
+def _copy_content(c: Content) -> Content:
+    return Content(
+        c.type,
+        c.text,
+        c.call_id,
+        c.name,
+        _copy_json(c.arguments) if c.arguments is not None else None,
+        c.raw_arguments,
+        [_copy_content(i) for i in c.items] if c.items is not None else None,
+        c.is_error,
+        c.uri,
+        c.data,
+        c.media_type,
+        c.error_code,
+        _copy_json(c.additional_properties) if c.additional_properties else {},
+    )
+
+
+def _copy_json(value: Any) -> Any:
+    # What JSON decodes to: dicts, lists and immutable scalars, so this is a complete deep copy.
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
