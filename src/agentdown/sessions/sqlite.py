@@ -146,7 +146,7 @@ class SqliteSessionStore:
             ).fetchone()
             if row is None:
                 return History(turns=[], version=None)
-            newest_first: list[Turn] = []
+            rows: list[tuple[int, float, str]] = []
             if max_messages != 0:
                 count = 0
                 cursor = conn.execute(
@@ -157,13 +157,16 @@ class SqliteSessionStore:
                 for seq, message_count, created_at, body in cursor:
                     if max_messages is not None and count >= max_messages:
                         break
-                    messages = self.turn_cache.messages((agent, session_id, seq), body, _decode)
-                    newest_first.append(Turn(seq=seq, messages=messages, created_at=created_at))
+                    rows.append((seq, created_at, body))
                     count += message_count
                 cursor.close()
-            return History(
-                turns=newest_first[::-1], version=str(row[0]), total_turns=row[0], total_messages=row[1]
-            )
+            rows.reverse()
+            loaded = self.turn_cache.load(agent, session_id, [(seq, body) for seq, _, body in rows], _decode)
+            turns = [
+                Turn(seq=seq, messages=messages, created_at=created_at)
+                for (seq, created_at, _), messages in zip(rows, loaded, strict=True)
+            ]
+            return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
 

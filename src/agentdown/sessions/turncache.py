@@ -1,8 +1,8 @@
 """Parsed stored turns kept by a store, so an unchanged turn is parsed once per process.
 
 An ``auto`` load re-reads the same ~100 newest messages on every request of a long
-session; decoding their JSON into :class:`Message` objects was most of a turn's cost
-at turn 500. A stored turn never changes, so a store keeps what it parsed, keyed by
+session; decoding their JSON into :class:`Message` objects was the largest part of a
+turn's cost at turn 500 (``bench/session_growth.py``). A stored turn never changes, so a store keeps what it parsed, keyed by
 ``(agent, session_id, seq)``: the sequence number its optimistic concurrency already
 counts turns by.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from agentdown.messages import Content, Message
@@ -42,13 +42,13 @@ __all__ = ["DEFAULT_TURN_CACHE_CHARS", "TurnCache", "copy_messages"]
 
 DEFAULT_TURN_CACHE_CHARS = 16_000_000
 """Characters of stored JSON a store's turn cache keeps: about 7,000 turns of two 1,000-character
-messages, or the ``auto`` windows of some 50 long sessions."""
+messages, or the ``auto`` windows (some 70 such turns each) of about 100 long sessions."""
 
 TurnKey = tuple[str, str, int]
 """``(agent, session_id, seq)``."""
 
 Record = str | bytes
-"""A turn as the store keeps it (the SQLite row's JSON, a JSONL line)."""
+"""A turn as the store keeps it: the SQLite row's JSON text (bytes for a store reading raw lines)."""
 
 
 class TurnCache:
@@ -77,28 +77,44 @@ class TurnCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def messages(
-        self, key: TurnKey, record: Record, parse: Callable[[Record], list[Message]]
-    ) -> list[Message]:
-        """Fresh copies of the messages of ``record`` (stored under ``key``), parsed only on a miss.
+    def load(
+        self,
+        agent: str,
+        session_id: str,
+        records: Sequence[tuple[int, Record]],
+        parse: Callable[[Record], list[Message]],
+    ) -> list[list[Message]]:
+        """Fresh copies of the messages of each ``(seq, record)`` of one session, in the given order.
 
-        ``parse`` errors propagate and nothing is kept.
+        Only records not cached (or changed since) are parsed; ``parse`` errors propagate
+        and that record is not kept. One lock round for the whole load: a load asks for
+        dozens of turns.
         """
+        entries = self._entries
+        found: list[list[Message] | None] = []
         with self._lock:
-            entry = self._entries.get(key)
-            # ``==`` is a pointer check when the record is the very object cached, else a memcmp.
-            if entry is not None and entry[0] == record:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                cached = entry[1]
+            for seq, record in records:
+                key = (agent, session_id, seq)
+                entry = entries.get(key)
+                # ``==`` is a pointer check when the record is the very object cached, else a memcmp.
+                if entry is not None and entry[0] == record:
+                    entries.move_to_end(key)
+                    found.append(entry[1])
+                else:
+                    found.append(None)
+        out: list[list[Message]] = []
+        hits = 0
+        for (seq, record), cached in zip(records, found, strict=True):
+            if cached is None:
+                cached = parse(record)
+                # The cache owns ``cached`` from now on: the caller gets copies like on a hit.
+                self._keep((agent, session_id, seq), record, cached)
             else:
-                cached = None
-        if cached is not None:
-            return copy_messages(cached)
-        parsed = parse(record)
-        self._keep(key, record, parsed)
-        # The cache owns ``parsed`` from now on: the caller gets copies like on a hit.
-        return copy_messages(parsed)
+                hits += 1
+            out.append(copy_messages(cached))
+        with self._lock:
+            self.hits += hits
+        return out
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
