@@ -147,7 +147,7 @@ async def test_a_mutated_loaded_message_is_counted_afresh(tmp_path: Path) -> Non
 
 
 async def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
-    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_chars=4_000)
+    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_bytes=20_000)
     try:
         version = None
         for i in range(40):
@@ -155,7 +155,7 @@ async def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
                 "agent", "s", tool_turn("a", i, padding=300), expected_version=version
             )
             history = await store.load("agent", "s", max_messages=400)
-            assert store.turn_cache.chars <= 4_000
+            assert store.turn_cache.size <= 20_000
         assert len(history.turns) == 40
         assert [check_tool_turn(t.messages)[1] for t in history.turns] == list(range(40))
         kept = len(store.turn_cache)
@@ -168,18 +168,18 @@ async def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
 
 
 async def test_a_turn_larger_than_the_bound_is_read_but_not_kept(tmp_path: Path) -> None:
-    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_chars=1_000)
+    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_bytes=1_000)
     try:
         await store.append("agent", "s", tool_turn("a", 0, padding=2_000), expected_version=None)
         for _ in range(2):
             check_tool_turn((await store.load("agent", "s")).messages)
-        assert len(store.turn_cache) == 0 and store.turn_cache.chars == 0 and store.turn_cache.hits == 0
+        assert len(store.turn_cache) == 0 and store.turn_cache.size == 0 and store.turn_cache.hits == 0
     finally:
         await store.aclose()
 
 
 async def test_a_zero_bound_disables_the_cache(tmp_path: Path) -> None:
-    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_chars=0)
+    store = SqliteSessionStore(tmp_path / "s.db", turn_cache_bytes=0)
     try:
         await append_turns(store, "a", 3, None)
         for _ in range(2):
@@ -270,7 +270,7 @@ def test_the_copy_knows_every_field() -> None:
 
 
 def test_the_cache_rejects_a_bad_bound_and_keeps_nothing_on_a_parse_error() -> None:
-    with pytest.raises(ValueError, match="max_chars"):
+    with pytest.raises(ValueError, match="max_bytes"):
         TurnCache(-1)
     cache = TurnCache(1_000)
 
@@ -279,4 +279,4 @@ def test_the_cache_rejects_a_bad_bound_and_keeps_nothing_on_a_parse_error() -> N
 
     with pytest.raises(json.JSONDecodeError):
         cache.load("a", "s", [(1, "not json")], broken)
-    assert len(cache) == 0 and cache.chars == 0
+    assert len(cache) == 0 and cache.size == 0

@@ -42,7 +42,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
-from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_CHARS, TurnCache
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 __all__ = ["SqliteSessionStore"]
 
@@ -81,14 +81,14 @@ class SqliteSessionStore:
         path: str | os.PathLike[str],
         *,
         busy_timeout: float = 30.0,
-        turn_cache_chars: int = DEFAULT_TURN_CACHE_CHARS,
+        turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES,
     ) -> None:
         self.path = str(path)
         """The database file (``":memory:"`` works for a single store instance)."""
         self.busy_timeout = busy_timeout
         """Seconds a writer waits for another process's write lock before failing."""
-        self.turn_cache = TurnCache(turn_cache_chars)
-        """Decoded turns, reused while their row is unchanged (``turn_cache_chars`` of JSON; 0: off)."""
+        self.turn_cache = TurnCache(turn_cache_bytes)
+        """Decoded turns, reused while their row is unchanged (about ``turn_cache_bytes`` of memory; 0: off)."""
         self._db = SqliteDatabase(
             self.path, _SCHEMA, SessionStoreError, label="session database", busy_timeout=busy_timeout
         )
