@@ -294,7 +294,8 @@ def truncate(
     across calls.
     """
     strategy = strategy or DEFAULT_TRUNCATION
-    count_tokens = count_tokens or estimate_tokens
+    # ``is None``, not ``or``: a TokenCache holding no entries yet has len() 0, so it is falsy.
+    count_tokens = count_tokens if count_tokens is not None else estimate_tokens
     if max_input_tokens is not None and max_input_tokens < 1:
         raise ValueError(f"max_input_tokens must be >= 1, got {max_input_tokens}")
     head = 0
