@@ -1,4 +1,4 @@
-"""The SQLite store's cache of parsed turns: never stale, never shared with callers, always bounded."""
+"""The stores' cache of decoded turns: never stale, never shared with callers, always bounded."""
 
 from __future__ import annotations
 
@@ -10,14 +10,20 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _session_stores import check_tool_turn, tool_turn
+from _session_stores import build_store, check_tool_turn, tool_turn
 
 from agentdown.messages import Content, Message
-from agentdown.sessions import SqliteSessionStore, load_session, save_turn
+from agentdown.sessions import JsonlSessionStore, SessionStore, SqliteSessionStore, load_session, save_turn
 from agentdown.sessions.turncache import TurnCache, copy_messages
 
 
-async def append_turns(store: SqliteSessionStore, tag: str, count: int, version: str | None) -> str | None:
+def cache_of(store: SessionStore) -> TurnCache:
+    cache = getattr(store, "turn_cache", None)
+    assert isinstance(cache, TurnCache)
+    return cache
+
+
+async def append_turns(store: SessionStore, tag: str, count: int, version: str | None) -> str | None:
     for i in range(count):
         version = await store.append("agent", "s", tool_turn(tag, i), expected_version=version)
     return version
@@ -27,19 +33,20 @@ def tags(messages: list[Message]) -> list[str]:
     return [m.text.split(":")[0] + ":" + m.text.split(":")[1] for m in messages if m.role == "user"]
 
 
-async def test_a_second_store_on_the_same_file_appends_and_the_next_load_sees_it(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    first, second = SqliteSessionStore(path), SqliteSessionStore(path)
+async def test_a_second_store_on_the_same_data_appends_and_the_next_load_sees_it(
+    store_config_for: dict[str, str],
+) -> None:
+    first, second = build_store(store_config_for), build_store(store_config_for)
     try:
         version = await append_turns(first, "a", 3, None)
         assert len((await first.load("agent", "s")).turns) == 3  # now cached by ``first``
         await second.append("agent", "s", tool_turn("b", 0), expected_version=version)
         history = await first.load("agent", "s")
-        assert history.version == "4" and [t.seq for t in history.turns] == [1, 2, 3, 4]
+        assert history.total_turns == 4 and [t.seq for t in history.turns] == [1, 2, 3, 4]
         assert tags(history.messages) == ["a:0", "a:1", "a:2", "b:0"]
         for turn in history.turns:
             check_tool_turn(turn.messages)
-        assert first.turn_cache.hits == 3  # the unchanged turns were not parsed again
+        assert cache_of(first).hits == 3  # the unchanged turns were not parsed again
     finally:
         await first.aclose()
         await second.aclose()
@@ -76,10 +83,11 @@ async def test_another_process_appends_and_the_next_load_sees_it(tmp_path: Path)
         await store.aclose()
 
 
-async def test_a_session_deleted_and_recreated_elsewhere_is_read_anew(tmp_path: Path) -> None:
+async def test_a_session_deleted_and_recreated_elsewhere_is_read_anew(
+    store_config_for: dict[str, str],
+) -> None:
     """The same (agent, session, seq) now holds another turn: the cached one must not be served."""
-    path = tmp_path / "s.db"
-    store, other = SqliteSessionStore(path), SqliteSessionStore(path)
+    store, other = build_store(store_config_for), build_store(store_config_for)
     try:
         await append_turns(store, "old", 3, None)
         await store.load("agent", "s")
@@ -87,7 +95,7 @@ async def test_a_session_deleted_and_recreated_elsewhere_is_read_anew(tmp_path: 
         await append_turns(other, "new", 3, None)
         history = await store.load("agent", "s")
         assert tags(history.messages) == ["new:0", "new:1", "new:2"]
-        assert store.turn_cache.hits == 0
+        assert cache_of(store).hits == 0
     finally:
         await store.aclose()
         await other.aclose()
@@ -108,25 +116,21 @@ def mutate(messages: list[Message]) -> None:
     messages.append(Message.user("appended"))
 
 
-async def test_mutating_loaded_messages_does_not_leak_into_the_next_load(tmp_path: Path) -> None:
-    store = SqliteSessionStore(tmp_path / "s.db")
-    try:
-        first = tool_turn("a", 0)
-        first[1].contents[0].arguments = {"tag": "a", "i": 0, "deep": {"list": [1, {"k": "v"}]}}
-        first[0].metadata["nested"] = {"list": [1, 2]}
-        version = await store.append("agent", "s", first, expected_version=None)
-        await store.append("agent", "s", tool_turn("a", 1), expected_version=version)
-        expected = [m.to_dict() for m in (await store.load("agent", "s")).messages]
-        for _ in range(2):  # the first load parses (and caches), the second copies from the cache
-            loaded = await store.load("agent", "s")
-            for turn in loaded.turns:
-                mutate(turn.messages)
-                for m in turn.messages[:-1]:
-                    m.metadata["nested"] = "replaced"
-            assert [m.to_dict() for m in (await store.load("agent", "s")).messages] == expected
-        assert store.turn_cache.hits >= 4
-    finally:
-        await store.aclose()
+async def test_mutating_loaded_messages_does_not_leak_into_the_next_load(store: SessionStore) -> None:
+    first = tool_turn("a", 0)
+    first[1].contents[0].arguments = {"tag": "a", "i": 0, "deep": {"list": [1, {"k": "v"}]}}
+    first[0].metadata["nested"] = {"list": [1, 2]}
+    version = await store.append("agent", "s", first, expected_version=None)
+    await store.append("agent", "s", tool_turn("a", 1), expected_version=version)
+    expected = [m.to_dict() for m in (await store.load("agent", "s")).messages]
+    for _ in range(2):  # the first load parses (and caches), the second copies from the cache
+        loaded = await store.load("agent", "s")
+        for turn in loaded.turns:
+            mutate(turn.messages)
+            for m in turn.messages[:-1]:
+                m.metadata["nested"] = "replaced"
+        assert [m.to_dict() for m in (await store.load("agent", "s")).messages] == expected
+    assert cache_of(store).hits >= 4
 
 
 async def test_a_mutated_loaded_message_is_counted_afresh(tmp_path: Path) -> None:
@@ -165,6 +169,19 @@ async def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
         assert store.turn_cache.hits > 0 and len(recent.turns) == 1
     finally:
         await store.aclose()
+
+
+async def test_the_jsonl_cache_stays_within_its_bound(tmp_path: Path) -> None:
+    store = JsonlSessionStore(tmp_path / "sessions", turn_cache_bytes=20_000)
+    version = None
+    for i in range(40):
+        version = await store.append("agent", "s", tool_turn("a", i, padding=300), expected_version=version)
+        history = await store.load("agent", "s", max_messages=400)
+        assert store.turn_cache.size <= 20_000
+    assert [check_tool_turn(t.messages)[1] for t in history.turns] == list(range(40))
+    assert 0 < len(store.turn_cache) < 40
+    await store.aclose()
+    assert len(store.turn_cache) == 0
 
 
 async def test_a_turn_larger_than_the_bound_is_read_but_not_kept(tmp_path: Path) -> None:

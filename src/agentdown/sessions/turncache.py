@@ -1,10 +1,13 @@
-"""Parsed stored turns kept by a store, so an unchanged turn is parsed once per process.
+"""Decoded stored turns kept by a store, so an unchanged turn is decoded once per process.
 
 An ``auto`` load re-reads the same ~100 newest messages on every request of a long
 session; decoding their JSON into :class:`Message` objects was the largest part of a
-turn's cost at turn 500 (``bench/session_growth.py``). A stored turn never changes, so a store keeps what it parsed, keyed by
-``(agent, session_id, seq)``: the sequence number its optimistic concurrency already
-counts turns by.
+turn's cost at turn 500 (``bench/session_growth.py``). A stored turn never changes,
+so each store keeps what it decoded, keyed by ``(agent, session_id, seq)``: the
+sequence number its optimistic concurrency already counts turns by. The SQLite
+store skips decoding the row altogether on a hit; the JSONL and Azure Blob stores
+still decode a line's JSON (that is how they learn its seq) and skip building its
+messages.
 
 Why it stays correct:
 
@@ -54,7 +57,7 @@ TurnKey = tuple[str, str, int]
 """``(agent, session_id, seq)``."""
 
 Record = str | bytes
-"""A turn as the store keeps it: the SQLite row's JSON text (bytes for a store reading raw lines)."""
+"""A turn as the store keeps it: the SQLite row's JSON text, or the JSONL line's bytes."""
 
 
 class TurnCache:
