@@ -311,3 +311,18 @@ def test_plain_text_is_estimated_directly_by_the_default_cache() -> None:
     message.contents[0].text = "hello there, and a much longer text than before"
     assert cache(message) == estimate_tokens(message)
     assert len(cache) == 0  # checking an entry would cost more than estimating
+
+
+def test_an_empty_token_cache_is_still_the_counter_used() -> None:
+    """A TokenCache with no entries yet is falsy (len 0); truncate must use it, not the default."""
+    seen: list[Message] = []
+
+    def counter(message: Message) -> int:
+        seen.append(message)
+        return 1_000
+
+    cache = TokenCache(counter)
+    history = [Message.user(f"m{i}") for i in range(10)]
+    kept = truncate(history, TruncationStrategy("auto"), max_input_tokens=3_000, count_tokens=cache)
+    assert [m.text for m in kept] == ["m7", "m8", "m9"]
+    assert seen and len(cache) > 0

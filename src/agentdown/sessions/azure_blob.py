@@ -57,6 +57,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 __all__ = ["MAX_TURN_BYTES", "AzureBlobSessionStore"]
 
@@ -103,6 +104,7 @@ class AzureBlobSessionStore:
         managed_identity_client_id: str | None = None,
         container: str = "agentdown-sessions",
         prefix: str = "sessions",
+        turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES,
     ) -> None:
         if (connection_string is None) == (account_url is None):
             raise ConfigurationError(
@@ -130,6 +132,8 @@ class AzureBlobSessionStore:
             self._service = BlobServiceClient(str(account_url), credential=credential)
         self._container = self._service.get_container_client(container)
         self._container_ready = False
+        self.turn_cache = TurnCache(turn_cache_bytes)
+        """Decoded turns, reused while their line is unchanged (about ``turn_cache_bytes`` of memory; 0: off)."""
         self._known: dict[str, tuple[int, datetime]] = {}
         """Blob name -> (size, creation time) last seen: lets a load skip the properties request."""
 
@@ -147,7 +151,7 @@ class AzureBlobSessionStore:
         where = f"blob {self.container}/{name}"
         for _ in range(5):
             try:
-                history = await self._read_tail(blob, name, max_messages, where)
+                history = await self._read_tail(blob, name, (agent, session_id), max_messages, where)
             except ResourceNotFoundError:
                 self._known.pop(name, None)
                 return History(turns=[], version=None)
@@ -158,12 +162,12 @@ class AzureBlobSessionStore:
         raise SessionStoreError(f"{where}: the blob was recreated while being read, five times in a row")
 
     async def _read_tail(
-        self, blob: BlobClient, name: str, max_messages: int | None, where: str
+        self, blob: BlobClient, name: str, session: tuple[str, str], max_messages: int | None, where: str
     ) -> History | None:
         """One consistent tail read, or ``None`` when the blob was recreated meanwhile."""
         props, first = await self._probe(blob, name)
         _check_append_blob(props, where)
-        scanner = TailScanner(_total_size(props), max_messages, where)
+        scanner = TailScanner(_total_size(props), max_messages, where, cache=self.turn_cache, session=session)
         if first is not None:
             scanner.feed(first)
         while (span := scanner.next_range()) is not None:
@@ -271,6 +275,7 @@ class AzureBlobSessionStore:
 
     async def delete(self, agent: str, session_id: str) -> bool:
         blob = self._container.get_blob_client(self.blob_name(agent, session_id))
+        self.turn_cache.forget([(agent, session_id)])
         try:
             await blob.delete_blob()
         except ResourceNotFoundError:
@@ -294,9 +299,11 @@ class AzureBlobSessionStore:
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
             expired.append(info)
+        self.turn_cache.forget((info.agent, info.session_id) for info in expired)
         return expired
 
     async def aclose(self) -> None:
+        self.turn_cache.clear()
         await self._service.close()
         if self._owned_credential is not None:
             await self._owned_credential.close()

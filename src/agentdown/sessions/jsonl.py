@@ -9,7 +9,9 @@ Why this shape:
 * A torn last line (no newline) is skipped with a warning when read and cut off by the
   next append, which holds the exclusive lock.
 * Loads read backwards from the end (:class:`~agentdown.sessions.records.TailScanner`),
-  so their cost follows the tail they return, not the file's length.
+  so their cost follows the tail they return, not the file's length; the messages of a
+  line read before (byte for byte) come from the store's
+  :class:`~agentdown.sessions.turncache.TurnCache` instead of being built again.
 * Deleting unlinks under the exclusive lock; a writer that opened the file just before
   notices (its inode has no links left) and reopens the path.
 
@@ -43,6 +45,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 if sys.platform != "win32":
     import fcntl
@@ -59,11 +62,15 @@ class JsonlSessionStore:
 
     kind = "jsonl"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES
+    ) -> None:
         if sys.platform == "win32":  # pragma: no cover
             raise ConfigurationError("the jsonl session store needs POSIX file locks; use sqlite on Windows")
         self.root = Path(root)
         """The directory holding one sub-directory per agent."""
+        self.turn_cache = TurnCache(turn_cache_bytes)
+        """Decoded turns, reused while their line is unchanged (about ``turn_cache_bytes`` of memory; 0: off)."""
 
     def __repr__(self) -> str:
         return f"JsonlSessionStore({str(self.root)!r})"
@@ -75,7 +82,8 @@ class JsonlSessionStore:
 
     async def load(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
         check_max_messages(max_messages)
-        return await asyncio.to_thread(self._load, self.path(agent, session_id), max_messages)
+        path = self.path(agent, session_id)
+        return await asyncio.to_thread(self._load, path, (agent, session_id), max_messages)
 
     async def append(
         self, agent: str, session_id: str, messages: Sequence[Message], *, expected_version: str | None
@@ -95,7 +103,9 @@ class JsonlSessionStore:
 
     async def delete(self, agent: str, session_id: str) -> bool:
         path = self.path(agent, session_id)
-        return await asyncio.to_thread(self._delete, path, None)
+        gone = await asyncio.to_thread(self._delete, path, None)
+        self.turn_cache.forget([(agent, session_id)])
+        return gone
 
     async def expire(
         self, older_than: timedelta | float, *, agent: str | None = None
@@ -112,19 +122,22 @@ class JsonlSessionStore:
                     expired.append(info)
             return expired
 
-        return await asyncio.to_thread(run)
+        expired = await asyncio.to_thread(run)
+        self.turn_cache.forget((info.agent, info.session_id) for info in expired)
+        return expired
 
     async def aclose(self) -> None:
-        """Nothing to release: files are opened per operation."""
+        """Drops the turn cache; nothing else to release: files are opened per operation."""
+        self.turn_cache.clear()
 
-    def _load(self, path: Path, max_messages: int | None) -> History:
+    def _load(self, path: Path, session: tuple[str, str], max_messages: int | None) -> History:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return History(turns=[], version=None)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            scanner = _scan(fd, max_messages, str(path))
+            scanner = _scan(fd, max_messages, str(path), self.turn_cache, session)
         finally:
             os.close(fd)
         last = scanner.last
@@ -227,8 +240,14 @@ def _locked(path: Path, flags: int, operation: int) -> Iterator[int]:
             os.close(fd)
 
 
-def _scan(fd: int, max_messages: int | None, where: str) -> TailScanner:
-    scanner = TailScanner(os.fstat(fd).st_size, max_messages, where)
+def _scan(
+    fd: int,
+    max_messages: int | None,
+    where: str,
+    turns: TurnCache | None = None,
+    session: tuple[str, str] = ("", ""),
+) -> TailScanner:
+    scanner = TailScanner(os.fstat(fd).st_size, max_messages, where, cache=turns, session=session)
     while (span := scanner.next_range()) is not None:
         offset, length = span
         data = os.pread(fd, length, offset)

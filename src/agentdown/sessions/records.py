@@ -7,7 +7,9 @@ line alone tells a reader the session's size and the version to append at.
 :class:`TailScanner` walks a file or blob backwards in growing blocks and stops as
 soon as it holds enough turns, so a load costs the tail it returns, not the
 session's length. It only decides which byte range to read next; the caller does
-the (sync or async) reading, which lets both stores share it.
+the (sync or async) reading, which lets both stores share it. Given a store's
+:class:`~agentdown.sessions.turncache.TurnCache`, it decodes the messages of a line
+it decoded before (byte for byte the same line) only once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from agentdown.messages import Message
 from agentdown.sessions.store import SessionStoreError, Turn
+from agentdown.sessions.turncache import TurnCache
 
 __all__ = ["LastRecord", "TailScanner", "encode_turn"]
 
@@ -60,10 +63,21 @@ class TailScanner:
     ``end`` is then where that torn line starts, so a writer can cut it off.
     """
 
-    def __init__(self, size: int, want_messages: int | None, where: str) -> None:
+    def __init__(
+        self,
+        size: int,
+        want_messages: int | None,
+        where: str,
+        *,
+        cache: TurnCache | None = None,
+        session: tuple[str, str] = ("", ""),
+    ) -> None:
         self.size = size
         self.want = want_messages
         self.where = where
+        self.cache = cache
+        """Decoded turns to reuse, keyed by ``session`` (``(agent, session_id)``) and seq."""
+        self.session = session
         self.end = size
         """Offset just past the last complete line."""
         self.last: LastRecord | None = None
@@ -122,7 +136,12 @@ class TailScanner:
             self._done = True
             return
         try:
-            messages = [Message.from_dict(m) for m in raw]
+            if self.cache is None:
+                messages = _messages(raw)
+            else:
+                # The line was decoded above for its seq; what a hit saves is building the messages.
+                agent, session_id = self.session
+                (messages,) = self.cache.load(agent, session_id, [(seq, line)], lambda _: _messages(raw))
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionStoreError(f"{self.where}: turn {seq} holds a malformed message: {exc}") from exc
         self._newest_first.append(Turn(seq=seq, messages=messages, created_at=at))
@@ -132,6 +151,10 @@ class TailScanner:
         message = f"{self.where}: {text}"
         logger.warning(message)
         self.warnings.append(message)
+
+
+def _messages(raw: list[Any]) -> list[Message]:
+    return [Message.from_dict(m) for m in raw]
 
 
 def _fields(record: Any) -> tuple[int, int, float, list[Any]]:

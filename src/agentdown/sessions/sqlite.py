@@ -8,6 +8,9 @@ Why this shape:
 * ``synchronous=FULL``: a committed turn survives a power cut, not only a killed process.
 * Turns are rows keyed ``(agent, session_id, seq)``; reading the tail walks that
   index backwards and stops after enough messages, so a load costs O(tail).
+* Decoded turns are kept per store (:class:`~agentdown.sessions.turncache.TurnCache`):
+  an ``auto`` load re-reads the same newest turns on every request, and a turn whose
+  row still holds the same JSON is copied from the cache instead of decoded again.
 * Opening the file is safe while other processes create or write it, and lock
   contention is waited out, never reported (see :mod:`agentdown.sessions.sqlitedb`).
 
@@ -39,6 +42,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 __all__ = ["SqliteSessionStore"]
 
@@ -72,11 +76,19 @@ class SqliteSessionStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 30.0,
+        turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES,
+    ) -> None:
         self.path = str(path)
         """The database file (``":memory:"`` works for a single store instance)."""
         self.busy_timeout = busy_timeout
         """Seconds a writer waits for another process's write lock before failing."""
+        self.turn_cache = TurnCache(turn_cache_bytes)
+        """Decoded turns, reused while their row is unchanged (about ``turn_cache_bytes`` of memory; 0: off)."""
         self._db = SqliteDatabase(
             self.path, _SCHEMA, SessionStoreError, label="session database", busy_timeout=busy_timeout
         )
@@ -105,17 +117,22 @@ class SqliteSessionStore:
 
     async def delete(self, agent: str, session_id: str) -> bool:
         check_keys(agent, session_id)
-        return await self._db.call(self._delete, agent, session_id)
+        gone = await self._db.call(self._delete, agent, session_id)
+        self.turn_cache.forget([(agent, session_id)])
+        return gone
 
     async def expire(
         self, older_than: timedelta | float, *, agent: str | None = None
     ) -> builtins.list[SessionInfo]:
         if agent is not None:
             validate_agent_name(agent)
-        return await self._db.call(self._expire, cutoff_time(older_than), agent)
+        expired = await self._db.call(self._expire, cutoff_time(older_than), agent)
+        self.turn_cache.forget((info.agent, info.session_id) for info in expired)
+        return expired
 
     async def aclose(self) -> None:
         await self._db.aclose()
+        self.turn_cache.clear()
 
     def _load(
         self, conn: sqlite3.Connection, agent: str, session_id: str, max_messages: int | None
@@ -129,7 +146,7 @@ class SqliteSessionStore:
             ).fetchone()
             if row is None:
                 return History(turns=[], version=None)
-            newest_first: list[Turn] = []
+            rows: list[tuple[int, float, str]] = []
             if max_messages != 0:
                 count = 0
                 cursor = conn.execute(
@@ -140,13 +157,16 @@ class SqliteSessionStore:
                 for seq, message_count, created_at, body in cursor:
                     if max_messages is not None and count >= max_messages:
                         break
-                    messages = [Message.from_dict(m) for m in json.loads(body)]
-                    newest_first.append(Turn(seq=seq, messages=messages, created_at=created_at))
+                    rows.append((seq, created_at, body))
                     count += message_count
                 cursor.close()
-            return History(
-                turns=newest_first[::-1], version=str(row[0]), total_turns=row[0], total_messages=row[1]
-            )
+            rows.reverse()
+            loaded = self.turn_cache.load(agent, session_id, [(seq, body) for seq, _, body in rows], _decode)
+            turns = [
+                Turn(seq=seq, messages=messages, created_at=created_at)
+                for (seq, created_at, _), messages in zip(rows, loaded, strict=True)
+            ]
+            return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
 
@@ -214,3 +234,7 @@ class SqliteSessionStore:
                 conn.execute("DELETE FROM agentdown_turns WHERE agent = ? AND session_id = ?", key)
                 conn.execute("DELETE FROM agentdown_sessions WHERE agent = ? AND session_id = ?", key)
         return expired
+
+
+def _decode(body: str | bytes) -> list[Message]:
+    return [Message.from_dict(m) for m in json.loads(body)]

@@ -186,8 +186,10 @@ class TokenCache:
         self._entries: dict[int, tuple[Message, tuple[Any, ...], int]] = {}
 
     def __call__(self, message: Message) -> int:
-        if self._skip_plain and _plain(message):
-            return self.count_tokens(message)
+        if self._skip_plain:
+            plain = _plain_estimate(message)
+            if plain is not None:
+                return plain
         snapshot = _snapshot(message)
         if snapshot is None:
             return self.count_tokens(message)
@@ -203,12 +205,18 @@ class TokenCache:
         return len(self._entries)
 
 
-def _plain(message: Message) -> bool:
-    # Loops rather than all(...) here and in _answers_nothing: a generator costs more on this hot path.
-    for content in message.contents:  # noqa: SIM110
+def _plain_estimate(message: Message) -> int | None:
+    """:func:`estimate_tokens` of a message of plain text contents in one pass; ``None`` for any other.
+
+    One loop and no further call: this runs twice per loaded message per request (the
+    ``auto`` load's coverage check, then the truncation), so it is kept tight.
+    """
+    chars = 0
+    for content in message.contents:
         if content.type != "text" or content.items is not None:
-            return False
-    return True
+            return None
+        chars += len(content.text or "") + len(content.name or "")
+    return MESSAGE_OVERHEAD_TOKENS + -(-chars // 4)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -286,7 +294,8 @@ def truncate(
     across calls.
     """
     strategy = strategy or DEFAULT_TRUNCATION
-    count_tokens = count_tokens or estimate_tokens
+    # ``is None``, not ``or``: a TokenCache holding no entries yet has len() 0, so it is falsy.
+    count_tokens = count_tokens if count_tokens is not None else estimate_tokens
     if max_input_tokens is not None and max_input_tokens < 1:
         raise ValueError(f"max_input_tokens must be >= 1, got {max_input_tokens}")
     head = 0
@@ -328,6 +337,7 @@ def truncate(
 
 def _answers_nothing(message: Message) -> bool:
     """Holds no tool result, so the group ending with it is the message alone."""
+    # A loop rather than all(...): a generator costs more on this hot path.
     for content in message.contents:  # noqa: SIM110
         if content.type == "tool_result":
             return False
