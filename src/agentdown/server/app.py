@@ -99,7 +99,10 @@ def create_app(
                 stack.push_async_callback(runner.aclose)
             stack.push_async_callback(agents_api.aclose)
             if execute_runs:
-                await agents_api.ensure_runs()
+                try:
+                    await agents_api.ensure_runs()
+                except Exception as exc:  # the rest of the app serves; run requests answer 503
+                    logger.warning("Agents API runs are not executed by this server: %s", exc)
             await stack.enter_async_context(mcp.manager.run())
             if triggers is not None:
                 await triggers.start()

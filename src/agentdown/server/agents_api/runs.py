@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.errors import not_found
+from agentdown.runtime.agents_api.errors import ApiProblem, not_found
 from agentdown.runtime.agents_api.runs.schemas import (
     RunCreate,
     RunUpdate,
@@ -24,7 +24,7 @@ from agentdown.runtime.agents_api.runs.schemas import (
     ThreadAndRunCreate,
 )
 from agentdown.runtime.agents_api.runs.service import Frames, RunService
-from agentdown.runtime.agents_api.store import mutate, public
+from agentdown.runtime.agents_api.store import AgentsStoreError, mutate, public
 from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
 from agentdown.server.agents_api.paging import list_query, store_page
 from agentdown.server.agents_api.threads import require_thread
@@ -55,7 +55,12 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     directory = api.assistants()
 
     async def service() -> RunService:
-        return await api.ensure_runs()
+        try:
+            return await api.ensure_runs()
+        except (ApiProblem, AgentsStoreError):
+            raise
+        except Exception as exc:
+            raise ApiProblem(503, f"runs cannot be executed here: {exc}", "runs_unavailable") from exc
 
     async def check_assistant(caller: Caller, assistant_id: str) -> None:
         await directory.require(assistant_id, owner=caller.owner, allow=caller.allow)
