@@ -81,6 +81,7 @@ bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/sessions.py
 	$(BIN)/python bench/session_growth.py
 	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/agents_api.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
