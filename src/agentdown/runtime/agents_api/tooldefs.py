@@ -20,10 +20,9 @@ __all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RUNS_HERE = ("function", "connected_agent")
+RUNS_HERE = ("function", "connected_agent", "azure_function")
 
 LATER: dict[str, str] = {
-    "azure_function": "queue-bound function tools",
     "file_search": "files and vector stores",
     "azure_ai_search": "Azure AI Search knowledge",
     "code_interpreter": "the code interpreter",
@@ -45,8 +44,10 @@ CLOUD_ONLY: dict[str, str] = {
 
 
 def tool_name(definition: dict[str, Any]) -> str:
-    """The name a definition is called by (a function's name; a connected agent's name)."""
+    """The name a definition is called by (a function's, a connected agent's, an Azure Function's)."""
     kind = definition["type"]
+    if kind == "azure_function":
+        return str(definition[kind]["function"]["name"])
     return str(definition[kind]["name"])
 
 
@@ -88,9 +89,11 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
             raise bad_request(f'{where}: a {kind!r} tool needs an object under "{kind}"', f"{where}.{kind}")
         if kind == "function":
             _check_function(body, f"{where}.function")
+        elif kind == "azure_function":
+            _check_azure_function(body, f"{where}.azure_function")
         else:
             _check_connected(body, f"{where}.connected_agent")
-        name = str(body["name"])
+        name = tool_name(definition)
         if name in names:
             raise bad_request(
                 f"{where}: tool name {name!r} is already used by {field}[{names[name]}]",
@@ -129,3 +132,26 @@ def _check_connected(body: dict[str, Any], where: str) -> None:
         raise bad_request(
             f"{where}.description must say when to delegate (the model reads it)", f"{where}.description"
         )
+
+
+def _check_azure_function(body: dict[str, Any], where: str) -> None:
+    function = body.get("function")
+    if not isinstance(function, dict):
+        raise bad_request(f'{where}.function must be {{"name", "description", "parameters"}}', f"{where}.function")
+    _check_function(function, f"{where}.function")
+    for side in ("input_binding", "output_binding"):
+        binding = body.get(side)
+        at = f"{where}.{side}"
+        if not isinstance(binding, dict) or binding.get("type") != "storage_queue":
+            raise bad_request(f'{at} must be {{"type": "storage_queue", "storage_queue": {{...}}}}', f"{at}.type")
+        queue = binding.get("storage_queue")
+        if not isinstance(queue, dict):
+            raise bad_request(f"{at}.storage_queue must be an object", f"{at}.storage_queue")
+        endpoint, name = queue.get("queue_service_endpoint"), queue.get("queue_name")
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            raise bad_request(
+                f"{at}.storage_queue.queue_service_endpoint must be a queue service URL, got {endpoint!r}",
+                f"{at}.storage_queue.queue_service_endpoint",
+            )
+        if not isinstance(name, str) or not name:
+            raise bad_request(f"{at}.storage_queue.queue_name is required", f"{at}.storage_queue.queue_name")
