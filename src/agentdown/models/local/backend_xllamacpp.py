@@ -16,8 +16,9 @@ Where the two backends differ, this one is made to behave like the other:
   stop that starts in the first token, which is generated separately, below);
 - the first token may not end the reply nor be a control token: it is generated on
   its own (one token, ``ignore_eos`` and a ``-inf`` bias on the control tokens that
-  the GGUF's token types name), then the rest continues from the cached prompt. A
-  JSON schema needs neither: its grammar allows no end before a whole value.
+  the GGUF's token types name), then the rest continues from the prompt and that
+  token, the prompt's evaluation reused from the server's cache. A JSON schema needs
+  neither: its grammar allows no end before a whole value.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ __all__ = ["XllamacppBackend", "load"]
 _CONTROL = 3
 """``LLAMA_TOKEN_TYPE_CONTROL`` in ``tokenizer.ggml.token_type``."""
 _MAX_HEAD = 4
-"""Tokens generated one by one at most until the first ones decode as whole UTF-8."""
+"""The most tokens asked for as the first, for the first character to be whole."""
 
 
 def load(settings: EngineSettings) -> XllamacppBackend:
@@ -173,8 +174,8 @@ class XllamacppBackend:
             schema = json.loads(request.json_schema) if request.json_schema.strip() not in ("", "{}") else {}
             sampling["json_schema"] = _as_gbnf_would(schema or {"type": "object"})
         else:
-            head, ended = self._head(prompt, sampling, budget, run)
-            if ended or len(head) >= budget or run.stopped():
+            head = self._head(prompt, sampling, budget, run)
+            if len(head) >= budget or run.stopped():
                 return run.result(len(prompt), self._count, started)
         body = {**sampling, "prompt": prompt + head, "max_tokens": budget - len(head), "stream": True}
         self._server.handle_completions(body, run.on_chunk)
@@ -182,36 +183,31 @@ class XllamacppBackend:
             raise run.error
         return run.result(len(prompt), self._count, started)
 
-    def _head(
-        self, prompt: list[int], sampling: dict[str, Any], budget: int, run: _Run
-    ) -> tuple[list[int], bool]:
-        """The first token(s), the first with ending and control tokens ruled out.
+    def _head(self, prompt: list[int], sampling: dict[str, Any], budget: int, run: _Run) -> list[int]:
+        """The first token, with ending and control tokens ruled out, and its id.
 
-        One token at a time, with its id (to continue from exactly these tokens) and its
-        bytes (a token may be part of a character): until the bytes decode, at most a few.
-        Returns the tokens and whether the reply ended.
+        The id lets the rest continue from exactly this token. A token that is only part
+        of a character comes back as U+FFFD and without log-probabilities (the server
+        waits for the whole character), so then two tokens are asked for, three...; their
+        ids are not given apart, and the character's text is tokenized instead.
         """
-        head: list[int] = []
-        raw = b""
-        while True:
-            body: dict[str, Any] = {**sampling, "prompt": prompt + head, "max_tokens": 1, "logprobs": 1}
-            if not head:
-                body.update(ignore_eos=True, logit_bias=self._ban)
+        limit = max(1, min(budget, _MAX_HEAD))
+        for count in range(1, limit + 1):
+            body = {**sampling, "prompt": prompt, "max_tokens": count, "logprobs": 1}
+            body.update(ignore_eos=True, logit_bias=self._ban)  # within a character: harmless
             answer = self._server.handle_completions(body)
             if "error" in answer or "choices" not in answer:
                 raise ModelError(f"llama.cpp server: {_error_message(answer)}")
             choice = answer["choices"][0]
             tokens = (choice.get("logprobs") or {}).get("content") or []
-            for token in tokens:
-                head.append(int(token["id"]))
-                raw += bytes(token.get("bytes") or b"")
-            ended = choice.get("finish_reason") == "stop" or not tokens
-            if ended or len(head) >= min(budget, _MAX_HEAD) or _whole_utf8(raw) or run.stopped():
-                run.first = time.perf_counter()
-                run.feed(raw.decode("utf-8", errors="replace"))
-                if ended:
-                    run.finish = run.finish or "stop"
-                return head, ended
+            if tokens or count == limit:
+                break
+        text = str(choice.get("text") or "")
+        run.first = time.perf_counter()
+        run.feed(text)
+        if len(tokens) == count:
+            return [int(token["id"]) for token in tokens]
+        return self.tokenize(text, special=False)
 
     def _count(self, text: str) -> int:
         return len(self.tokenize(text, special=False))
@@ -340,14 +336,6 @@ def _as_gbnf_would(schema: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = closed(schema)
     out.setdefault("x-guidance", {"whitespace_flexible": False})
     return out
-
-
-def _whole_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _error_message(answer: Any) -> str:
