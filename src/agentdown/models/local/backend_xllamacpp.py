@@ -64,7 +64,7 @@ def load(settings: EngineSettings) -> XllamacppBackend:
     params.warmup = False  # an empty decode at load: a second for nothing
     params.verbosity = -1  # quiet, like llama-cpp-python with verbose=False; errors come back in answers
     params.ui = False
-    params.n_threads_http = 1  # we are its only HTTP client
+    params.n_threads_http = 2  # we are its only client (one keep-alive connection), plus a spare
     key = secrets.token_urlsafe(24)
     params.api_keys = [key]  # the listening port is then of no use to other local processes
     try:
@@ -121,8 +121,11 @@ class XllamacppBackend:
                 self._http = None
                 if attempt == 2:
                     raise
-        answer = json.loads(raw)
-        if status != 200:
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = raw.decode("utf-8", errors="replace")
+        if status != 200 or not isinstance(answer, dict):
             raise ModelError(f"llama.cpp server {path}: {_error_message(answer)}")
         return answer
 
