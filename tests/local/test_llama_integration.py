@@ -1,7 +1,8 @@
 """The real llama.cpp path on a real GGUF: SmolLM2-135M, the smallest pulled model.
 
-Needs llama-cpp-python and ``agentdown models pull smollm2-135m``. Without them the
-tests skip, saying why; with ``AGENTDOWN_REQUIRE_LOCAL_MODEL=1`` (CI) they fail.
+Needs a llama.cpp binding (xllamacpp or llama-cpp-python: the best installed, or the one
+``AGENTDOWN_LOCAL_BACKEND`` names) and ``agentdown models pull smollm2-135m``. Without them
+the tests skip, saying why; with ``AGENTDOWN_REQUIRE_LOCAL_MODEL=1`` (CI) they fail.
 The 135M model is too weak to choose tools, but it copies a tool call it is shown,
 which exercises the whole tool path; generation is greedy, so runs repeat.
 """
@@ -24,7 +25,7 @@ from agentdown.models.base import ChatOptions, ChatResponse, TextDelta, ToolCall
 from agentdown.models.local import LocalChatModel, llama_cpp_available, local_provider
 from agentdown.models.local.catalog import find_catalog_model
 from agentdown.models.local.chat_format import ContextOverflowError
-from agentdown.models.local.engine import Engine, Generation, get_engine
+from agentdown.models.local.engine import Engine, Generation, available_backends, get_engine
 from agentdown.models.local.weights import find_installed, models_dir
 from agentdown.models.provider import ProviderContext
 
@@ -46,7 +47,7 @@ COPY_CALL = (
 
 def _missing() -> str | None:
     if not llama_cpp_available():
-        return "llama-cpp-python is not installed (pip install 'agentdown[local]'; see docs/local-model.md)"
+        return "no llama.cpp binding is installed (pip install 'agentdown[local]'; see docs/local-model.md)"
     entry = find_catalog_model("smollm2-135m")
     assert entry is not None
     if find_installed(entry, MODELS_DIR) is None:
@@ -239,7 +240,7 @@ async def test_a_request_that_cannot_fit_is_refused_clearly(smol_path: Path) -> 
 
 async def test_the_jinja_template_path_also_works(smol_path: Path) -> None:
     model = LocalChatModel(smol_path)
-    model.chat_format = "jinja"  # SmolLM2's own template, rendered by llama-cpp-python
+    model.chat_format = "jinja"  # SmolLM2's own template, rendered by the binding
     reply = await model.complete([Message.user("Say hi.")], options=ChatOptions(max_output_tokens=8))
     assert reply.message.text
 
@@ -253,3 +254,12 @@ def test_the_provider_builds_the_model_from_settings(smol_path: Path) -> None:
     model = local_provider(ctx)
     assert isinstance(model, LocalChatModel)
     assert model._engine.settings.n_ctx == 1024
+
+
+def test_the_provider_uses_the_backend_asked_for(smol_path: Path) -> None:
+    for backend in available_backends():
+        environ = {"AGENTDOWN_LOCAL_MODEL": str(smol_path), "AGENTDOWN_LOCAL_BACKEND": backend}
+        model = local_provider(ProviderContext(provider="local", environ=environ, explicit_model=None))
+        assert isinstance(model, LocalChatModel) and model.backend == backend
+    chosen = os.environ.get("AGENTDOWN_LOCAL_BACKEND")
+    assert LocalChatModel(smol_path).backend == (chosen or available_backends()[0])

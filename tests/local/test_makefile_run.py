@@ -1,5 +1,6 @@
 """`make run` on a fresh machine: says what it does before each long step, installs no test tools,
-pulls the weights while llama.cpp compiles. Checked on make's own dry run of the real Makefile."""
+compiles nothing (a hash-pinned prebuilt binding), pulls the weights beside it; the compiled
+binding stays a choice. Checked on make's own dry run of the real Makefile."""
 
 from __future__ import annotations
 
@@ -23,11 +24,15 @@ PROVIDERS = (
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 
 
-def dry_run(tmp_path: Path, target: str) -> list[str]:
+def dry_run(tmp_path: Path, target: str, *args: str) -> list[str]:
     """The commands ``make TARGET`` would run with a fresh (empty) venv, recursive makes included."""
-    env = {k: v for k, v in os.environ.items() if k not in PROVIDERS and not k.startswith("MAKE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PROVIDERS and not k.startswith("MAKE") and k != "AGENTDOWN_LOCAL_BACKEND"
+    }
     result = subprocess.run(
-        ["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", target],
+        ["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args, target],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -47,7 +52,7 @@ def test_fresh_make_run_announces_each_long_step(tmp_path: Path) -> None:
     steps = [
         ("-m venv", "creating"),
         ("pip install --quiet -e .", "installing agentdown"),
-        (".[local]", "compiling llama.cpp"),
+        ("-r requirements/local.txt", "installing xllamacpp"),
         ("models pull", "pulling the local model"),
     ]
     for command, message in steps:
@@ -55,20 +60,37 @@ def test_fresh_make_run_announces_each_long_step(tmp_path: Path) -> None:
         said = first(lines, message)
         assert said < at, f"{command!r} runs before make says {message!r}:\n" + "\n".join(lines)
         assert "date +%T" in lines[said]  # with the time, so a log shows how long each step took
-    assert "5-15 minutes" in lines[first(lines, "compiling llama.cpp")]
 
 
-def test_make_run_installs_no_test_tools_and_compiles_no_multimodal_library(tmp_path: Path) -> None:
+def test_make_run_compiles_nothing_and_installs_only_hash_pinned_wheels(tmp_path: Path) -> None:
     lines = dry_run(tmp_path, "run")
     installs = [line for line in lines if "pip install" in line]
-    assert not any(".[dev]" in line for line in installs), installs
-    compile_line = lines[first(lines, ".[local]") - 1] + lines[first(lines, ".[local]")]
+    assert not any(".[dev]" in line or "[local" in line for line in installs), installs
+    assert not any("CMAKE" in line or "compiling" in line for line in lines)
+    binding = lines[first(lines, "-r requirements/local.txt")]
+    assert "--require-hashes" in binding and "--only-binary=:all:" in binding and "--no-deps" in binding
+    assert "AGENTDOWN_LOCAL_BACKEND=xllamacpp" in lines[first(lines, "quickstart/main.py")]
+    pinned = (REPO / "requirements" / "local.txt").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    version = next(line.split(" ")[0] for line in pinned.splitlines() if line.startswith("xllamacpp=="))
+    assert f'local = ["{version}"]' in pyproject  # the extra and the pinned install agree
+    assert pinned.count("--hash=sha256:") >= 1
+
+
+def test_the_compiled_binding_stays_a_choice(tmp_path: Path) -> None:
+    lines = dry_run(tmp_path, "run", "LOCAL_BACKEND=llama-cpp-python")
+    said = first(lines, "compiling llama.cpp")
+    assert "5-15 minutes" in lines[said] and "date +%T" in lines[said]
+    compile_line = lines[first(lines, ".[local-llama-cpp]") - 1] + lines[first(lines, ".[local-llama-cpp]")]
     assert "-DLLAVA_BUILD=OFF" in compile_line and "-DGGML_NATIVE=OFF" in compile_line
+    assert said < first(lines, ".[local-llama-cpp]")
+    assert "AGENTDOWN_LOCAL_BACKEND=llama-cpp-python" in lines[first(lines, "quickstart/main.py")]
+    assert not any("requirements/local.txt" in line for line in lines)
 
 
-def test_weights_are_pulled_while_llama_cpp_compiles(tmp_path: Path) -> None:
+def test_weights_are_pulled_beside_the_binding_install(tmp_path: Path) -> None:
     lines = dry_run(tmp_path, "run")
     parallel = lines[first(lines, "-j2")]
-    assert ".installed-local" in parallel and "local-weights" in parallel
+    assert ".installed-local-xllamacpp" in parallel and "local-weights" in parallel
     # The pull waits for nothing but agentdown itself.
     assert first(lines, "-j2") > first(lines, "pip install --quiet -e .")

@@ -38,7 +38,7 @@ def pull_command(
         raise typer.Exit(1) from exc
     typer.echo(f"use it with AGENTDOWN_PROVIDER=local AGENTDOWN_LOCAL_MODEL={installed.name}")
     if not llama_cpp_available():
-        typer.echo("note: running it needs llama-cpp-python: pip install 'agentdown[local]'", err=True)
+        typer.echo("note: running it needs a llama.cpp binding: pip install 'agentdown[local]'", err=True)
 
 
 @models_app.command("list")
@@ -63,7 +63,7 @@ def list_command(
         if found is not None:
             typer.echo(f"{'':22} {found.path}")
     if not llama_cpp_available():
-        typer.echo("llama-cpp-python is not installed: pip install 'agentdown[local]'")
+        typer.echo("no llama.cpp binding is installed: pip install 'agentdown[local]'")
     typer.echo(
         "any other GGUF file works too: AGENTDOWN_PROVIDER=local AGENTDOWN_LOCAL_MODEL=/path/model.gguf"
     )

@@ -1,9 +1,10 @@
 """Read the metadata of a GGUF file without llama.cpp.
 
 The context length and chat template decide how a model is loaded and prompted;
-reading them first avoids loading a gigabyte twice, and works where llama-cpp-python
-is not installed (``agentdown models list``, tests). Only scalar and string values
-are kept; arrays (the vocabulary) are skipped.
+reading them first avoids loading a gigabyte twice, and works where no llama.cpp
+binding is installed (``agentdown models list``, tests). Only scalar and string
+values are kept; arrays (the vocabulary) are skipped, except one asked for by name
+(:func:`read_int_array`: the token types, which the xllamacpp backend has no API for).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["GGUFError", "read_metadata"]
+__all__ = ["GGUFError", "read_int_array", "read_metadata"]
 
 _SCALARS = {
     0: "<B",
@@ -53,6 +54,34 @@ def read_metadata(path: Path) -> dict[str, MetadataValue]:
             else:
                 out[key] = _value(fh, kind)
         return out
+
+
+def read_int_array(path: Path, name: str) -> list[int] | None:
+    """The integer array ``name`` in the metadata of ``path`` (``None``: there is none)."""
+    with path.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise GGUFError(f"{path} is not a GGUF file")
+        _unpack(fh, "<I")
+        _tensors, count = _unpack(fh, "<QQ")
+        for _ in range(count):
+            key = _string(fh)
+            (kind,) = _unpack(fh, "<I")
+            if kind != _ARRAY:
+                _value(fh, kind)
+                continue
+            if key != name:
+                _skip_array(fh)
+                continue
+            item, length = _unpack(fh, "<IQ")
+            fmt = _SCALARS.get(item, "")
+            if item in (6, 7, 12) or not fmt:  # floats, bools, strings, nested arrays
+                raise GGUFError(f"{path}: {name} is not an array of integers")
+            size = struct.calcsize(fmt)
+            data = fh.read(size * length)
+            if len(data) != size * length:
+                raise GGUFError("truncated GGUF metadata")
+            return [int(v) for v in struct.unpack(f"<{length}{fmt[1]}", data)]
+        return None
 
 
 def _unpack(fh: BinaryIO, fmt: str) -> tuple[int, ...]:

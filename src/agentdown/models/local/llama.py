@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
+import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agentdown.exceptions import ConfigurationError, ModelError
 from agentdown.messages import Content, Message, Usage, new_id
@@ -38,6 +37,7 @@ from agentdown.models.local.engine import (
     Generation,
     GenerationRequest,
     get_engine,
+    resolve_backend,
 )
 from agentdown.models.local.gguf import GGUFError, read_metadata
 from agentdown.models.local.toolproto import ParsedOutput
@@ -98,6 +98,7 @@ class LocalChatModel:
         n_ctx: int | None = None,
         n_threads: int | None = None,
         max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        backend: str | None = None,
     ) -> None:
         self.path = Path(path)
         try:
@@ -111,12 +112,14 @@ class LocalChatModel:
         template = metadata.get("tokenizer.chat_template")
         self._template = template if isinstance(template, str) else None
         # ChatML is formatted here (exactly, fast, no Jinja); other templates go through
-        # llama-cpp-python's Jinja renderer. No template at all: ChatML is the best guess.
+        # the binding's Jinja renderer. No template at all: ChatML is the best guess.
         self.chat_format = "chatml" if self._template is None or "<|im_start|>" in self._template else "jinja"
         self._default_system = template_default_system(self._template)
         self._name = name or self.path.stem
         self.max_output_tokens = max_output_tokens
-        self._engine: Engine = get_engine(EngineSettings(self.path, wanted, n_threads))
+        # ``backend`` None: AGENTDOWN_LOCAL_BACKEND, else the best installed binding.
+        chosen = resolve_backend(backend or os.environ.get("AGENTDOWN_LOCAL_BACKEND"))
+        self._engine: Engine = get_engine(EngineSettings(self.path, wanted, n_threads, chosen))
         self._renderer: Callable[[Sequence[Turn]], str] | None = None
         self.stats = LocalStats()
         self.transcript: list[str] | None = None
@@ -125,6 +128,11 @@ class LocalChatModel:
     @property
     def model_name(self) -> str:
         return self._name
+
+    @property
+    def backend(self) -> str:
+        """The llama.cpp binding that runs the model (``xllamacpp`` or ``llama-cpp-python``)."""
+        return self._engine.settings.backend
 
     @property
     def load_seconds(self) -> float | None:
@@ -296,22 +304,16 @@ class LocalChatModel:
         return self._renderer(turns)
 
     def _jinja_renderer(self) -> Callable[[Sequence[Turn]], str]:
-        chat_format = importlib.import_module("llama_cpp.llama_chat_format")
-        bos, eos = self._engine.special_tokens()
-        formatter: Any = chat_format.Jinja2ChatFormatter(
-            template=self._template, eos_token=eos, bos_token=bos
-        )
+        engine = self._engine
 
         def render(turns: Sequence[Turn]) -> str:
             plain = [{"role": t.role, "content": t.content} for t in turns]
             try:
-                prompt = str(formatter(messages=plain).prompt)
+                return engine.render_template(plain)
             except Exception:
                 # Some templates (Gemma's, Mistral's) refuse a system turn: fold it into
                 # the first user turn, as their own documentation suggests.
-                prompt = str(formatter(messages=_fold_system(plain)).prompt)
-            # llama.cpp adds BOS itself when the model wants one; the template's is a duplicate.
-            return prompt[len(bos) :] if bos and prompt.startswith(bos) else prompt
+                return engine.render_template(_fold_system(plain))
 
         return render
 
