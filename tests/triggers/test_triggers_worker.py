@@ -162,7 +162,9 @@ def test_worker_errors_name_the_problem(tmp_path: Path) -> None:
     )
     # A chat-only app still has work for a worker (the Agents API's runs) unless that is off.
     result = run_cli("worker", str(chat_only), "--no-agents-api", env=env)
-    assert result.returncode == 1 and "has no timer, queue or blob triggers and --no-agents-api" in result.stderr
+    assert (
+        result.returncode == 1 and "has no timer, queue or blob triggers and --no-agents-api" in result.stderr
+    )
     app = queue_app(tmp_path / "b", "orders")
     result = run_cli("worker", str(app), env={**env, "AzureWebJobsStorage": "nonsense"})
     assert result.returncode == 1

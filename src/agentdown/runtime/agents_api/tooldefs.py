@@ -137,13 +137,17 @@ def _check_connected(body: dict[str, Any], where: str) -> None:
 def _check_azure_function(body: dict[str, Any], where: str) -> None:
     function = body.get("function")
     if not isinstance(function, dict):
-        raise bad_request(f'{where}.function must be {{"name", "description", "parameters"}}', f"{where}.function")
+        raise bad_request(
+            f'{where}.function must be {{"name", "description", "parameters"}}', f"{where}.function"
+        )
     _check_function(function, f"{where}.function")
     for side in ("input_binding", "output_binding"):
         binding = body.get(side)
         at = f"{where}.{side}"
         if not isinstance(binding, dict) or binding.get("type") != "storage_queue":
-            raise bad_request(f'{at} must be {{"type": "storage_queue", "storage_queue": {{...}}}}', f"{at}.type")
+            raise bad_request(
+                f'{at} must be {{"type": "storage_queue", "storage_queue": {{...}}}}', f"{at}.type"
+            )
         queue = binding.get("storage_queue")
         if not isinstance(queue, dict):
             raise bad_request(f"{at}.storage_queue must be an object", f"{at}.storage_queue")
