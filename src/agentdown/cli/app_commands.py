@@ -28,6 +28,7 @@ from agentdown.cli.render import TurnPrinter, run_turn
 from agentdown.cli.scaffold import scaffold
 from agentdown.exceptions import AgentdownError
 from agentdown.loop.events import ApprovalRequest
+from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (run/chat build queue tools)
 from agentdown.sessions import (
     Session,
     StoredSession,
