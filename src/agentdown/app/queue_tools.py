@@ -106,7 +106,10 @@ def read_queue_tools(r: Reader, path: KeyPath, *, from_config: bool = False) -> 
         if spec is None:
             continue
         if spec.name in seen:
-            r.error((*path, index, "name"), f"queue tool '{spec.name}' is already declared at line {seen[spec.name]}")
+            r.error(
+                (*path, index, "name"),
+                f"queue tool '{spec.name}' is already declared at line {seen[spec.name]}",
+            )
             continue
         seen[spec.name] = spec.line
         out.append(spec)
@@ -114,7 +117,10 @@ def read_queue_tools(r: Reader, path: KeyPath, *, from_config: bool = False) -> 
 
 
 def _entry(r: Reader, path: KeyPath, from_config: bool) -> QueueToolSpec | None:
-    if r.keys(path, QUEUE_TOOL_KEYS, "a queue tool", required=("name", "input_queue", "output_queue")) is None:
+    if (
+        r.keys(path, QUEUE_TOOL_KEYS, "a queue tool", required=("name", "input_queue", "output_queue"))
+        is None
+    ):
         if not isinstance(r.get(path), dict):
             return None
     before = len(r.problems.errors)
@@ -164,7 +170,10 @@ def _parameters(r: Reader, path: KeyPath) -> Mapping[str, Any]:
         where = "/".join(str(p) for p in exc.absolute_path)
         r.error(path, f"not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}")
     if value.get("type", "object") != "object":
-        r.error(path, f"expected an object schema (the arguments are one JSON object), got type {value.get('type')!r}")
+        r.error(
+            path,
+            f"expected an object schema (the arguments are one JSON object), got type {value.get('type')!r}",
+        )
     return MappingProxyType(dict(value))
 
 

@@ -201,7 +201,9 @@ class ReplyRouter:
         except QueueMessageLostError:
             pass  # it outlived its lease and went back: whoever reads it next drops it as a duplicate
         except StorageError as exc:
-            logger.warning("queue tools: deleting reply %s on %s failed: %s", message.id, self.queue.name, exc)
+            logger.warning(
+                "queue tools: deleting reply %s on %s failed: %s", message.id, self.queue.name, exc
+            )
 
     async def _poison(self, message: QueueMessage, why: str) -> None:
         try:

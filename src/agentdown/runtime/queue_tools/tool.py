@@ -78,9 +78,13 @@ class QueueTool:
         except ValueError as exc:
             raise ConfigurationError(f"queue tool '{name}': {exc}") from None
         if timeout is not None and not timeout > 0:
-            raise ConfigurationError(f"queue tool '{name}': timeout must be > 0 seconds or None, got {timeout}")
+            raise ConfigurationError(
+                f"queue tool '{name}': timeout must be > 0 seconds or None, got {timeout}"
+            )
         if encoding not in ("base64", "none"):
-            raise ConfigurationError(f"queue tool '{name}': encoding must be base64 or none, got {encoding!r}")
+            raise ConfigurationError(
+                f"queue tool '{name}': encoding must be base64 or none, got {encoding!r}"
+            )
         self.timeout = timeout
         self.encoding: Literal["base64", "none"] = encoding
         self.connection = connection
@@ -98,7 +102,9 @@ class QueueTool:
 
     # -- the Tool protocol --------------------------------------------------------------------------
 
-    async def invoke(self, arguments: dict[str, Any], context: FunctionInvocationContext | None = None) -> Any:
+    async def invoke(
+        self, arguments: dict[str, Any], context: FunctionInvocationContext | None = None
+    ) -> Any:
         """Send the call and wait for its reply; ``Value`` is the result."""
         deadline = None if self.timeout is None else time.time() + self.timeout
         cid = await self.send(arguments, deadline=deadline)
