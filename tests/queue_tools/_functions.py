@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -37,10 +38,8 @@ class SdkFunction:
             message_decode_policy=BinaryBase64DecodePolicy(),
         )
         for client in (self.input, self.output):
-            try:
+            with contextlib.suppress(Exception):
                 client.create_queue()
-            except Exception:
-                pass
         self.handler = handler
         self.stopping = threading.Event()
         self.calls: list[dict[str, Any]] = []

@@ -125,7 +125,7 @@ async def test_no_reply_is_a_timeout_the_model_reads_and_a_late_reply_is_dropped
     tool = make_tool(environ, inq, outq, timeout=0.5)
     try:
         started = time.monotonic()
-        with pytest.raises(QueueToolTimeoutError, match="GetWeather did not answer within 0.5 s"):
+        with pytest.raises(QueueToolTimeoutError, match=r"GetWeather did not answer within 0\.5 s"):
             await tool.invoke({"city": "Oslo"})
         assert time.monotonic() - started < 3
         # The function answers now: the reply is late, logged and deleted, never handed to another call.

@@ -101,7 +101,7 @@ def read_queue_tools(r: Reader, path: KeyPath, *, from_config: bool = False) -> 
         return ()
     out: list[QueueToolSpec] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(value):
+    for index in range(len(value)):
         spec = _entry(r, (*path, index), from_config)
         if spec is None:
             continue
@@ -117,12 +117,9 @@ def read_queue_tools(r: Reader, path: KeyPath, *, from_config: bool = False) -> 
 
 
 def _entry(r: Reader, path: KeyPath, from_config: bool) -> QueueToolSpec | None:
-    if (
-        r.keys(path, QUEUE_TOOL_KEYS, "a queue tool", required=("name", "input_queue", "output_queue"))
-        is None
-    ):
-        if not isinstance(r.get(path), dict):
-            return None
+    required = ("name", "input_queue", "output_queue")
+    if r.keys(path, QUEUE_TOOL_KEYS, "a queue tool", required=required) is None:
+        return None  # not a mapping: reported
     before = len(r.problems.errors)
     name = r.string((*path, "name"), QUEUE_TOOL_KEYS["name"], required=True)
     if name is not None and not TOOL_NAME_PATTERN.fullmatch(name.strip()):
