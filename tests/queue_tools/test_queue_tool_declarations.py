@@ -134,7 +134,7 @@ def test_the_functions_scaffold_registers_a_queue_trigger_that_replies(tmp_path:
     saved = sys.modules.get("azure.functions")
     sys.modules["azure.functions"] = stub
     try:
-        exec(source, namespace)  # noqa: S102 - the file we just generated
+        exec(source, namespace)
     finally:
         if saved is None:
             del sys.modules["azure.functions"]

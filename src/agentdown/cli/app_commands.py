@@ -29,7 +29,6 @@ from agentdown.cli.scaffold import scaffold
 from agentdown.cli.scaffold_function import declaration, scaffold_function
 from agentdown.exceptions import AgentdownError
 from agentdown.loop.events import ApprovalRequest
-from agentdown.tools.protocol import check_tool_name
 from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (run/chat build queue tools)
 from agentdown.sessions import (
     Session,
@@ -39,6 +38,7 @@ from agentdown.sessions import (
     store_from_env,
     validate_session_id,
 )
+from agentdown.tools.protocol import check_tool_name
 
 __all__ = ["app"]
 
