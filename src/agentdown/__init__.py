@@ -67,6 +67,9 @@ if TYPE_CHECKING:
     from agentdown.models.provider import (
         model_from_env,
     )
+    from agentdown.runtime.queue_tools import (
+        QueueTool,
+    )
     from agentdown.sessions.session import (
         Session,
     )
@@ -125,6 +128,7 @@ _EXPORTS: dict[str, str] = {
     "ChatResponse": "agentdown.models.base",
     "OpenAIChatModel": "agentdown.models.openai_compat",
     "model_from_env": "agentdown.models.provider",
+    "QueueTool": "agentdown.runtime.queue_tools",
     "Session": "agentdown.sessions.session",
     "DEFAULT_TRUNCATION": "agentdown.sessions.truncation",
     "TokenCache": "agentdown.sessions.truncation",
@@ -168,6 +172,7 @@ __all__ = [
     "ModelError",
     "ModelHTTPError",
     "OpenAIChatModel",
+    "QueueTool",
     "ReasoningDeltaEvent",
     "ResponseExample",
     "ResumeError",

@@ -23,6 +23,7 @@ from agentdown.app.config import (
 )
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
+from agentdown.app.queue_tools import merge_queue_tools, read_queue_tools
 from agentdown.app.spec import (
     AgentSpec,
     BuiltinEndpoints,
@@ -56,6 +57,7 @@ AGENT_KEYS: dict[str, str] = {
     "skills": "true, false, {exclude: [skill names]} or {include: [skill names]}",
     "tools": "true, false, {exclude: [tool names]} or {include: [tool names]}",
     "subagents": "a list of {agent: <slug>, when: <when to delegate>}",
+    "queue_tools": "a list of {name, description, parameters, input_queue, output_queue, connection, timeout, encoding}",
     "input_schema": "a JSON Schema (mapping) for the request body",
     "response_example": "an example answer as a JSON document",
     "response_schema": "a JSON Schema (mapping) the answer must satisfy",
@@ -161,6 +163,7 @@ def read_agent_file(
         mcp=_selection(r, "mcp", ()),
         skills=_selection(r, "skills", ()),
         subagents=_subagents(r, slug),
+        queue_tools=merge_queue_tools(config.queue_tools, read_queue_tools(r, ("queue_tools",))),
         input_schema=_schema(r, ("input_schema",)),
         response_example=response_example,
         response_schema=response_schema,

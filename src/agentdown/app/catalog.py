@@ -23,6 +23,7 @@ from agentdown.app.config import AppConfig, environ_snapshot, load_config
 from agentdown.app.diagnostics import LOAD_LOGGER, AppLoadError, Problem, Problems
 from agentdown.app.discovery import DiscoveredTool, discover_agent_files, discover_tools
 from agentdown.app.links import check_links, delegate_tool_name
+from agentdown.app.queue_tools import QueueToolSpec, queue_tool_factory
 from agentdown.app.skills import Skill
 from agentdown.app.spec import AgentSpec
 from agentdown.exceptions import ConfigurationError
@@ -85,6 +86,7 @@ class AgentCatalog:
         self._models: dict[str | None, ChatModel] = {}
         self._toolsets: dict[str, Any] = {}
         self._agents: dict[str, Agent] = {}
+        self._queue_tool_objects: list[Any] = []
 
     # -- what was loaded -------------------------------------------------------------------------
 
@@ -168,8 +170,13 @@ class AgentCatalog:
     def tool_names(self, slug: str) -> list[str]:
         """Names of the ``tools/`` tools and delegation tools the agent gets (MCP tools are listed per run)."""
         spec = self._specs[slug]
-        own = [t.name for t in self._tools if spec.tools.allows(t.name)]
-        return own + [delegate_tool_name(r.agent) for r in spec.subagents]
+        queued = [q.name for q in self.queue_tools_of(spec)]
+        own = [t.name for t in self._tools if spec.tools.allows(t.name) and t.name not in queued]
+        return own + queued + [delegate_tool_name(r.agent) for r in spec.subagents]
+
+    def queue_tools_of(self, spec: AgentSpec) -> list[QueueToolSpec]:
+        """The queue tools the agent gets: its own, and the config's its ``tools`` selection allows."""
+        return [q for q in spec.queue_tools if not q.from_config or spec.tools.allows(q.name)]
 
     # -- building agents ---------------------------------------------------------------------------
 
@@ -220,7 +227,12 @@ class AgentCatalog:
         kit = self._capabilities.skill_kit(
             [n for n in self._capabilities.skill_names if spec.skills.allows(n)]
         )
-        tools: list[Any] = [t.tool for t in self._tools if spec.tools.allows(t.name)]
+        queued = self.queue_tools_of(spec)
+        # A tools/ function named like a queue tool is that tool's implementation (served by
+        # `agentdown worker --queue-tools`): the agent calls it through the queue.
+        names = {q.name for q in queued}
+        tools: list[Any] = [t.tool for t in self._tools if spec.tools.allows(t.name) and t.name not in names]
+        tools += self._queue_tools(spec, queued)
         tools += [self._toolset(name) for name in self._capabilities.mcp_servers if spec.mcp.allows(name)]
         tools += kit.tools
         for ref in spec.subagents:
@@ -267,6 +279,20 @@ class AgentCatalog:
         self._agents[slug] = agent
         return agent
 
+    def _queue_tools(self, spec: AgentSpec, queued: list[QueueToolSpec]) -> list[Any]:
+        if not queued:
+            return []
+        factory = queue_tool_factory()
+        if factory is None:
+            first = queued[0]
+            raise ConfigurationError(
+                f"{first.file}:{first.line}: agent '{spec.slug}' has queue_tools, which the runtime builds: "
+                "import agentdown.runtime.queue_tools first (agentdown serve, worker, run and chat do)"
+            )
+        built = [factory(q, self._environ) for q in queued]
+        self._queue_tool_objects.extend(built)
+        return built
+
     def _toolset(self, name: str) -> Any:
         if name not in self._toolsets:
             from agentdown.tools.mcp import McpToolset
@@ -276,7 +302,7 @@ class AgentCatalog:
 
     async def aclose(self) -> None:
         """Close MCP connections and the models this catalog created (an injected model is the caller's)."""
-        for toolset in self._toolsets.values():
+        for toolset in [*self._toolsets.values(), *self._queue_tool_objects]:
             with contextlib.suppress(Exception):
                 await toolset.aclose()
         for model in self._models.values():
@@ -285,6 +311,7 @@ class AgentCatalog:
                 with contextlib.suppress(Exception):
                     await close()
         self._toolsets.clear()
+        self._queue_tool_objects.clear()
         self._models.clear()
         self._agents.clear()
 

@@ -37,6 +37,7 @@ from typing import Any, Literal
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml
+from agentdown.app.queue_tools import QueueToolSpec, read_queue_tools
 from agentdown.app.spec import AgentConfiguration, HttpAuth
 from agentdown.app.substitution import has_placeholders, substitute_values
 from agentdown.app.triggers import read_http_auth
@@ -67,6 +68,7 @@ _KEYS = {
     "agent_configuration": "{max_output_tokens: N}",
     "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
     "sdk_mode": "maf (accepted for compatibility, ignored)",
+    "queue_tools": "a list of {name, description, parameters, input_queue, output_queue, connection, timeout, encoding}",
 }
 _AGENT_CONFIGURATION = {
     "max_output_tokens": "a positive whole number of tokens",
@@ -98,6 +100,8 @@ class AppConfig:
     """System tool settings by tool name (validated, not provided by agentdown yet)."""
     structured_output: Literal["auto", "native", "prompt"] | None = None
     """Default ``structured_output`` for agents that set none."""
+    queue_tools: tuple[QueueToolSpec, ...] = ()
+    """Queue tools every agent gets (unless its ``tools`` selection leaves them out)."""
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Line of each top-level key, for problems found later."""
 
@@ -134,6 +138,7 @@ def load_config(app_dir: Path, environ: Mapping[str, str], problems: Problems) -
         ),
         system_tools=MappingProxyType(_config_system_tools(reader)),
         structured_output=read_structured_output(reader, ("structured_output",)),
+        queue_tools=read_queue_tools(reader, ("queue_tools",), from_config=True),
         lines=MappingProxyType({str(k[0]): v for k, v in doc.lines.items() if len(k) == 1}),
     )
 

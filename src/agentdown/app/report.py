@@ -96,7 +96,25 @@ def _agent(catalog: AgentCatalog, spec: AgentSpec) -> dict[str, Any]:
         "output": spec.output.args | {"type": spec.output.type} if spec.output is not None else None,
         "session_key": spec.session_key,
         "endpoints": _endpoints(spec),
-        "tools": [t.name for t in catalog.tools if spec.tools.allows(t.name)],
+        "tools": [
+            t.name
+            for t in catalog.tools
+            if spec.tools.allows(t.name) and t.name not in {q.name for q in catalog.queue_tools_of(spec)}
+        ],
+        "queue_tools": [
+            {
+                "name": q.name,
+                "description": q.description,
+                "parameters": _plain(q.parameters),
+                "input_queue": q.input_queue,
+                "output_queue": q.output_queue,
+                "connection": q.connection,
+                "timeout": q.timeout,
+                "encoding": q.encoding,
+                "declared_in": f"{q.file}:{q.line}",
+            }
+            for q in catalog.queue_tools_of(spec)
+        ],
         "mcp_servers": [name for name in catalog.mcp_servers if spec.mcp.allows(name)],
         "skills": [s.name for s in catalog.skills if spec.skills.allows(s.name)],
         "subagents": [

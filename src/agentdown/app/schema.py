@@ -13,8 +13,10 @@ from typing import Any
 
 from agentdown.app.agentfile import AGENT_KEYS
 from agentdown.app.config import STRUCTURED_OUTPUT_MODES
+from agentdown.app.queue_tools import QUEUE_TOOL_KEYS
 from agentdown.app.spec import HTTP_AUTH_MODES
 from agentdown.app.triggers import FUNCTIONS_ONLY_TRIGGERS, SUPPORTED_TRIGGERS
+from agentdown.tools.protocol import TOOL_NAME_PATTERN
 
 __all__ = ["front_matter_schema"]
 
@@ -162,6 +164,30 @@ def _output() -> dict[str, Any]:
     }
 
 
+def _queue_tools() -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "name": {"type": "string", "pattern": TOOL_NAME_PATTERN.pattern},
+        "description": {"type": "string", "minLength": 1},
+        "parameters": {"type": "object"},
+        "input_queue": {"type": "string", "pattern": "^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$"},
+        "output_queue": {"type": "string", "pattern": "^[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]$"},
+        "connection": {"type": "string"},
+        "timeout": {"type": ["number", "string"], "exclusiveMinimum": 0},
+        "encoding": {"enum": ["base64", "none"]},
+    }
+    for key, form in QUEUE_TOOL_KEYS.items():
+        props[key]["description"] = form
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "description", "input_queue", "output_queue"],
+            "properties": props,
+        },
+    }
+
+
 def front_matter_schema() -> dict[str, Any]:
     """The JSON Schema of an agent file's front matter."""
     properties: dict[str, Any] = {
@@ -217,6 +243,7 @@ def front_matter_schema() -> dict[str, Any]:
                 },
             },
         },
+        "queue_tools": _queue_tools(),
         "input_schema": {"type": "object"},
         "response_example": {
             "type": ["string", "object", "array"],

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from agentdown.app.bindings import OutputBinding
+from agentdown.app.queue_tools import QueueToolSpec
 
 __all__ = [
     "AgentConfiguration",
@@ -240,6 +241,8 @@ class AgentSpec:
     mcp: Selection = field(default_factory=Selection)
     skills: Selection = field(default_factory=Selection)
     subagents: tuple[SubagentRef, ...] = ()
+    queue_tools: tuple[QueueToolSpec, ...] = ()
+    """``queue_tools`` of the front matter over ``agents.config.yaml``'s (see :mod:`.queue_tools`)."""
     input_schema: Mapping[str, Any] | None = None
     response_example: Any = None
     """Parsed JSON (``response_example`` is written as a JSON document); ``None``: none."""

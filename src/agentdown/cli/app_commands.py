@@ -26,8 +26,10 @@ from agentdown.cli.main import app
 from agentdown.cli.problems import ProblemFormat, print_problems
 from agentdown.cli.render import TurnPrinter, run_turn
 from agentdown.cli.scaffold import scaffold
+from agentdown.cli.scaffold_function import declaration, scaffold_function
 from agentdown.exceptions import AgentdownError
 from agentdown.loop.events import ApprovalRequest
+from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (run/chat build queue tools)
 from agentdown.sessions import (
     Session,
     StoredSession,
@@ -36,6 +38,7 @@ from agentdown.sessions import (
     store_from_env,
     validate_session_id,
 )
+from agentdown.tools.protocol import check_tool_name
 
 __all__ = ["app"]
 
@@ -154,8 +157,28 @@ def init(
         Path, typer.Argument(metavar="APP", help="The folder to create the app in.", show_default=False)
     ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+    queue_function: Annotated[
+        str | None,
+        typer.Option(
+            "--queue-function",
+            metavar="NAME",
+            help="Instead: an Azure Functions app (function_app.py, host.json, requirements.txt) answering "
+            "the queue tool NAME.",
+        ),
+    ] = None,
 ) -> None:
     """Create a working app: an agent, a tools/ example, agents.config.yaml and a README."""
+    if queue_function is not None:
+        try:
+            check_tool_name(queue_function, "--queue-function")
+            written = scaffold_function(path, queue_function, force=force)
+        except (FileExistsError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        for file in written:
+            typer.echo(f"created {file}")
+        typer.echo(f"\nAn agent calls it with this front matter:\n{declaration(queue_function)}")
+        return
     try:
         written = scaffold(path, force=force)
     except FileExistsError as exc:

@@ -28,6 +28,7 @@ from agentdown.exceptions import AgentdownError, ConfigurationError
 from agentdown.runtime.agents_api.config import open_agents_store
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.runs.host import RunHost
+from agentdown.runtime.queue_tools.server import QueueFunctionHost, served_tools
 from agentdown.runtime.queues import (
     DEFAULT_CONNECTION,
     open_queue_service,
@@ -87,6 +88,27 @@ def worker(
             "--agents-api/--no-agents-api", help="Also execute runs of the Agents API (default: yes)."
         ),
     ] = True,
+    queue_tools: Annotated[
+        bool,
+        typer.Option(
+            "--queue-tools",
+            help="Also serve the app's tools/ tools as queue functions: those its queue_tools declarations "
+            "name, on their input queues (or --tool on --input-queue/--output-queue).",
+        ),
+    ] = False,
+    tool: Annotated[
+        str | None, typer.Option("--tool", help="With --queue-tools: serve only this tool.")
+    ] = None,
+    input_queue: Annotated[
+        str | None, typer.Option("--input-queue", help="With --queue-tools: the queue calls arrive on.")
+    ] = None,
+    output_queue: Annotated[
+        str | None, typer.Option("--output-queue", help="With --queue-tools: the queue replies go to.")
+    ] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option("--connection", help="With --queue-tools: the connection setting (default: declared)."),
+    ] = None,
 ) -> None:
     """Run the app's timer, queue and blob triggers and the Agents API's runs, until SIGTERM or Ctrl-C.
 
@@ -101,23 +123,33 @@ def worker(
         runner = Runner(catalog, store_from_env(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
         runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None
-    except ConfigurationError as exc:
+        functions = None
+        if queue_tools:
+            served = served_tools(
+                catalog, tool=tool, input_queue=input_queue, output_queue=output_queue, connection=connection
+            )
+            functions = QueueFunctionHost(served, environ=os.environ, concurrency=concurrency)
+        elif tool or input_queue or output_queue:
+            raise ConfigurationError("--tool, --input-queue and --output-queue need --queue-tools")
+    except (ConfigurationError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if not host.triggers and runs is None:
+    if not host.triggers and runs is None and functions is None:
         typer.echo(
             f"error: {path} has no timer, queue or blob triggers and --no-agents-api: a worker has nothing to run",
             err=True,
         )
         raise typer.Exit(1)
     try:
-        asyncio.run(_run_worker(host, runner, runs))
+        asyncio.run(_run_worker(host, runner, runs, functions))
     except (AgentdownError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
-async def _run_worker(host: TriggerHost, runner: Runner, runs: RunHost | None) -> None:
+async def _run_worker(
+    host: TriggerHost, runner: Runner, runs: RunHost | None, functions: QueueFunctionHost | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
@@ -131,6 +163,8 @@ async def _run_worker(host: TriggerHost, runner: Runner, runs: RunHost | None) -
             stop.set()
         elif not hurried:
             hurried.append(loop.create_task(host.stop(timeout=0)))
+            if functions is not None:
+                hurried.append(loop.create_task(functions.stop(timeout=0)))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
@@ -140,11 +174,18 @@ async def _run_worker(host: TriggerHost, runner: Runner, runs: RunHost | None) -
         typer.echo(f"worker running {len(host.triggers)} trigger(s):", err=True)
         for trigger in host.triggers:
             typer.echo(f"  {trigger}", err=True)
+        if functions is not None:
+            await functions.start()
+            typer.echo(f"worker serving {len(functions.served)} queue tool(s):", err=True)
+            for line in functions.describe():
+                typer.echo(f"  {line}", err=True)
         if runs is not None:
             await runs.start()
             typer.echo(f"worker executing Agents API runs from the {runs.describe()}", err=True)
         await stop.wait()
     finally:
+        if functions is not None:
+            await functions.stop()
         if runs is not None:
             await runs.aclose()
             await runs.service.api.store.aclose()

@@ -28,6 +28,7 @@ from agentdown.agent import Agent
 from agentdown.app.catalog import AgentCatalog
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunEvent
 from agentdown.messages import Message, new_id
+from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (registers the queue tool factory)
 from agentdown.runtime.pending import (
     NothingPendingError,
     PendingExpiredError,

@@ -23,6 +23,7 @@ from agentdown.runtime.queues.base import (
     QueueMessageLostError,
     validate_queue_name,
 )
+from agentdown.runtime.queues.watch import FileWatch, Signature, file_watch
 from agentdown.sessions.sqlitedb import SqliteDatabase, immediate
 
 __all__ = ["SqliteQueue", "SqliteQueueService"]
@@ -128,7 +129,23 @@ class SqliteQueue:
             )
 
         await self._db.call(insert)
+        self._watch().notify()
         return message_id
+
+    def _watch(self) -> FileWatch:
+        return file_watch(self._db.path)
+
+    def change_token(self) -> Signature:
+        """What the queue file looks like now (for :meth:`wait_for_change`); call it in the loop."""
+        return self._watch().token()
+
+    async def wait_for_change(self, token: Signature, timeout: float) -> None:
+        """Return when any process wrote to the queue file since ``token`` (or after ``timeout``).
+
+        Cheap: see :mod:`agentdown.runtime.queues.watch`. Readers call it instead of sleeping
+        between empty receives, so a message is seen within milliseconds of its arrival.
+        """
+        await self._watch().wait(token, timeout)
 
     async def receive(self, max_messages: int, visibility_timeout: float) -> list[QueueMessage]:
         if max_messages < 1:
@@ -187,6 +204,8 @@ class SqliteQueue:
         visible = await self._db.call(update)
         if visible is None:
             raise self._lost(message)
+        if visibility_timeout <= 0:
+            self._watch().notify()  # given back: a reader in this process may want it
         return QueueMessage(
             id=message.id,
             body=message.body,

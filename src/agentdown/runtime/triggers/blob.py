@@ -176,6 +176,7 @@ class BlobListener(Listener):
         renewal = asyncio.create_task(self._renew(key, lease, attempts))
         try:
             data = await self._data(item, captures)
+            assert isinstance(self.invoker, Invoker)  # blobs always run an agent
             await self.invoker(data, captures)
         except asyncio.CancelledError:
             await self._settle(renewal, key, lease, self._receipt("failed", attempts - 1, time.time()))

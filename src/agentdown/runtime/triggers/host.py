@@ -227,7 +227,7 @@ class TriggerHost:
             self._listeners = [self._listener(plan) for plan in self._plans]
             for listener in self._listeners:
                 await listener.start()
-                if listener.invoker.output is not None:
+                if isinstance(listener.invoker, Invoker) and listener.invoker.output is not None:
                     await listener.invoker.output.start()
         except BaseException:
             await self._resources.aclose()

@@ -8,13 +8,16 @@ import os
 import secrets
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
 from agentdown.runtime.triggers.settings import TriggerSettings
 
-__all__ = ["Listener", "worker_id"]
+__all__ = ["EventHandler", "Listener", "worker_id"]
+
+EventHandler = Callable[[Mapping[str, Any]], Awaitable[object]]
+"""What a listener calls per event besides an agent's :class:`Invoker` (queue tools' functions)."""
 
 
 def worker_id() -> str:
@@ -26,7 +29,11 @@ class Listener(ABC):
     """Base of the timer, queue and blob listeners; :meth:`run` loops until :meth:`request_stop`."""
 
     def __init__(
-        self, binding: TriggerBinding, invoker: Invoker, settings: TriggerSettings, concurrency: int
+        self,
+        binding: TriggerBinding,
+        invoker: Invoker | EventHandler,
+        settings: TriggerSettings,
+        concurrency: int,
     ) -> None:
         self.binding = binding
         self.invoker = invoker

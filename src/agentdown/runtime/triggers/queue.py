@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from agentdown.runtime.queues.base import (
     MessageQueue,
@@ -22,12 +23,16 @@ from agentdown.runtime.queues.base import (
     move_to_poison,
 )
 from agentdown.runtime.triggers.invoke import Invoker, TriggerBinding, logger
-from agentdown.runtime.triggers.listener import Listener
+from agentdown.runtime.triggers.listener import EventHandler, Listener
 from agentdown.runtime.triggers.settings import TriggerSettings
 
-__all__ = ["QueueListener"]
+__all__ = ["PoisonMessageError", "QueueListener"]
 
 _FIRST_POLL = 0.05
+
+
+class PoisonMessageError(Exception):
+    """Raised by a handler for a message that can never succeed (not parseable): poisoned at once."""
 
 
 class _Delivery:
@@ -43,7 +48,7 @@ class QueueListener(Listener):
     def __init__(
         self,
         binding: TriggerBinding,
-        invoker: Invoker,
+        invoker: Invoker | EventHandler,
         settings: TriggerSettings,
         concurrency: int,
         *,
@@ -62,7 +67,10 @@ class QueueListener(Listener):
 
     async def run(self) -> None:
         delay = _FIRST_POLL
+        # The embedded queue tells when its file changed: wait for that instead of sleeping.
+        watch = getattr(self.queue, "change_token", None)
         while await self.wait_slot():
+            token = watch() if watch is not None else None
             try:
                 messages = await self.queue.receive(
                     self.concurrency - len(self._inflight), self.settings.lease_seconds
@@ -71,13 +79,26 @@ class QueueListener(Listener):
                 logger.warning("%s: receiving from queue %s failed: %s", self.label, self.queue.name, exc)
                 messages = []
             if not messages:
-                if await self.sleep(delay):
+                if await self._idle(token, delay):
                     break
                 delay = min(delay * 2, self.polling_interval)
                 continue
             delay = _FIRST_POLL
             for message in messages:
                 self.spawn(self._handle(message))
+
+    async def _idle(self, token: Any, delay: float) -> bool:
+        """Wait ``delay`` seconds, less when the queue changes; whether a stop was requested."""
+        if token is None:
+            return await self.sleep(delay)
+        change = asyncio.ensure_future(self.queue.wait_for_change(token, delay))  # type: ignore[attr-defined]
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({change, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            change.cancel()
+            stop.cancel()
+        return self.stopping
 
     async def _handle(self, message: QueueMessage) -> None:
         limit = self.settings.max_dequeue_count
@@ -88,6 +109,10 @@ class QueueListener(Listener):
         renewal = asyncio.create_task(self._renew(delivery))
         try:
             await self.invoker(message.binding_data())
+        except PoisonMessageError as exc:
+            await self._stop_renewing(delivery, renewal)
+            await self._poison(delivery.message, str(exc))
+            return
         except asyncio.CancelledError:
             await self._stop_renewing(delivery, renewal)
             await self._abandon(delivery)
