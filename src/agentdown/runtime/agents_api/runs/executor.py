@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -80,6 +81,8 @@ class _Execution:
         """The thread message being streamed (once its record is written)."""
         self.message_id: str | None = None
         self.opening: asyncio.Task[None] | None = None
+        self.expires = False
+        """The run ends ``expired`` at ``expires_at`` (it has ``azure_function`` tools, which wait until then)."""
         self.whole: Message | None = None
         """A text reply that came whole, written at its step's end."""
         self.message_step: Record | None = None
@@ -291,7 +294,10 @@ async def execute_run(
     try:
         if plan is None:
             assistant = await resolve_assistant(api, str(run["assistant_id"]))
-            plan = await plan_run(api, assistant, run.get("_fields") or {})
+            plan = await plan_run(
+                api, assistant, run.get("_fields") or {}, run_id=ex.run_id, deadline=float(run["expires_at"])
+            )
+        ex.expires = bool(plan.azure_functions())
         events = await _start(ex, plan)
         try:
             async for event in events:
@@ -330,7 +336,7 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
             stream_model=streamed,
         )
     if conversation:
-        conversation = await _recover(ex, conversation)
+        conversation = await _recover(ex, conversation, plan)
     return plan.agent.run_stream(
         [],
         session=Session(id=ex.run_id, messages=[*history, *conversation]),
@@ -342,6 +348,8 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
 async def _dispatch(ex: _Execution, event: RunEvent) -> None:
     if ex.cancel.is_set():
         raise _Stop("cancelled")
+    if ex.expires and time.time() >= float(ex.run["expires_at"]):
+        raise _Stop("expired")  # waited for an Azure Function past expires_at, as the service ends it
     if isinstance(event, TextDeltaEvent):
         await ex.on_delta(event)
     elif isinstance(event, MessageCompletedEvent):
@@ -371,8 +379,15 @@ async def _history(ex: _Execution, plan: RunPlan) -> list[Message]:
         after = page.records[-1].id
 
 
-async def _recover(ex: _Execution, conversation: list[Message]) -> list[Message]:
-    """After a dead worker: drop its unfinished message, settle its unfinished tool calls."""
+async def _recover(ex: _Execution, conversation: list[Message], plan: RunPlan) -> list[Message]:
+    """After a dead worker: drop its unfinished message, settle its unfinished tool calls.
+
+    An unfinished ``azure_function`` call is waited for (its message is on the queue, and
+    the function's reply comes to whoever executes the run now); any other unfinished
+    call gets :data:`INTERRUPTED_RESULT`.
+    """
+    functions = plan.azure_functions()
+    pending = {c.call_id: c.name for m in conversation[-1:] for c in m.tool_calls}
     store = ex.api.store
     page = await store.list("message", ex.thread_id, limit=20, order="desc", where={"run_id": ex.run_id})
     for record in page.records:
@@ -385,6 +400,8 @@ async def _recover(ex: _Execution, conversation: list[Message]) -> list[Message]
         if body["type"] == "tool_calls":
             for call in body["step_details"]["tool_calls"]:
                 fn = call["function"]
+                if fn["output"] is None and pending.get(call["id"]) in functions:
+                    fn["output"] = await _awaited_reply(functions[str(pending[call["id"]])], call["id"])
                 fn["output"] = fn["output"] if fn["output"] is not None else INTERRUPTED_RESULT
                 outputs[call["id"]] = fn["output"]
             body.update(status="completed", completed_at=now())
@@ -412,6 +429,18 @@ async def _recover(ex: _Execution, conversation: list[Message]) -> list[Message]
         await ex._checkpoint(_conversation=[m.to_dict() for m in conversation])
     logger.info("run %s continues after its worker stopped", ex.run_id)
     return conversation
+
+
+async def _awaited_reply(tool: Any, call_id: str) -> str:
+    from agentdown.runtime.queue_tools.tool import QueueToolTimeoutError
+    from agentdown.tools.results import serialize_result
+
+    try:
+        value = await tool.resume(call_id)
+    except QueueToolTimeoutError:
+        raise _Stop("expired") from None
+    text, _ = serialize_result(value)
+    return text
 
 
 async def _completed(ex: _Execution, plan: RunPlan, event: RunCompletedEvent) -> dict[str, Any]:
@@ -472,7 +501,9 @@ async def _end(
         with contextlib.suppress(Exception):
             await store.replace(ex.message, body)
         await ex.emit("thread.message.incomplete", public(body))
-    step_status = {"cancelled": "cancelled", "failed": "failed"}.get(status, "completed")
+    step_status = {"cancelled": "cancelled", "failed": "failed", "expired": "expired"}.get(
+        status, "completed"
+    )
     for step in (ex.message_step, ex.tool_step):
         if step is None:
             continue

@@ -9,6 +9,7 @@ stops in ``requires_action`` until the caller submits its output. A
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +20,19 @@ from agentdown.models.base import ChatOptions
 from agentdown.runtime.agents_api.assistants import Assistant
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import bad_request, not_found
-from agentdown.runtime.agents_api.tooldefs import check_tool_definitions
+from agentdown.runtime.agents_api.tooldefs import check_tool_definitions, tool_name
 from agentdown.tools import FunctionTool, Tool, tool_definition
 
 __all__ = ["RunPlan", "plan_run", "resolve_assistant"]
 
 _MAX_DELEGATION_DEPTH = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _RunRef:
+    id: str
+    deadline: float
+    """The run's ``expires_at``: how long its ``azure_function`` calls may wait."""
 
 
 @dataclass(slots=True)
@@ -41,6 +49,10 @@ class RunPlan:
     """What the run reports it used."""
     client_tools: set[str] = field(default_factory=set)
 
+    def azure_functions(self) -> dict[str, Any]:
+        """The run's ``azure_function`` tools by name."""
+        return {t.name: t for t in self.agent.tools if getattr(t, "kind", None) == "azure_function"}
+
 
 async def resolve_assistant(api: AgentsApi, assistant_id: str, *, param: str = "assistant_id") -> Assistant:
     """The assistant ``assistant_id`` names (an app agent by id or slug, else a stored one); else 404 / 400."""
@@ -53,7 +65,13 @@ async def resolve_assistant(api: AgentsApi, assistant_id: str, *, param: str = "
 
 
 async def plan_run(
-    api: AgentsApi, assistant: Assistant, fields: Mapping[str, Any], *, depth: int = 0
+    api: AgentsApi,
+    assistant: Assistant,
+    fields: Mapping[str, Any],
+    *,
+    depth: int = 0,
+    run_id: str = "",
+    deadline: float | None = None,
 ) -> RunPlan:
     """The agent and options for a run of ``assistant`` with the run request's ``fields`` (None: unset)."""
     base = api.runner.agent(assistant.slug) if assistant.slug is not None else None
@@ -78,7 +96,8 @@ async def plan_run(
         instructions = "\n\n".join(p for p in (instructions, str(fields["additional_instructions"])) if p)
     if fields.get("model"):
         model_name = str(fields["model"])
-    tools, client = await _tools(api, definitions, server_tools, depth)
+    run = _RunRef(run_id, deadline if deadline is not None else time.time() + 600)
+    tools, client = await _tools(api, definitions, server_tools, depth, run)
     response_format = _pick(fields, body, "response_format")
     schema, native = _response_format(response_format)
     options = ChatOptions(
@@ -125,14 +144,18 @@ def _function_definition(tool: Tool) -> dict[str, Any]:
 
 
 async def _tools(
-    api: AgentsApi, definitions: Sequence[dict[str, Any]], server_tools: Mapping[str, Tool], depth: int
+    api: AgentsApi,
+    definitions: Sequence[dict[str, Any]],
+    server_tools: Mapping[str, Tool],
+    depth: int,
+    run: _RunRef,
 ) -> tuple[list[Tool], set[str]]:
     tools: list[Tool] = []
     client: set[str] = set()
     for index, definition in enumerate(definitions):
         kind = definition["type"]
         spec = definition[kind]
-        name = str(spec["name"])
+        name = tool_name(definition)
         if kind == "function":
             if name in server_tools:
                 tools.append(server_tools[name])
@@ -146,6 +169,13 @@ async def _tools(
                     schema=spec.get("parameters") or {"type": "object", "properties": {}},
                 )
             )
+        elif kind == "azure_function":
+            # Imported here: only runs with such a tool load the queue clients.
+            from agentdown.runtime.agents_api.runs.azure_functions import AzureFunctionTool
+
+            tools.append(
+                AzureFunctionTool(definition, run_id=run.id, deadline=run.deadline, environ=api.environ)
+            )
         else:
             if depth >= _MAX_DELEGATION_DEPTH:
                 raise bad_request(
@@ -153,7 +183,7 @@ async def _tools(
                     f"tools[{index}].connected_agent.id",
                 )
             target = await resolve_assistant(api, str(spec["id"]), param=f"tools[{index}].connected_agent.id")
-            delegate = await plan_run(api, target, {}, depth=depth + 1)
+            delegate = await plan_run(api, target, {}, depth=depth + 1, run_id=run.id, deadline=run.deadline)
             if delegate.client_tools:
                 raise bad_request(
                     f"tools[{index}]: the connected agent {target.id!r} has client-side function tools "

@@ -14,7 +14,6 @@ A run body is the served ``thread.run`` plus private keys (``_`` prefix, never s
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,11 +41,12 @@ def new_run(
     tools: list[dict[str, Any]],
     truncation: Mapping[str, Any],
     fields: Mapping[str, Any],
-    expires_in: float,
+    expires_at: float,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     created = now()
     return {
-        "id": new_record_id(PREFIXES["run"]),
+        "id": run_id or new_record_id(PREFIXES["run"]),
         "object": "thread.run",
         "created_at": created,
         "thread_id": thread_id,
@@ -57,7 +57,7 @@ def new_run(
         "tools": tools,
         "tool_resources": fields.get("tool_resources") or {},
         "metadata": dict(fields.get("metadata") or {}),
-        "expires_at": int(time.time() + expires_in),
+        "expires_at": int(expires_at),
         "temperature": fields.get("temperature"),
         "top_p": fields.get("top_p"),
         "max_prompt_tokens": fields.get("max_prompt_tokens"),

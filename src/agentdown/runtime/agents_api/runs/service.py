@@ -31,6 +31,7 @@ from agentdown.models.env import positive_int
 from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, conflict, not_found
+from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 from agentdown.runtime.agents_api.messages import new_message
 from agentdown.runtime.agents_api.objects import now, thread_object
 from agentdown.runtime.agents_api.runs.executor import execute_run
@@ -233,7 +234,9 @@ class RunService:
         assistant = await resolve_assistant(self.api, request.assistant_id)
         fields = request.model_dump(exclude={"assistant_id", "additional_messages"}, exclude_none=True)
         check_tool_resources(fields.get("tool_resources"))
-        plan = await plan_run(self.api, assistant, fields)
+        run_id = new_record_id(PREFIXES["run"])
+        expires_at = int(time.time() + self.settings.expires_seconds)
+        plan = await plan_run(self.api, assistant, fields, run_id=run_id, deadline=expires_at)
         body = new_run(
             thread_id,
             assistant.id,
@@ -242,7 +245,8 @@ class RunService:
             tools=plan.tools,
             truncation=plan.truncation,
             fields=fields,
-            expires_in=self.settings.expires_seconds,
+            expires_at=expires_at,
+            run_id=run_id,
         )
         if lease_owner is not None:
             # Executed here next: leased and in progress from the start (one write fewer), planned once.
