@@ -11,6 +11,7 @@ again, and completes the run with every step recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -166,3 +167,133 @@ async def test_killed_worker_run_completes_exactly_once(tmp_path: Path, backend:
         await host.aclose()
         await store.aclose()
         await model.aclose()
+
+
+async def test_a_takeover_waits_for_the_azure_function_reply_instead_of_calling_again(
+    tmp_path: Path, azurite: Any
+) -> None:
+    """The worker dies while an ``azure_function`` call is out; the next one gets the reply to that call."""
+    import json
+
+    from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
+    from azure.storage.queue.aio import QueueClient
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "jobs.agent.md").write_text(AGENT.replace("tools: {include: [long_job]}\n", ""))
+
+    def model(messages: list[Message], info: CallInfo) -> Any:
+        last = messages[-1]
+        if last.role == "tool":
+            return "the function said " + (last.tool_results[0].text or "")
+        return ToolCalls(tool_call("convert", {"amount": 3}))
+
+    endpoint = f"{azurite.queue_endpoint}/devstoreaccount1"
+    binding = lambda name: {
+        "type": "storage_queue",
+        "storage_queue": {"queue_service_endpoint": endpoint, "queue_name": name},
+    }  # noqa: E731
+    definition = {
+        "type": "azure_function",
+        "azure_function": {
+            "function": {
+                "name": "convert",
+                "description": "Convert.",
+                "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}},
+            },
+            "input_binding": binding("convert-in"),
+            "output_binding": binding("convert-out"),
+        },
+    }
+    policies = {
+        "message_encode_policy": BinaryBase64EncodePolicy(),
+        "message_decode_policy": BinaryBase64DecodePolicy(),
+    }
+    source = QueueClient.from_connection_string(azurite.connection_string, "convert-in", **policies)
+    sink = QueueClient.from_connection_string(azurite.connection_string, "convert-out", **policies)
+    for q in (source, sink):
+        with contextlib.suppress(Exception):
+            await q.create_queue()
+    async with FakeModelServer(model) as fake:
+        env = {
+            "AGENTDOWN_DATA_DIR": str(tmp_path / "data"),
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AGENTDOWN_PROVIDER": "openai_compatible",
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_API_KEY": "test",
+            "AGENTDOWN_MODEL": "fake-model",
+            "AGENTDOWN_RUN_LEASE_SECONDS": "2",
+            "AGENTDOWN_RUN_POLL_SECONDS": "0.2",
+        }
+        model_client = OpenAIChatModel("fake-model", base_url=fake.base_url, api_key="test", max_retries=0)
+        catalog = load_app(app, model=model_client, environ=env)
+        store = open_agents_store(env)
+        api = AgentsApi(store, Runner(catalog, SqliteSessionStore(tmp_path / "s.db")), environ=env)
+        host = RunHost(api, env)
+        await host.start(consume=False)
+        assistant = {
+            "id": "asst_converter",
+            "object": "assistant",
+            "model": "fake-model",
+            "name": "c",
+            "tools": [definition],
+            "_owner": "",
+        }
+        await store.create("assistant", "", assistant["id"], assistant)
+        thread = thread_object()
+        await store.create("thread", "", thread["id"], thread)
+        first = message_object(thread["id"], "user", [text_block("convert 3")])
+        await store.create("message", thread["id"], first["id"], first)
+        run = await host.service.create(thread["id"], RunCreate(assistant_id="asst_converter"))
+        worker_a = start_worker(app, env)
+        worker_b: subprocess.Popen[str] | None = None
+        try:
+            calls: list[Any] = []
+
+            async def call_sent() -> bool:
+                async for message in source.receive_messages(visibility_timeout=60):
+                    calls.append(json.loads(message.content))
+                    await source.delete_message(message)
+                return bool(calls)
+
+            await wait_for(call_sent, 60, "the first worker to send the call")
+            os.kill(worker_a.pid, signal.SIGKILL)
+            worker_a.wait(10)
+            worker_b = start_worker(app, env)
+            await asyncio.sleep(3)  # the lease has run out: the second worker has taken the run over
+            reply = {"Value": {"result": 30}, "CorrelationId": calls[0]["CorrelationId"]}
+            await sink.send_message(json.dumps(reply).encode())
+
+            async def ended() -> bool:
+                record = await store.get("run", thread["id"], run["id"])
+                assert record is not None
+                return record.body["status"] not in ("queued", "in_progress")
+
+            await wait_for(ended, 60, "the second worker to finish the run")
+            await call_sent()
+            assert len(calls) == 1, calls  # nothing was sent again
+        finally:
+            for proc in (worker_a, worker_b):
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(20)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+            await source.close()
+            await sink.close()
+        record = await store.get("run", thread["id"], run["id"])
+        assert record is not None and record.body["status"] == "completed", record and record.body.get(
+            "last_error"
+        )
+        assert len(calls) == 1 and calls[0]["amount"] == 3
+        steps = (await store.list("step", run["id"], limit=10, order="asc")).records
+        assert json.loads(steps[0].body["step_details"]["tool_calls"][0]["function"]["output"]) == {
+            "result": 30
+        }
+        messages = (await store.list("message", thread["id"], limit=10, order="asc")).records
+        said = messages[-1].body["content"][0]["text"]["value"]
+        assert json.loads(said.removeprefix("the function said ")) == {"result": 30}
+        await host.aclose()
+        await store.aclose()
+        await model_client.aclose()
