@@ -189,10 +189,13 @@ async def test_a_takeover_waits_for_the_azure_function_reply_instead_of_calling_
         return ToolCalls(tool_call("convert", {"amount": 3}))
 
     endpoint = f"{azurite.queue_endpoint}/devstoreaccount1"
-    binding = lambda name: {
-        "type": "storage_queue",
-        "storage_queue": {"queue_service_endpoint": endpoint, "queue_name": name},
-    }  # noqa: E731
+
+    def binding(name: str) -> dict[str, Any]:
+        return {
+            "type": "storage_queue",
+            "storage_queue": {"queue_service_endpoint": endpoint, "queue_name": name},
+        }
+
     definition = {
         "type": "azure_function",
         "azure_function": {
