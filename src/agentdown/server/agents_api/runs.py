@@ -24,7 +24,7 @@ from agentdown.runtime.agents_api.runs.schemas import (
     ThreadAndRunCreate,
 )
 from agentdown.runtime.agents_api.runs.service import Frames, RunService
-from agentdown.runtime.agents_api.store import AgentsStoreError, mutate, public
+from agentdown.runtime.agents_api.store import AgentsStoreError, Record, mutate, public
 from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
 from agentdown.server.agents_api.paging import list_query, store_page
 from agentdown.server.agents_api.threads import require_thread
@@ -65,20 +65,29 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     async def check_assistant(caller: Caller, assistant_id: str) -> None:
         await directory.require(assistant_id, owner=caller.owner, allow=caller.allow)
 
-    async def owned_thread(request: Request) -> tuple[Caller, str]:
+    async def owned_thread(request: Request) -> tuple[Caller, Record]:
         caller = caller_of(request, ctx.authorizer)
-        thread_id = request.path_params["thread_id"]
-        await require_thread(api.store, thread_id, caller.owner)
-        return caller, thread_id
+        return caller, await require_thread(api.store, request.path_params["thread_id"], caller.owner)
+
+    async def owned_run(request: Request) -> Record:
+        """The run of the path if the caller owns its thread (the run carries the owner: one read)."""
+        caller = caller_of(request, ctx.authorizer)
+        thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
+        record = await api.store.get("run", thread_id, run_id)
+        if record is None or record.body.get("_owner", "") != caller.owner:
+            # Another caller's run (or thread) is as absent as one that never existed.
+            await require_thread(api.store, thread_id, caller.owner)
+            raise not_found("run", run_id)
+        return record
 
     @agents_endpoint
     async def create(request: Request) -> Response:
-        caller, thread_id = await owned_thread(request)
+        caller, thread = await owned_thread(request)
         body = await read_model(request, RunCreate, limit)
         await check_assistant(caller, body.assistant_id)
         if body.stream:
-            return _event_stream(await (await service()).stream(thread_id, body))
-        return ok(await (await service()).create(thread_id, body))
+            return _event_stream(await (await service()).stream(thread.id, body, thread=thread))
+        return ok(await (await service()).create(thread.id, body, thread=thread))
 
     @agents_endpoint
     async def create_thread_and_run(request: Request) -> Response:
@@ -91,19 +100,17 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
 
     @agents_endpoint
     async def list_runs(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        page = await store_page(api.store, "run", thread_id, list_query(request))
-        return ok(page)
+        _, thread = await owned_thread(request)
+        return ok(await store_page(api.store, "run", thread.id, list_query(request)))
 
     @agents_endpoint
     async def get(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        return ok(await (await service()).get(thread_id, request.path_params["run_id"]))
+        return ok(await (await service()).view(await owned_run(request)))
 
     @agents_endpoint
     async def update(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        run_id = request.path_params["run_id"]
+        run = await owned_run(request)
+        thread_id, run_id = run.parent, run.id
         body = await read_model(request, RunUpdate, limit)
 
         def change(run: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,33 +126,28 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
 
     @agents_endpoint
     async def submit(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
+        run = await owned_run(request)
         body = await read_model(request, SubmitToolOutputs, limit)
-        outcome = await (await service()).submit_tool_outputs(thread_id, request.path_params["run_id"], body)
+        outcome = await (await service()).submit_tool_outputs(run.parent, run.id, body)
         if isinstance(outcome, dict):
             return ok(outcome)
         return _event_stream(outcome)
 
     @agents_endpoint
     async def cancel(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        return ok(await (await service()).cancel(thread_id, request.path_params["run_id"]))
+        run = await owned_run(request)
+        return ok(await (await service()).cancel(run.parent, run.id))
 
     @agents_endpoint
     async def list_steps(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        run_id = request.path_params["run_id"]
-        if await api.store.get("run", thread_id, run_id) is None:
-            raise not_found("run", run_id)
-        return ok(await store_page(api.store, "step", run_id, list_query(request)))
+        run = await owned_run(request)
+        return ok(await store_page(api.store, "step", run.id, list_query(request)))
 
     @agents_endpoint
     async def get_step(request: Request) -> Response:
-        _, thread_id = await owned_thread(request)
-        run_id, step_id = request.path_params["run_id"], request.path_params["step_id"]
-        if await api.store.get("run", thread_id, run_id) is None:
-            raise not_found("run", run_id)
-        step = await api.store.get("step", run_id, step_id)
+        run = await owned_run(request)
+        step_id = request.path_params["step_id"]
+        step = await api.store.get("step", run.id, step_id)
         if step is None:
             raise not_found("run step", step_id)
         return ok(public(step.body))

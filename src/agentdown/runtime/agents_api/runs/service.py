@@ -224,6 +224,7 @@ class RunService:
         run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
         body = await self._run_body(thread["id"], run_request, lease_owner)
         thread["_active_run"] = body["id"]  # a new thread: nothing else can be running on it
+        body["_owner"] = thread["_owner"]  # whose it is, read with the run: no thread read per runs.get
         ops: list[Write] = [Create("thread", "", thread["id"], thread)]
         ops += [Create("message", thread["id"], m["id"], m) for m in messages]
         written = await self.api.store.write([*ops, Create("run", thread["id"], body["id"], body)])
@@ -263,6 +264,7 @@ class RunService:
         if thread is None:
             raise not_found("thread", thread_id)
         body = await self._run_body(thread_id, request, lease_owner)
+        body["_owner"] = thread.body.get("_owner", "")
         messages = [
             new_message(thread_id, m, f"additional_messages[{i}]")
             for i, m in enumerate(request.additional_messages or [])
@@ -303,7 +305,10 @@ class RunService:
     # --- reading ------------------------------------------------------------------------------
 
     async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        record = await self._record(thread_id, run_id)
+        return await self.view(await self._record(thread_id, run_id))
+
+    async def view(self, record: Record) -> dict[str, Any]:
+        """What ``runs.get`` answers for a run already read (expired or requeued first if due)."""
         return public(await self._refresh(record))
 
     async def _record(self, thread_id: str, run_id: str) -> Record:
