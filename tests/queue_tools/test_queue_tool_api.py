@@ -89,3 +89,27 @@ def test_a_queue_service_endpoint_uses_the_matching_configured_connection() -> N
         "http://127.0.0.1:10001/devstoreaccount1", {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     )
     assert dev.connection_string == "UseDevelopmentStorage=true"
+
+
+async def test_a_reply_that_comes_before_wait_is_kept_for_it(backend: str, environ: dict[str, str]) -> None:
+    from test_queue_tool_calls import Function, count
+
+    inq, outq = unique("in"), unique("out")
+    tool = QueueTool("T", "t", SCHEMA, input_queue=inq, output_queue=outq, environ=environ, timeout=30)
+    handled: list[str] = []
+
+    def handler(payload: dict[str, str]) -> str:
+        handled.append(payload["city"])
+        return f"v-{payload['city']}"
+
+    try:
+        async with Function(backend, environ, inq, outq, handler=handler):
+            cid = await tool.send({"city": "early"})
+            deadline = time.monotonic() + 20
+            while not handled and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.5)  # the reply is sent, and this process's reader has taken it
+            assert handled == ["early"] and await count(environ, outq) == 0
+            assert await asyncio.wait_for(tool.wait(cid, time.time() + 5), 5) == "v-early"
+    finally:
+        await aclose_shared()

@@ -89,6 +89,11 @@ class ReplyRouter:
         self._start()
         return future
 
+    def collect(self, correlation_id: str) -> None:
+        """The waiter has its value: drop the entry (a later copy of the reply is a duplicate)."""
+        self._waiting.pop(correlation_id, None)
+        self._remember(correlation_id, "answered")
+
     def forget(self, correlation_id: str, why: str) -> None:
         """Stop waiting for ``correlation_id``; a reply arriving later is logged as ``why`` (late)."""
         future = self._waiting.pop(correlation_id, None)
@@ -98,7 +103,8 @@ class ReplyRouter:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        """Calls still without a reply (a reply kept for a :meth:`wait` to come does not count)."""
+        return sum(not f.done() for f in self._waiting.values())
 
     def _remember(self, correlation_id: str, what: str) -> None:
         self._recent[correlation_id] = what
@@ -116,11 +122,11 @@ class ReplyRouter:
         delay = _FIRST_POLL
         watch = getattr(self.queue, "change_token", None)
         while not self._closed:
-            if not self._waiting:
+            if not self.waiting:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _IDLE_LINGER)
-                if not self._waiting:
+                if not self.waiting:
                     return
             token = watch() if watch is not None else None
             try:
@@ -150,11 +156,13 @@ class ReplyRouter:
             await self._poison(message, reply)
             return
         cid = reply.correlation_id
-        future = self._waiting.pop(cid, None)
+        future = self._waiting.get(cid)
         if future is not None:
+            # Kept until the waiter collects it: a reply may come before wait() is called.
             if not future.done():
                 future.set_result(reply.value)
-            self._remember(cid, "answered")
+            else:
+                logger.debug("queue tools: dropped a duplicate reply on %s for call %s", self.queue.name, cid)
             await self._delete(message)
             return
         verdict = self._verdict(reply, message)

@@ -154,7 +154,7 @@ class QueueTool:
         future = router.expect(correlation_id)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         try:
-            return await asyncio.wait_for(asyncio.shield(future), remaining)
+            value = await asyncio.wait_for(asyncio.shield(future), remaining)
         except TimeoutError:
             router.forget(correlation_id, "it arrived after its call timed out (a late reply)")
             raise QueueToolTimeoutError(self._timeout_text(deadline)) from None
@@ -162,6 +162,8 @@ class QueueTool:
             if not future.done():
                 router.forget(correlation_id, "it arrived after its call was cancelled")
             raise
+        router.collect(correlation_id)
+        return value
 
     async def forget(self, correlation_id: str) -> None:
         """Stop expecting a reply to ``correlation_id`` in this process (it is dropped if it comes)."""
