@@ -170,8 +170,12 @@ class QueueTool:
         (await self._router()).forget(correlation_id, "its call was abandoned")
 
     async def aclose(self) -> None:
-        """Close this event loop's shared queue clients and readers (every queue tool's)."""
-        await shared.aclose_shared()
+        """Close this event loop's shared queue clients and readers, unless a call still waits.
+
+        They are shared by every queue tool of the loop (and reopened on the next call);
+        :func:`~agentdown.runtime.queue_tools.aclose_shared` closes them regardless.
+        """
+        await shared.aclose_idle()
 
     # -- helpers ------------------------------------------------------------------------------------
 
