@@ -160,7 +160,7 @@ def test_worker_errors_name_the_problem(tmp_path: Path) -> None:
     chat_only = make_app(
         tmp_path / "a", {"helper": "---\nname: H\ndescription: d\nbuiltin_endpoints: true\n---\nHi.\n"}
     )
-    result = run_cli("worker", str(chat_only), env=env)
+    result = run_cli("worker", str(chat_only), "--no-agents-api", env=env)
     assert result.returncode == 1 and "has no timer, queue or blob triggers" in result.stderr
     app = queue_app(tmp_path / "b", "orders")
     result = run_cli("worker", str(app), env={**env, "AzureWebJobsStorage": "nonsense"})
