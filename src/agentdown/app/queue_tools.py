@@ -28,8 +28,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
-import jsonschema
-
 from agentdown.app.bindings import validate_queue_name
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.frontmatter import KeyPath
@@ -161,6 +159,8 @@ def _parameters(r: Reader, path: KeyPath) -> Mapping[str, Any]:
     value = r.mapping(path, QUEUE_TOOL_KEYS["parameters"])
     if value is None:
         return MappingProxyType({"type": "object", "properties": {}})
+    import jsonschema  # only when a queue tool is declared: loading an app stays light
+
     try:
         jsonschema.validators.validator_for(value).check_schema(value)
     except jsonschema.SchemaError as exc:

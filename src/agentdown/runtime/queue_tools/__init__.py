@@ -5,6 +5,8 @@ registered with the app layer below); the function side is :mod:`.server`
 (``agentdown worker --queue-tools``).
 """
 
+from collections.abc import Mapping
+
 from agentdown.app.queue_tools import QueueToolSpec, register_queue_tool_factory
 from agentdown.runtime.queue_tools.endpoints import account_for_endpoint, queue_endpoint_of
 from agentdown.runtime.queue_tools.router import ReplyRouter
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-def tool_from_spec(spec: QueueToolSpec, environ: object) -> QueueTool:
+def tool_from_spec(spec: QueueToolSpec, environ: Mapping[str, str]) -> QueueTool:
     """The :class:`QueueTool` a ``queue_tools:`` declaration describes."""
     return QueueTool(
         spec.name,
@@ -33,7 +35,7 @@ def tool_from_spec(spec: QueueToolSpec, environ: object) -> QueueTool:
         connection=spec.connection,
         timeout=spec.timeout,
         encoding=spec.encoding,
-        environ=environ,  # type: ignore[arg-type]
+        environ=environ,
     )
 
 

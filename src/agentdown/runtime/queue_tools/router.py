@@ -24,7 +24,8 @@ because ownership only decides what to do with replies *nobody here* waits for.
 
 On the embedded queue the reader sleeps until the queue file changes
 (:mod:`agentdown.runtime.queues.watch`); on Azure it polls with a backoff from 20 ms
-to ``max_poll`` seconds, reset by every reply.
+to ``max_poll`` seconds (to 100 ms in the first 2 s after a call is sent), reset by
+every reply and every new call.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ _FIRST_POLL = 0.02
 _IDLE_LINGER = 30.0
 """Seconds the reader stays around with nobody waiting, so the next call skips its start-up."""
 _RECENT = 4096
+_FRESH = 2.0
+"""Seconds after a call is sent during which an Azure reader polls at least every :data:`_FRESH_POLL`:
+most functions answer within that, and a reply should not wait for a long backoff."""
+_FRESH_POLL = 0.1
 
 
 class ReplyRouter:
@@ -77,6 +82,7 @@ class ReplyRouter:
         self._reader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closed = False
+        self._last_call = 0.0
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -86,8 +92,14 @@ class ReplyRouter:
         if future is None or future.cancelled():
             future = asyncio.get_running_loop().create_future()
             self._waiting[correlation_id] = future
+        self._last_call = time.monotonic()
         self._start()
         return future
+
+    def collect(self, correlation_id: str) -> None:
+        """The waiter has its value: drop the entry (a later copy of the reply is a duplicate)."""
+        self._waiting.pop(correlation_id, None)
+        self._remember(correlation_id, "answered")
 
     def forget(self, correlation_id: str, why: str) -> None:
         """Stop waiting for ``correlation_id``; a reply arriving later is logged as ``why`` (late)."""
@@ -98,7 +110,8 @@ class ReplyRouter:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        """Calls still without a reply (a reply kept for a :meth:`wait` to come does not count)."""
+        return sum(not f.done() for f in self._waiting.values())
 
     def _remember(self, correlation_id: str, what: str) -> None:
         self._recent[correlation_id] = what
@@ -116,11 +129,11 @@ class ReplyRouter:
         delay = _FIRST_POLL
         watch = getattr(self.queue, "change_token", None)
         while not self._closed:
-            if not self._waiting:
+            if not self.waiting:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _IDLE_LINGER)
-                if not self._waiting:
+                if not self.waiting:
                     return
             token = watch() if watch is not None else None
             try:
@@ -142,7 +155,8 @@ class ReplyRouter:
                 await asyncio.wait_for(self._wake.wait(), delay)
                 delay = _FIRST_POLL
             except TimeoutError:
-                delay = min(delay * 2, self.max_poll)
+                fresh = time.monotonic() - self._last_call < _FRESH
+                delay = min(delay * 2, min(self.max_poll, _FRESH_POLL) if fresh else self.max_poll)
 
     async def _route(self, message: QueueMessage) -> None:
         reply = parse_reply(message.body)
@@ -150,11 +164,13 @@ class ReplyRouter:
             await self._poison(message, reply)
             return
         cid = reply.correlation_id
-        future = self._waiting.pop(cid, None)
+        future = self._waiting.get(cid)
         if future is not None:
+            # Kept until the waiter collects it: a reply may come before wait() is called.
             if not future.done():
                 future.set_result(reply.value)
-            self._remember(cid, "answered")
+            else:
+                logger.debug("queue tools: dropped a duplicate reply on %s for call %s", self.queue.name, cid)
             await self._delete(message)
             return
         verdict = self._verdict(reply, message)

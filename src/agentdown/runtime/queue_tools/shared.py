@@ -15,7 +15,7 @@ from agentdown.runtime.queue_tools.router import ReplyRouter
 from agentdown.runtime.queues.base import MessageQueue, QueueService, poison_queue_name
 from agentdown.runtime.queues.config import StorageAccount, open_queue_service
 
-__all__ = ["account_key", "aclose_shared", "queue_of", "router_of"]
+__all__ = ["account_key", "aclose_idle", "aclose_shared", "queue_of", "router_of"]
 
 Encoding = Literal["base64", "none"]
 
@@ -84,3 +84,10 @@ async def aclose_shared() -> None:
         await router.aclose()
     for service in shared.services.values():
         await service.aclose()
+
+
+async def aclose_idle() -> None:
+    """:func:`aclose_shared` unless some call of this loop still waits (then its readers stay)."""
+    shared = _per_loop.get(asyncio.get_running_loop())
+    if shared is not None and not any(router.waiting for router in shared.routers.values()):
+        await aclose_shared()

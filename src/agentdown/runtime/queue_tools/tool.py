@@ -154,7 +154,7 @@ class QueueTool:
         future = router.expect(correlation_id)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         try:
-            return await asyncio.wait_for(asyncio.shield(future), remaining)
+            value = await asyncio.wait_for(asyncio.shield(future), remaining)
         except TimeoutError:
             router.forget(correlation_id, "it arrived after its call timed out (a late reply)")
             raise QueueToolTimeoutError(self._timeout_text(deadline)) from None
@@ -162,14 +162,20 @@ class QueueTool:
             if not future.done():
                 router.forget(correlation_id, "it arrived after its call was cancelled")
             raise
+        router.collect(correlation_id)
+        return value
 
     async def forget(self, correlation_id: str) -> None:
         """Stop expecting a reply to ``correlation_id`` in this process (it is dropped if it comes)."""
         (await self._router()).forget(correlation_id, "its call was abandoned")
 
     async def aclose(self) -> None:
-        """Close this event loop's shared queue clients and readers (every queue tool's)."""
-        await shared.aclose_shared()
+        """Close this event loop's shared queue clients and readers, unless a call still waits.
+
+        They are shared by every queue tool of the loop (and reopened on the next call);
+        :func:`~agentdown.runtime.queue_tools.aclose_shared` closes them regardless.
+        """
+        await shared.aclose_idle()
 
     # -- helpers ------------------------------------------------------------------------------------
 
