@@ -6,9 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
-from typing import Any
 
 from agentdown.app.catalog import check_app
 from agentdown.app.report import app_report
@@ -110,47 +108,31 @@ def test_the_functions_scaffold_registers_a_queue_trigger_that_replies(tmp_path:
         json.loads((folder / "host.json").read_text())["extensions"]["queues"]["messageEncoding"] == "base64"
     )
     assert (folder / "requirements.txt").read_text().strip() == "azure-functions"
-    # azure-functions is not installed in this environment: a recording stand-in of its decorators.
-    assert importlib.util.find_spec("azure.functions") is None
-    registered: dict[str, Any] = {}
+    # The azure-functions package itself (a dev dependency): the scaffold registers what the host runs.
+    import azure.functions as func
 
-    class FunctionApp:
-        def function_name(self, name: str) -> Any:
-            return lambda f: registered.setdefault("name", name) and f
+    spec = importlib.util.spec_from_file_location("scaffolded_function_app", folder / "function_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(module.app, func.FunctionApp)
+    (function,) = module.app.get_functions()
+    assert function.get_function_name() == "GetWeather"
+    bindings = {b.type: b for b in function.get_bindings()}
+    assert bindings["queueTrigger"].queue_name == "getweather-input"
+    assert bindings["queue"].queue_name == "getweather-output"
+    assert bindings["queueTrigger"].connection == bindings["queue"].connection == "AzureWebJobsStorage"
 
-        def queue_trigger(self, **kw: Any) -> Any:
-            registered["trigger"] = kw
-            return lambda f: f
-
-        def queue_output(self, **kw: Any) -> Any:
-            registered["output"] = kw
-            return lambda f: f
-
-    stub = types.ModuleType("azure.functions")
-    stub.FunctionApp = FunctionApp  # type: ignore[attr-defined]
-    stub.QueueMessage = object  # type: ignore[attr-defined]
-    stub.Out = {str: object}  # type: ignore[attr-defined]
-    namespace: dict[str, Any] = {}
-    saved = sys.modules.get("azure.functions")
-    sys.modules["azure.functions"] = stub
-    try:
-        exec(source, namespace)
-    finally:
-        if saved is None:
-            del sys.modules["azure.functions"]
-    assert registered["trigger"]["queue_name"] == "getweather-input"
-    assert registered["output"]["queue_name"] == "getweather-output"
-
-    class Message:
-        def get_body(self) -> bytes:
-            return json.dumps({"city": "Oslo", "CorrelationId": "c1"}).encode()
-
-    class Out:
+    class Out(func.Out[str]):
         value: str = ""
 
-        def set(self, value: str) -> None:
-            self.value = value
+        def set(self, val: str) -> None:
+            self.value = val
+
+        def get(self) -> str:
+            return self.value
 
     reply = Out()
-    namespace["get_weather_queue"](Message(), reply)
+    message = func.QueueMessage(body=json.dumps({"city": "Oslo", "CorrelationId": "c1"}).encode())
+    function.get_user_function()(message, reply)
     assert json.loads(reply.value) == {"Value": {"echo": {"city": "Oslo"}}, "CorrelationId": "c1"}
