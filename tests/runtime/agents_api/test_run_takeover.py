@@ -82,6 +82,25 @@ def start_worker(app: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+async def new_thread(store: Any, text: str) -> dict[str, Any]:
+    """A thread with one user message, written straight to the store."""
+    thread = thread_object()
+    await store.create("thread", "", thread["id"], thread)
+    first = message_object(thread["id"], "user", [text_block(text)])
+    await store.create("message", thread["id"], first["id"], first)
+    return thread
+
+
+def stop(*procs: subprocess.Popen[str] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 async def wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,10 +133,7 @@ async def test_killed_worker_run_completes_exactly_once(tmp_path: Path, backend:
         api = AgentsApi(store, Runner(catalog, SqliteSessionStore(tmp_path / "s.db")))
         host = RunHost(api, env)
         await host.start(consume=False)  # this process only creates the run; workers execute it
-        thread = thread_object()
-        await store.create("thread", "", thread["id"], thread)
-        first = message_object(thread["id"], "user", [text_block("make the report")])
-        await store.create("message", thread["id"], first["id"], first)
+        thread = await new_thread(store, "make the report")
         run = await host.service.create(thread["id"], RunCreate(assistant_id="jobs"))
 
         worker_a = start_worker(app, env)
@@ -139,13 +155,7 @@ async def test_killed_worker_run_completes_exactly_once(tmp_path: Path, backend:
 
             await wait_for(ended, 60, "the second worker to finish the run")
         finally:
-            for proc in (worker_a, worker_b):
-                if proc is not None and proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+            stop(worker_a, worker_b)
         record = await store.get("run", thread["id"], run["id"])
         assert record is not None
         body = record.body
@@ -243,10 +253,7 @@ async def test_a_takeover_waits_for_the_azure_function_reply_instead_of_calling_
             "_owner": "",
         }
         await store.create("assistant", "", assistant["id"], assistant)
-        thread = thread_object()
-        await store.create("thread", "", thread["id"], thread)
-        first = message_object(thread["id"], "user", [text_block("convert 3")])
-        await store.create("message", thread["id"], first["id"], first)
+        thread = await new_thread(store, "convert 3")
         run = await host.service.create(thread["id"], RunCreate(assistant_id="asst_converter"))
         worker_a = start_worker(app, env)
         worker_b: subprocess.Popen[str] | None = None
@@ -276,13 +283,7 @@ async def test_a_takeover_waits_for_the_azure_function_reply_instead_of_calling_
             await call_sent()
             assert len(calls) == 1, calls  # nothing was sent again
         finally:
-            for proc in (worker_a, worker_b):
-                if proc is not None and proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+            stop(worker_a, worker_b)
             await source.close()
             await sink.close()
         record = await store.get("run", thread["id"], run["id"])

@@ -98,13 +98,19 @@ async def served(
         yield live
 
 
+def auto_functions(client: Any) -> m.FunctionTool:
+    """``get_weather`` as a function the SDK runs for the client (``enable_auto_function_calls``)."""
+    functions = m.FunctionTool(functions={get_weather})
+    toolset = m.ToolSet()
+    toolset.add(functions)
+    client.enable_auto_function_calls(toolset)
+    return functions
+
+
 async def test_function_tools_with_create_and_process(tmp_path: Path) -> None:
     async with served(tmp_path) as live:
         client = agents_client(live.url)
-        functions = m.FunctionTool(functions={get_weather})
-        toolset = m.ToolSet()
-        toolset.add(functions)
-        client.enable_auto_function_calls(toolset)
+        functions = auto_functions(client)
         agent = await sync(
             client.create_agent,
             model="fake-model",
@@ -172,10 +178,7 @@ class Recorder(m.AgentEventHandler[None]):
 async def test_stream_with_event_handler_through_a_tool_call(tmp_path: Path) -> None:
     async with served(tmp_path) as live:
         client = agents_client(live.url)
-        functions = m.FunctionTool(functions={get_weather})
-        toolset = m.ToolSet()
-        toolset.add(functions)
-        client.enable_auto_function_calls(toolset)
+        functions = auto_functions(client)
         agent = await sync(
             client.create_agent, model="fake-model", name="f", instructions="F.", tools=functions.definitions
         )
