@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,7 +90,10 @@ async def test_two_processes_sharing_one_output_queue_each_get_their_own_values(
     assert [v["city"] for v in values] == cities
     report = json.loads(out)
     assert report == {"ok": 100, "wrong": [], "pid": report["pid"]}
-    assert worker.output.count("GetWeather answered call") == 200
+    # At least once: under load a message can come back after its visibility timeout and be
+    # answered twice; the callers above ignored the second answer. Every call was answered.
+    answered = re.findall(r"GetWeather answered call (\S+)", worker.output)
+    assert len(set(answered)) == 200 and len(answered) >= 200
 
 
 async def test_a_function_server_killed_mid_call_is_replaced_and_the_call_answered(
