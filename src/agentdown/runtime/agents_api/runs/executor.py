@@ -32,8 +32,7 @@ from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.objects import message_object, now, text_block, to_model_message
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
 from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
-from agentdown.runtime.agents_api.runs.records import new_step, tool_call_detail, usage_object
-from agentdown.runtime.agents_api.runs.schemas import TERMINAL
+from agentdown.runtime.agents_api.runs.records import close_step, new_step, tool_call_detail, usage_object
 from agentdown.runtime.agents_api.store import Create, Record, Replace, public
 from agentdown.sessions import Session
 from agentdown.sessions.truncation import DEFAULT_MAX_INPUT_TOKENS, estimate_tokens
@@ -507,12 +506,7 @@ async def _end(
     for step in (ex.message_step, ex.tool_step):
         if step is None:
             continue
-        body = dict(step.body)
-        if body["type"] == "tool_calls":
-            for call in body["step_details"]["tool_calls"]:
-                if call["function"]["output"] is None:
-                    call["function"]["output"] = f"Not run: the run was {status}."
-        body.update(status=step_status, **{f"{step_status}_at": stamp})
+        body = close_step(step.body, step_status, f"Not run: the run was {status}.", stamp)
         if error is not None:
             body["last_error"] = error
         with contextlib.suppress(Exception):
@@ -582,7 +576,3 @@ def _error_of(exc: BaseException) -> dict[str, str]:
         "code": "server_error",
         "message": f"the run failed ({type(exc).__name__}); the server log has details",
     }
-
-
-def terminal(body: dict[str, Any]) -> bool:
-    return body.get("status") in TERMINAL

@@ -21,7 +21,7 @@ from agentdown.messages import Usage
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 from agentdown.runtime.agents_api.objects import now
 
-__all__ = ["new_run", "new_step", "tool_call_detail", "usage_object"]
+__all__ = ["close_step", "new_run", "new_step", "tool_call_detail", "usage_object"]
 
 
 def usage_object(usage: Usage) -> dict[str, int]:
@@ -93,3 +93,15 @@ def tool_call_detail(call_id: str, name: str, arguments: Any, output: str | None
         "type": "function",
         "function": {"name": name, "arguments": text, "output": output},
     }
+
+
+def close_step(step: Mapping[str, Any], status: str, not_run: str, stamp: int) -> dict[str, Any]:
+    """``step`` ended with ``status``; each of its tool calls without an output gets ``not_run``,
+    so no call is left unanswered in the audit trail."""
+    body = dict(step)
+    if body["type"] == "tool_calls":
+        for call in body["step_details"]["tool_calls"]:
+            if call["function"].get("output") is None:
+                call["function"]["output"] = not_run
+    body.update(status=status, **{f"{status}_at": stamp})
+    return body

@@ -37,7 +37,7 @@ from agentdown.runtime.agents_api.objects import now, thread_object
 from agentdown.runtime.agents_api.runs.executor import execute_run
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost, acquire
 from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
-from agentdown.runtime.agents_api.runs.records import new_run
+from agentdown.runtime.agents_api.runs.records import close_step, new_run
 from agentdown.runtime.agents_api.runs.schemas import (
     TERMINAL,
     RunCreate,
@@ -346,12 +346,7 @@ class RunService:
     async def _close_steps(self, run_id: str, status: str) -> None:
         page = await self.api.store.list("step", run_id, limit=100, where={"status": "in_progress"})
         for step in page.records:
-            body = dict(step.body)
-            if body["type"] == "tool_calls":
-                for call in body["step_details"]["tool_calls"]:
-                    if call["function"].get("output") is None:
-                        call["function"]["output"] = f"Not run: the run {status}."
-            body.update(status=status, **{f"{status}_at": now()})
+            body = close_step(step.body, status, f"Not run: the run {status}.", now())
             with contextlib.suppress(Exception):
                 await self.api.store.replace(step, body)
 
