@@ -5,7 +5,6 @@ Exit codes: 0 stopped normally; 1 the app, its configuration or the address is u
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from typing import Annotated
 import typer
 
 from agentdown.app.diagnostics import AppLoadError
+from agentdown.cli import eventloop
 from agentdown.cli.main import app
 from agentdown.cli.problems import show_load_problems
 from agentdown.exceptions import ConfigurationError
@@ -68,7 +68,7 @@ def serve(
     logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     try:
         settings = ServerSettings.from_env(host=host, port=port, keys_file=keys_file, insecure=insecure)
-        asyncio.run(serve_app(path, settings, log_level=level, access_log=access_log))
+        eventloop.run(serve_app(path, settings, log_level=level, access_log=access_log))
     except AppLoadError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

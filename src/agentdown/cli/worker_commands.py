@@ -22,6 +22,7 @@ import typer
 
 from agentdown.app.catalog import AgentCatalog, check_app
 from agentdown.app.spec import QueueTrigger
+from agentdown.cli import eventloop
 from agentdown.cli.main import app
 from agentdown.cli.problems import print_problems
 from agentdown.exceptions import AgentdownError, ConfigurationError
@@ -141,7 +142,7 @@ def worker(
         )
         raise typer.Exit(1)
     try:
-        asyncio.run(_run_worker(host, runner, runs, functions))
+        eventloop.run(_run_worker(host, runner, runs, functions))
     except (AgentdownError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

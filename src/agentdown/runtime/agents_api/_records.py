@@ -30,6 +30,9 @@ def check_key(kind: str, parent: str, id: str) -> None:
         raise ValueError(f"a record id must be a non-empty string, got {id!r}")
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def encode_body(kind: str, id: str, body: Mapping[str, Any]) -> str:
     """The body as compact JSON text; :class:`AgentsStoreError` above :data:`MAX_BODY_BYTES`.
 
@@ -37,7 +40,9 @@ def encode_body(kind: str, id: str, body: Mapping[str, Any]) -> str:
     """
     if not isinstance(body, Mapping):
         raise TypeError(f"{kind} {id}: a body must be a JSON object, got {type(body).__name__}")
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _encode(body)
+    if len(text) * 4 <= MAX_BODY_BYTES:  # no character takes more than 4 bytes in UTF-8
+        return text
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         raise AgentsStoreError(

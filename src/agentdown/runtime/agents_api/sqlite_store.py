@@ -115,6 +115,9 @@ class SqliteAgentsStore:
             # A run writes a checkpoint per step: they must survive a killed worker (they do with
             # NORMAL), and a power cut that undoes the last one costs a step re-done, not the run.
             durable_commits=False,
+            # Its operations are small and commit without a flush: on the event loop's thread
+            # when no other connection holds the lock (see SqliteDatabase.inline).
+            inline=True,
         )
 
     def __repr__(self) -> str:

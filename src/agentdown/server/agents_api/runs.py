@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from agentdown.runtime.agents_api.context import AgentsApi
@@ -29,25 +29,28 @@ from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of,
 from agentdown.server.agents_api.paging import list_query, store_page
 from agentdown.server.agents_api.threads import require_thread
 from agentdown.server.context import ServerContext
+from agentdown.server.sse import EventStream
 
 __all__ = ["run_routes", "sse_frame"]
 
 _DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def sse_frame(event: str, data: Any) -> bytes:
     """One frame as the SDK's parser reads it: an ``event:`` line, one ``data:`` line, LF only."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
 
 
-def _event_stream(frames: Frames) -> StreamingResponse:
+def _event_stream(frames: Frames) -> EventStream:
+    # The run goes on in its own task when the client goes away (a persisted run, readable
+    # with runs.get): the response only stops reading its frames.
     async def body() -> AsyncIterator[bytes]:
         async for batch in frames:
             yield b"".join(sse_frame(event, data) for event, data in batch)
         yield _DONE_FRAME
 
-    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    return EventStream(body())
 
 
 def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
