@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from agentdown.loop.engine import SUPERSEDED
@@ -361,20 +361,36 @@ async def _dispatch(ex: _Execution, event: RunEvent) -> None:
 
 async def _history(ex: _Execution, plan: RunPlan) -> list[Message]:
     """The thread's messages the model sees, oldest first (this run's own are its conversation)."""
-    store, collected, budget = ex.api.store, [], DEFAULT_MAX_INPUT_TOKENS
+    collected: list[Message] = []
+    budget = DEFAULT_MAX_INPUT_TOKENS
+    async for body in _newest_first(ex, plan):
+        if body.get("run_id") == ex.run_id:
+            continue
+        message = to_model_message(body)
+        collected.append(message)
+        budget -= estimate_tokens(message)
+        if plan.history_limit is not None and len(collected) >= plan.history_limit:
+            break
+        if plan.history_limit is None and budget <= 0:
+            break
+    return collected[::-1]
+
+
+async def _newest_first(ex: _Execution, plan: RunPlan) -> AsyncIterator[dict[str, Any]]:
+    """The thread's message bodies, newest first, a page at a time (none read when the plan has them)."""
+    if plan.thread_messages is not None:
+        for body in reversed(plan.thread_messages):
+            yield body
+        return
     after: str | None = None
     while True:
-        page = await store.list("message", ex.thread_id, limit=_HISTORY_PAGE, order="desc", after=after)
+        page = await ex.api.store.list(
+            "message", ex.thread_id, limit=_HISTORY_PAGE, order="desc", after=after
+        )
         for record in page.records:
-            if record.body.get("run_id") == ex.run_id:
-                continue
-            message = to_model_message(record.body)
-            collected.append(message)
-            budget -= estimate_tokens(message)
-            if plan.history_limit is not None and len(collected) >= plan.history_limit:
-                return collected[::-1]
-        if not page.has_more or not page.records or (plan.history_limit is None and budget <= 0):
-            return collected[::-1]
+            yield record.body
+        if not page.has_more or not page.records:
+            return
         after = page.records[-1].id
 
 

@@ -48,6 +48,9 @@ class RunPlan:
     truncation: dict[str, Any]
     """What the run reports it used."""
     client_tools: set[str] = field(default_factory=set)
+    thread_messages: list[dict[str, Any]] | None = None
+    """The whole thread, oldest first, when the run was planned with its new thread: no
+    message can join a thread while its run is active, so the run need not list them."""
 
     def azure_functions(self) -> dict[str, Any]:
         """The run's ``azure_function`` tools by name."""

@@ -228,6 +228,9 @@ class RunService:
         ops: list[Write] = [Create("thread", "", thread["id"], thread)]
         ops += [Create("message", thread["id"], m["id"], m) for m in messages]
         written = await self.api.store.write([*ops, Create("run", thread["id"], body["id"], body)])
+        plan = self._plans.get(body["id"])
+        if plan is not None:
+            plan.thread_messages = messages
         return written[-1], thread
 
     async def _run_body(self, thread_id: str, request: RunCreate, lease_owner: str | None) -> dict[str, Any]:
