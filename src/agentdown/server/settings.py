@@ -20,6 +20,7 @@ on a loopback address unless ``insecure`` is set.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -120,7 +121,10 @@ class ServerSettings:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
+    # Asked for every request's Host (and Origin): the few names a server sees are cached,
+    # and the bound keeps a stream of forged Host headers from growing it.
     if host.strip().lower() == "localhost":
         return True
     try:

@@ -112,10 +112,11 @@ def keyed(conn: HTTPConnection) -> HTTPConnection:
     Azure clients send keys as ``api-key``; the server's :class:`Authorizer` reads the
     Functions ways, so the key is handed over in one of them (and compared there).
     """
-    if "api-key" not in conn.headers or "x-functions-key" in conn.headers:
+    raw: list[tuple[bytes, bytes]] = conn.scope["headers"]
+    key = next((value for name, value in raw if name == b"api-key"), None)  # ASGI names are lowercase
+    if key is None or any(name == b"x-functions-key" for name, _ in raw):
         return conn
-    headers = [*conn.scope["headers"], (b"x-functions-key", conn.headers["api-key"].encode("latin-1"))]
-    return HTTPConnection({**conn.scope, "headers": headers})
+    return HTTPConnection({**conn.scope, "headers": [*raw, (b"x-functions-key", key)]})
 
 
 class AgentsDoor:
