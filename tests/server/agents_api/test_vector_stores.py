@@ -337,3 +337,37 @@ async def test_forged_and_foreign_ids_are_404(tmp_path: Path) -> None:
             async with session.get(f"{base}/{store.id}/files?filter=weird") as response:
                 assert response.status == 400 and "filter" in (await response.json())["error"]["message"]
         client.close()
+
+
+async def test_a_file_whose_job_was_lost_is_queued_again(tmp_path: Path) -> None:
+    from agentdown.runtime.agents_api.vector_stores import FILE_KIND, STORE_KIND, move_counts
+
+    async with served_api(tmp_path) as live:
+        client = agents_client(live.url)
+        file = await sync(upload, client, "a.txt", "tulips again")
+        store = await sync(client.vector_stores.create, name="orphans")
+        # The file's record as a route writes it, but its job never reached the queue.
+        body = {
+            "id": file.id,
+            "object": "vector_store.file",
+            "usage_bytes": 0,
+            "created_at": 0,
+            "vector_store_id": store.id,
+            "status": "in_progress",
+            "chunking_strategy": KNOWLEDGE.Chunking.from_api(None).to_api(),
+            "_queued_at": 0.0,
+            "_filename": "a.txt",
+        }
+        await move_counts(live.api.store, store.id, [(None, "in_progress", 0)])
+        await live.api.store.create(FILE_KIND, store.id, file.id, body)
+        assert (await live.api.store.get(STORE_KIND, "", store.id)).body["status"] == "in_progress"
+        ingest = await live.api.ensure_ingest()
+        assert await ingest.requeue_orphans() == 1
+        assert await ingest.requeue_orphans() == 0, "a file queued again is not queued twice"
+        for _ in range(100):
+            polled = await sync(client.vector_stores.get, store.id)
+            if polled.status == "completed":
+                break
+            await asyncio.sleep(POLL)
+        assert (polled.status, polled.file_counts.completed) == ("completed", 1)
+        client.close()

@@ -15,6 +15,7 @@ is left out of the index when its ingestion ends.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,7 @@ class StoreFiles:
             "last_error": None,
             "chunking_strategy": chunking,
             "_batch_id": batch_id,
+            "_queued_at": time.time(),
             "_filename": source.filename,
             "_source": None
             if blob is None
@@ -123,7 +125,13 @@ class StoreFiles:
                 body["_batch_id"] = batch_id
             old = body.get("status")
             if old in ("failed", "cancelled"):
-                body.update(status="in_progress", last_error=None, usage_bytes=0, chunking_strategy=chunking)
+                body.update(
+                    status="in_progress",
+                    last_error=None,
+                    usage_bytes=0,
+                    chunking_strategy=chunking,
+                    _queued_at=time.time(),
+                )
                 body.pop("_lease", None)
                 moved.append((str(old), "in_progress", 0))
             return body

@@ -14,7 +14,10 @@ A file whose ingestion fails unexpectedly (not a parse error: the embeddings
 endpoint down, say) is retried with the job; after ``max_attempts`` deliveries it
 is ``failed`` with a ``server_error``.
 
-The service also sweeps expired vector stores every ``sweep_seconds``.
+The service also sweeps every ``sweep_seconds``: expired vector stores are marked
+``expired``, and a file still ``in_progress`` with no live lease whose job was sent
+more than ``requeue_seconds`` ago (its job was lost: the queue was down when the file
+was added, say) gets a new job. A duplicate job is harmless (see above).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +37,8 @@ from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
 from agentdown.runtime.agents_api.ingest.job import ingest_store_file, server_error
 from agentdown.runtime.agents_api.ingest.lease import LeaseLost, take
-from agentdown.runtime.agents_api.vector_stores import FILE_KIND, move_counts
+from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record, mutate
+from agentdown.runtime.agents_api.vector_stores import FILE_KIND, STORE_KIND, move_counts
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
 
 if TYPE_CHECKING:
@@ -71,6 +76,8 @@ class IngestSettings:
     """How often expired vector stores are marked (``AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS``)."""
     max_attempts: int = 5
     """Deliveries of a job before its file fails (``AGENTDOWN_INGEST_MAX_ATTEMPTS``)."""
+    requeue_seconds: float = 900.0
+    """A file waiting this long with no worker gets a new job (``AGENTDOWN_INGEST_REQUEUE_SECONDS``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
@@ -82,6 +89,7 @@ class IngestSettings:
             poll_seconds=_seconds(env, "AGENTDOWN_INGEST_POLL_SECONDS", d.poll_seconds),
             sweep_seconds=_seconds(env, "AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS", d.sweep_seconds),
             max_attempts=positive_int(env, "AGENTDOWN_INGEST_MAX_ATTEMPTS") or d.max_attempts,
+            requeue_seconds=_seconds(env, "AGENTDOWN_INGEST_REQUEUE_SECONDS", d.requeue_seconds),
         )
 
 
@@ -203,6 +211,52 @@ class IngestService:
         while True:
             try:
                 await self.api.vector_stores().sweep()
+                await self.requeue_orphans()
             except Exception as exc:
                 logger.warning("vector store sweep failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.settings.sweep_seconds)
+
+    async def requeue_orphans(self) -> int:
+        """New jobs for files in progress that no worker holds and whose job is overdue; how many."""
+        store = self.api.store
+        requeued = 0
+        due = time.time() - self.settings.requeue_seconds
+        async for vector_store in _all(store, STORE_KIND, "", {"status": "in_progress"}):
+            async for file in _all(store, FILE_KIND, vector_store.id, {"status": "in_progress"}):
+                lease = file.body.get("_lease") or {}
+                if (
+                    float(lease.get("until", 0)) > time.time()
+                    or float(file.body.get("_queued_at") or 0) > due
+                ):
+                    continue
+
+                claimed: list[bool] = []
+
+                def change(body: dict[str, Any], claimed: list[bool] = claimed) -> dict[str, Any] | None:
+                    claimed.clear()
+                    if body.get("status") != "in_progress" or float(body.get("_queued_at") or 0) > due:
+                        return None
+                    claimed.append(True)
+                    return {**body, "_queued_at": time.time()}
+
+                with contextlib.suppress(ETagMismatchError):
+                    if (
+                        await mutate(store, FILE_KIND, vector_store.id, file.id, change) is not None
+                        and claimed
+                    ):
+                        await self.enqueue(vector_store.id, file.id)
+                        requeued += 1
+        if requeued:
+            logger.info("ingest: %d files had lost their job and were queued again", requeued)
+        return requeued
+
+
+async def _all(store: AgentsStore, kind: str, parent: str, where: Mapping[str, Any]) -> AsyncIterator[Record]:
+    after: str | None = None
+    while True:
+        page = await store.list(kind, parent, limit=100, order="asc", after=after, where=where)
+        for record in page.records:
+            yield record
+        if not page.has_more or not page.records:
+            return
+        after = page.records[-1].id
