@@ -70,6 +70,7 @@ def _standin() -> types.ModuleType:
         filename: str
         score: float
         text: str
+        chunk_index: int = 0
 
     class StoreIndex:
         def __init__(self, path: Path) -> None:

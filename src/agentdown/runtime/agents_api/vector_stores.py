@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from agentdown.runtime.agents_api.context import AgentsApi
 
 __all__ = [
+    "BATCH_KIND",
     "DAY_SECONDS",
     "FILE_KIND",
     "RECOUNT_SECONDS",
@@ -300,5 +301,6 @@ class VectorStores:
 
 
 def bad_chunking(exc: Exception, field: str) -> ApiProblem:
-    """A :class:`ChunkingError` as the 400 naming the field."""
-    return bad_request(f"{field}: {exc}", field)
+    """A :class:`ChunkingError` as the 400 naming the field (its message names it already, or is prefixed)."""
+    message = str(exc)
+    return bad_request(message if message.startswith(field) else f"{field}: {message}", field)
