@@ -110,9 +110,14 @@ class AgentsApi:
             await self._host.aclose()
             self._host = None
             self.runs = None
-        if self._knowledge is not None:
-            await self._knowledge.aclose()
-            self._knowledge = None
-        if self._files is not None:
-            await self._files.aclose()
+        await self.close_knowledge()
         await self.store.aclose()
+
+    async def close_knowledge(self) -> None:
+        """Close the indexes and the files' storage clients (opened again on next use)."""
+        knowledge, files = self._knowledge, self._files
+        self._knowledge = self._files = None
+        if knowledge is not None:
+            await knowledge.aclose()
+        if files is not None:
+            await files.aclose()

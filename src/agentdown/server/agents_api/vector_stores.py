@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.errors import bad_request, not_found
+from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, not_found
 from agentdown.runtime.agents_api.schemas import DeletionStatus, dump
-from agentdown.runtime.agents_api.store import Record, public
+from agentdown.runtime.agents_api.store import AgentsStoreError, Record, public
 from agentdown.runtime.agents_api.vector_stores import FILE_KIND, STORE_KIND, expiry_due
 from agentdown.runtime.agents_api.vector_stores_files import StoreFiles, check_chunking
 from agentdown.runtime.agents_api.vector_stores_schemas import (
@@ -72,6 +72,15 @@ def vector_store_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
             raise bad_request(f"{ids_field}: at most {MAX_FILES_PER_REQUEST} files per request", ids_field)
         return found
 
+    async def ingest_ready() -> None:
+        """The ingestion queue, open before anything is written (a 503 when it cannot be)."""
+        try:
+            await api.ensure_ingest()
+        except (ApiProblem, AgentsStoreError):
+            raise
+        except Exception as exc:
+            raise ApiProblem(503, f"files cannot be ingested here: {exc}", "ingest_unavailable") from exc
+
     async def owned(request: Request, *, active: bool = False) -> tuple[str, Record]:
         owner = caller_of(request, ctx.authorizer).owner
         stores = api.vector_stores()
@@ -87,6 +96,8 @@ def vector_store_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         chunking = check_chunking(body.chunking_strategy, "chunking_strategy")
         data_sources = body.configuration.data_sources if body.configuration else None
         found = await sources(owner, body.file_ids, data_sources, "file_ids", "configuration.data_sources")
+        if found:
+            await ingest_ready()
         stores, store_files = stores_and_files()
         new = stores.new_body(owner, body.name, body.expires_after, body.metadata, body.chunking_strategy)
         record = await api.store.create(STORE_KIND, "", new["id"], new)
@@ -135,6 +146,7 @@ def vector_store_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         else:
             assert body.data_source is not None
             found = [blob_source(files, body.data_source, "data_source")]
+        await ingest_ready()
         _, store_files = stores_and_files()
         added = await store_files.add(record, found, chunking)
         return ok(added[0])
@@ -173,6 +185,7 @@ def vector_store_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         raw = body.chunking_strategy if body.chunking_strategy is not None else record.body.get("_chunking")
         chunking = check_chunking(raw, "chunking_strategy")
         found = await sources(owner, body.file_ids, body.data_sources, "file_ids", "data_sources")
+        await ingest_ready()
         _, store_files = stores_and_files()
         return ok(await store_files.create_batch(record, found, chunking))
 

@@ -124,6 +124,8 @@ class IngestService:
         self._loops = []
         if self.api.ingest is self:
             self.api.ingest = None
+        # What ingestion opened (``agentdown worker`` closes only the store after this).
+        await self.api.close_knowledge()
 
     async def enqueue(self, store_id: str, file_id: str) -> None:
         await self.queue.send(json.dumps({"vector_store_id": store_id, "file_id": file_id}))
