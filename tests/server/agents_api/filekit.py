@@ -175,7 +175,7 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served_api(tmp_path: Path, **environ: str) -> AsyncIterator[Served]:
+async def served_api(tmp_path: Path, settings: Any = None, **environ: str) -> AsyncIterator[Served]:
     """An app served by uvicorn on loopback with its real (SQLite) Agents store in ``tmp_path/data``."""
     import uvicorn
     from serverkit import HELPER, write_app
@@ -193,7 +193,7 @@ async def served_api(tmp_path: Path, **environ: str) -> AsyncIterator[Served]:
     catalog = load_app(app_dir, model=ScriptedModel([]), environ=env)
     runner = Runner(catalog, SqliteSessionStore(tmp_path / "sessions.db"))
     app = create_app(
-        catalog, runner, ServerSettings(port=0), environ=env, close_runner=True, execute_runs=True
+        catalog, runner, settings or ServerSettings(port=0), environ=env, close_runner=True, execute_runs=True
     )
     sock = bind_socket("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))

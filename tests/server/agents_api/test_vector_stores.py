@@ -371,3 +371,51 @@ async def test_a_file_whose_job_was_lost_is_queued_again(tmp_path: Path) -> None
             await asyncio.sleep(POLL)
         assert (polled.status, polled.file_counts.completed) == ("completed", 1)
         client.close()
+
+
+async def test_files_and_stores_belong_to_their_principal(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    from agentdown.server import ServerSettings
+
+    def principal(oid: str) -> dict[str, str]:
+        claims = [{"typ": "oid", "val": oid}, {"typ": "tid", "val": "t1"}]
+        raw = json.dumps({"auth_typ": "aad", "claims": claims}).encode()
+        return {"x-ms-client-principal": base64.b64encode(raw).decode()}
+
+    alice, bob = principal("alice"), principal("bob")
+    settings = ServerSettings(port=0, trust_client_principal=True)
+    async with served_api(tmp_path, settings=settings) as live, aiohttp.ClientSession() as http:
+        api = f"{live.url}/api/projects/p"
+        form = aiohttp.FormData()
+        form.add_field("purpose", "assistants")
+        form.add_field("file", b"alice's secret tulips", filename="secret.txt")
+        async with http.post(f"{api}/files", data=form, headers=alice) as response:
+            file = await response.json()
+        async with http.post(
+            f"{api}/vector_stores", json={"file_ids": [file["id"]]}, headers=alice
+        ) as response:
+            store = await response.json()
+        assert "_owner" not in file and "_owner" not in store
+        for method, url, body in [
+            ("GET", f"{api}/files/{file['id']}", None),
+            ("GET", f"{api}/files/{file['id']}/content", None),
+            ("DELETE", f"{api}/files/{file['id']}", None),
+            ("POST", f"{api}/vector_stores", {"file_ids": [file["id"]]}),
+            ("GET", f"{api}/vector_stores/{store['id']}", None),
+            ("POST", f"{api}/vector_stores/{store['id']}", {"name": "stolen"}),
+            ("DELETE", f"{api}/vector_stores/{store['id']}", None),
+            ("GET", f"{api}/vector_stores/{store['id']}/files", None),
+            ("POST", f"{api}/vector_stores/{store['id']}/files", {"file_id": file["id"]}),
+            ("POST", f"{api}/vector_stores/{store['id']}/file_batches", {"file_ids": [file["id"]]}),
+        ]:
+            async with http.request(method, url, json=body, headers=bob) as response:
+                answer = await response.json()
+                assert (response.status, answer["error"]["code"]) == (404, "not_found"), (method, url, answer)
+        async with http.get(f"{api}/files", headers=bob) as response:
+            assert (await response.json())["data"] == []
+        async with http.get(f"{api}/vector_stores", headers=bob) as response:
+            assert (await response.json())["data"] == []
+        async with http.get(f"{api}/files/{file['id']}", headers=alice) as response:
+            assert response.status == 200
