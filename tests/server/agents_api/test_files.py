@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from filekit import KNOWLEDGE  # noqa: F401  (installs the knowledge stand-in when needed)
 from serverkit import HELPER, Live, live_server, write_app
 
 from agentdown.client import agents_client

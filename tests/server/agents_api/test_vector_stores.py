@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from azure.ai.agents import models as m
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from filekit import KNOWLEDGE, REAL_KNOWLEDGE, served_api, sync, upload
+from filekit import KNOWLEDGE, served_api, sync, upload
 
 from agentdown.client import agents_client
 from agentdown.runtime.agents_api import vector_stores as vs_module
@@ -215,74 +216,70 @@ async def test_expiry_after_last_activity(tmp_path: Path, monkeypatch: pytest.Mo
         client.close()
 
 
-async def test_batches_create_cancel_and_list(tmp_path: Path) -> None:
-    if not REAL_KNOWLEDGE:
-        KNOWLEDGE.INGEST_DELAY = 0.3
-    try:
-        async with served_api(tmp_path, AGENTDOWN_INGEST_CONCURRENCY="1") as live:
-            client = agents_client(live.url)
-            files = [
-                await sync(upload, client, f"doc{i}.txt", f"document {i} about tulips " * 50)
-                for i in range(12)
-            ]
-            store = await sync(client.vector_stores.create, name="batches")
-            first = await sync(
-                client.vector_store_file_batches.create_and_poll,
-                store.id,
-                file_ids=[f.id for f in files[:2]],
-                polling_interval=POLL,
-                timeout=60,
-            )
-            assert first.id.startswith("vsfb_") and first.object == "vector_store.files_batch"
-            assert (first.status, first.file_counts.completed, first.file_counts.total) == ("completed", 2, 2)
+async def test_batches_create_cancel_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_ingest = KNOWLEDGE.ingest_file
 
-            batch = await sync(
-                client.vector_store_file_batches.create, store.id, file_ids=[f.id for f in files[2:]]
-            )
-            assert batch.status == "in_progress" and batch.file_counts.total == 10
-            assert (await sync(client.vector_stores.get, store.id)).status == "in_progress"
-            cancelled = await sync(client.vector_store_file_batches.cancel, store.id, batch.id)
-            assert cancelled.status == "cancelled"
-            assert cancelled.file_counts.cancelled >= 1
-            for _ in range(200):
-                view = await sync(client.vector_store_file_batches.get, store.id, batch.id)
-                if view.file_counts.in_progress == 0:
-                    break
-                await asyncio.sleep(POLL)
-            counts = view.file_counts
-            assert counts.cancelled + counts.completed == 10 and counts.cancelled >= 1
-            listed = await sync(lambda: list(client.vector_store_file_batches.list_files(store.id, batch.id)))
-            assert {f.id for f in listed} == {f.id for f in files[2:]}
-            gone = await sync(
-                lambda: list(
-                    client.vector_store_file_batches.list_files(store.id, batch.id, filter="cancelled")
-                )
-            )
-            assert len(gone) == counts.cancelled and all(f.status == "cancelled" for f in gone)
-            for _ in range(100):
-                whole = await sync(client.vector_stores.get, store.id)
-                if whole.status == "completed":
-                    break
-                await asyncio.sleep(POLL)
-            assert whole.status == "completed"
-            assert (whole.file_counts.total, whole.file_counts.cancelled) == (12, counts.cancelled)
-            await asyncio.sleep(0.5)  # an ingestion that was running when cancelled has ended by now
-            hits = await live.api.search_stores([store.id], "tulips", 50, 0.0)
-            assert {h.file_id for h in hits}.isdisjoint({f.id for f in gone}), (
-                "cancelled files are not searched"
-            )
+    async def slow_ingest(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)  # so that the batch is still running when it is cancelled
+        return await real_ingest(*args, **kwargs)
 
-            # A cancelled file given again is ingested again.
-            again = await sync(
-                client.vector_store_files.create_and_poll, store.id, file_id=gone[0].id, polling_interval=POLL
-            )
-            assert again.status == "completed"
-            with pytest.raises(HttpResponseError, match="at least one file"):
-                await sync(client.vector_store_file_batches.create, store.id, file_ids=[])
-            client.close()
-    finally:
-        if not REAL_KNOWLEDGE:
-            KNOWLEDGE.INGEST_DELAY = 0.0
+    monkeypatch.setattr(KNOWLEDGE, "ingest_file", slow_ingest)
+    async with served_api(tmp_path, AGENTDOWN_INGEST_CONCURRENCY="1") as live:
+        client = agents_client(live.url)
+        files = [
+            await sync(upload, client, f"doc{i}.txt", f"document {i} about tulips " * 50) for i in range(12)
+        ]
+        store = await sync(client.vector_stores.create, name="batches")
+        first = await sync(
+            client.vector_store_file_batches.create_and_poll,
+            store.id,
+            file_ids=[f.id for f in files[:2]],
+            polling_interval=POLL,
+            timeout=60,
+        )
+        assert first.id.startswith("vsfb_") and first.object == "vector_store.files_batch"
+        assert (first.status, first.file_counts.completed, first.file_counts.total) == ("completed", 2, 2)
+
+        batch = await sync(
+            client.vector_store_file_batches.create, store.id, file_ids=[f.id for f in files[2:]]
+        )
+        assert batch.status == "in_progress" and batch.file_counts.total == 10
+        assert (await sync(client.vector_stores.get, store.id)).status == "in_progress"
+        cancelled = await sync(client.vector_store_file_batches.cancel, store.id, batch.id)
+        assert cancelled.status == "cancelled"
+        assert cancelled.file_counts.cancelled >= 1
+        for _ in range(200):
+            view = await sync(client.vector_store_file_batches.get, store.id, batch.id)
+            if view.file_counts.in_progress == 0:
+                break
+            await asyncio.sleep(POLL)
+        counts = view.file_counts
+        assert counts.cancelled + counts.completed == 10 and counts.cancelled >= 1
+        listed = await sync(lambda: list(client.vector_store_file_batches.list_files(store.id, batch.id)))
+        assert {f.id for f in listed} == {f.id for f in files[2:]}
+        gone = await sync(
+            lambda: list(client.vector_store_file_batches.list_files(store.id, batch.id, filter="cancelled"))
+        )
+        assert len(gone) == counts.cancelled and all(f.status == "cancelled" for f in gone)
+        for _ in range(100):
+            whole = await sync(client.vector_stores.get, store.id)
+            if whole.status == "completed":
+                break
+            await asyncio.sleep(POLL)
+        assert whole.status == "completed"
+        assert (whole.file_counts.total, whole.file_counts.cancelled) == (12, counts.cancelled)
+        await asyncio.sleep(0.5)  # an ingestion that was running when cancelled has ended by now
+        hits = await live.api.search_stores([store.id], "tulips", 50, 0.0)
+        assert {h.file_id for h in hits}.isdisjoint({f.id for f in gone}), "cancelled files are not searched"
+
+        # A cancelled file given again is ingested again.
+        again = await sync(
+            client.vector_store_files.create_and_poll, store.id, file_id=gone[0].id, polling_interval=POLL
+        )
+        assert again.status == "completed"
+        with pytest.raises(HttpResponseError, match="at least one file"):
+            await sync(client.vector_store_file_batches.create, store.id, file_ids=[])
+        client.close()
 
 
 async def test_forged_and_foreign_ids_are_404(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filekit import KNOWLEDGE  # noqa: F401  (the stand-in, when the real package is not there)
 
 from agentdown.app.catalog import load_app
 from agentdown.runtime import Runner
