@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -131,7 +132,7 @@ class StoreIndex:
             if len(vectors) != len(chunks):
                 raise KnowledgeError(f"the embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
         blobs = _blobs(vectors) if vectors is not None else None
-        return await self._run(lambda: self._write(file_id, filename, chunks, model, blobs))
+        return await self._commit(lambda: self._write(file_id, filename, chunks, model, blobs))
 
     def _write(
         self,
@@ -185,7 +186,35 @@ class StoreIndex:
                 self._delete(file_id)
             self._generation += 1
 
-        await self._run(remove)
+        await self._commit(remove)
+
+    # -- hooks of a shared index (knowledge.shared) ------------------------------------------
+
+    async def _commit(self, write: Callable[[], T]) -> T:
+        """Run one write on the index thread; a shared index wraps it in its writer lease."""
+        return await self._run(write)
+
+    async def _before_read(self) -> None:
+        """Called before every search; a shared index refreshes its local copy here."""
+
+    async def refresh(self) -> None:
+        """Bring a shared index's local copy up to date (nothing to do for a local one)."""
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the main file, so that the file alone is the whole index."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _reopen(self, replace_with: Path | None) -> None:
+        """On the index thread: close, put the file ``replace_with`` in place of the index
+        (when given), and open it again."""
+        self._db.close()
+        if replace_with is not None:
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            os.replace(replace_with, self.path)
+        self._db = _connect(self.path)
+        self._generation += 1
+        self._matrix = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -224,6 +253,7 @@ class StoreIndex:
         if use_vectors:
             assert self.embedder is not None
             (qvec,) = await self.embedder.embed([query])
+        await self._before_read()
         want = max(self.candidates, 5 * max_results) if mode == "fused" else max_results
         return await self._run(lambda: self._search(query, qvec, mode, want, max_results, score_threshold))
 

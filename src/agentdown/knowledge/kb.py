@@ -7,10 +7,15 @@ import contextlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentdown.knowledge.base import KnowledgeError, SearchHit
 from agentdown.knowledge.index import StoreIndex
 from agentdown.models.embeddings import Embedder
+
+if TYPE_CHECKING:
+    # Imported on use: it needs the azure extra, which a local-only app does not install.
+    from agentdown.knowledge.shared import IndexSync
 
 __all__ = ["STORE_ID_PATTERN", "KnowledgeBase", "check_store_id"]
 
@@ -28,9 +33,13 @@ def check_store_id(store_id: str) -> str:
 class KnowledgeBase:
     """Opens each store's :class:`StoreIndex` once and searches across stores."""
 
-    def __init__(self, root: Path, embedder: Embedder | None) -> None:
+    def __init__(self, root: Path, embedder: Embedder | None, *, sync: IndexSync | None = None) -> None:
+        """``sync`` shares every store's index with other processes through Azure Blob
+        Storage (:mod:`agentdown.knowledge.shared`); the files under ``root`` are then
+        local copies."""
         self.root = root
         self.embedder = embedder
+        self.sync = sync
         self._indexes: dict[str, StoreIndex] = {}
 
     def path_of(self, store_id: str) -> Path:
@@ -40,7 +49,13 @@ class KnowledgeBase:
         """The index of ``store_id``, created on first use, then cached."""
         found = self._indexes.get(store_id)
         if found is None:
-            found = StoreIndex.open(self.path_of(store_id), self.embedder)
+            path = self.path_of(store_id)
+            if self.sync is not None:
+                from agentdown.knowledge.shared import SharedStoreIndex
+
+                found = SharedStoreIndex.open_shared(path, self.embedder, self.sync, store_id)
+            else:
+                found = StoreIndex.open(path, self.embedder)
             self._indexes[store_id] = found
         return found
 
@@ -57,6 +72,8 @@ class KnowledgeBase:
                     Path(f"{path}{suffix}").unlink()
 
         await asyncio.to_thread(remove)
+        if self.sync is not None:
+            await self.sync.delete(store_id)
 
     async def search(
         self, store_ids: Sequence[str], query: str, *, max_results: int = 10, score_threshold: float = 0.0
