@@ -57,15 +57,11 @@ class AgentsApi:
         return self._files
 
     def knowledge(self) -> KnowledgeBase:
-        """The vector stores' indexes (``<data dir>/knowledge``), with the configured embedder."""
+        """The vector stores' indexes, with the configured embedder (:mod:`.vector_stores_index`)."""
         if self._knowledge is None:
-            import os
+            from agentdown.runtime.agents_api.vector_stores_index import open_knowledge
 
-            from agentdown.knowledge import KnowledgeBase, embedder_from_env
-            from agentdown.sessions.config import data_dir
-
-            env = os.environ if self.environ is None else self.environ
-            self._knowledge = KnowledgeBase(data_dir(env) / "knowledge", embedder_from_env(env))
+            self._knowledge = open_knowledge(self.environ)
         return self._knowledge
 
     def vector_stores(self) -> VectorStores:
