@@ -95,6 +95,7 @@ bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/agents_api.py
 	$(BIN)/python bench/queue_tools.py
+	$(BIN)/python bench/file_search.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from agentdown.models.base import (
     ToolCallDelta,
     ToolDefinition,
 )
+from agentdown.models.embeddings import Embedder, OpenAIEmbedder, embedder_from_env
 from agentdown.models.openai_compat import ModelTimeoutError, OpenAIChatModel, TokenProvider
 from agentdown.models.provider import ProviderContext, ProviderFactory, model_from_env, register_provider
 from agentdown.models.retry import RetryPolicy
@@ -18,9 +19,11 @@ __all__ = [
     "ChatModel",
     "ChatOptions",
     "ChatResponse",
+    "Embedder",
     "ModelStreamEvent",
     "ModelTimeoutError",
     "OpenAIChatModel",
+    "OpenAIEmbedder",
     "ProviderContext",
     "ProviderFactory",
     "ReasoningDelta",
@@ -29,6 +32,7 @@ __all__ = [
     "TokenProvider",
     "ToolCallDelta",
     "ToolDefinition",
+    "embedder_from_env",
     "model_from_env",
     "register_provider",
 ]

@@ -4,8 +4,9 @@
 ...     model = OpenAIChatModel("fake-model", base_url=srv.base_url, api_key="test")
 
 Serves ``POST /v1/chat/completions`` (also under the Azure paths
-``/openai/deployments/{deployment}/chat/completions`` and ``/openai/v1/chat/completions``)
-and ``GET /v1/models``. Replies come from a handler ``fn(messages, info)`` like a
+``/openai/deployments/{deployment}/chat/completions`` and ``/openai/v1/chat/completions``),
+``POST /v1/embeddings`` (the same Azure paths; deterministic vectors, see
+:mod:`agentdown.testing.fake_embeddings`) and ``GET /v1/models``. Replies come from a handler ``fn(messages, info)`` like a
 :class:`~agentdown.testing.FunctionModel` function; responses and streams are shaped
 like OpenAI's. The default handler makes "one-tool turns" (see :func:`default_handler`).
 
@@ -40,6 +41,7 @@ from agentdown.models.wire_server import (
     stream_chunks_to_openai,
     tools_from_openai,
 )
+from agentdown.testing.fake_embeddings import embedding_handler
 from agentdown.testing.scripted import CallInfo, RecordedRequest, Reply, ReplyFunction, to_response, tool_call
 
 __all__ = ["FakeModelServer", "default_handler", "example_arguments"]
@@ -127,6 +129,8 @@ class FakeModelServer:
         """Seconds between streamed chunks (0 sends the whole stream at once)."""
         self.requests: list[RecordedRequest] = []
         """Every request received, oldest first."""
+        self.embedding_faults: list[int] = []
+        """HTTP statuses to answer the next ``/embeddings`` requests with (see fake_embeddings)."""
         self._host = host
         self._port = port
         self._faults: deque[_Fault] = deque()
@@ -141,6 +145,10 @@ class FakeModelServer:
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_post("/openai/v1/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+        embeddings = embedding_handler(self)
+        for path in ("/v1/embeddings", "/embeddings", "/openai/v1/embeddings"):
+            app.router.add_post(path, embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/openai/v1/models", self._models)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

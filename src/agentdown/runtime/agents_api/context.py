@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,9 +11,13 @@ from agentdown.runtime.agents_api.store import AgentsStore
 from agentdown.runtime.runner import Runner
 
 if TYPE_CHECKING:
+    from agentdown.knowledge import KnowledgeBase, SearchHit
     from agentdown.runtime.agents_api.assistants import AssistantDirectory
+    from agentdown.runtime.agents_api.files import FileService
+    from agentdown.runtime.agents_api.ingest import IngestService
     from agentdown.runtime.agents_api.runs.host import RunHost
     from agentdown.runtime.agents_api.runs.service import RunService
+    from agentdown.runtime.agents_api.vector_stores import VectorStores
 
 __all__ = ["AgentsApi"]
 
@@ -27,8 +31,13 @@ class AgentsApi:
     """Executes runs; ``None`` until the run service starts (:meth:`ensure_runs`)."""
     environ: Mapping[str, str] | None = None
     """Where the runs queue is configured (default ``os.environ``)."""
+    ingest: IngestService | None = None
+    """Ingests vector store files; started with the run service (its host), see :meth:`ensure_ingest`."""
     _host: RunHost | None = None
     _directory: AssistantDirectory | None = None
+    _files: FileService | None = None
+    _knowledge: KnowledgeBase | None = None
+    _vector_stores: VectorStores | None = None
     _starting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def assistants(self) -> AssistantDirectory:
@@ -38,6 +47,45 @@ class AgentsApi:
 
             self._directory = AssistantDirectory(self.store, self.runner.catalog)
         return self._directory
+
+    def files(self) -> FileService:
+        """Uploaded files: records in the store, bytes in the data dir or the Azure account."""
+        if self._files is None:
+            from agentdown.runtime.agents_api.files import FileService
+
+            self._files = FileService(self.store, self.environ)
+        return self._files
+
+    def knowledge(self) -> KnowledgeBase:
+        """The vector stores' indexes, with the configured embedder (:mod:`.vector_stores_index`)."""
+        if self._knowledge is None:
+            from agentdown.runtime.agents_api.vector_stores_index import open_knowledge
+
+            self._knowledge = open_knowledge(self.environ)
+        return self._knowledge
+
+    def vector_stores(self) -> VectorStores:
+        if self._vector_stores is None:
+            from agentdown.runtime.agents_api.vector_stores import VectorStores
+
+            self._vector_stores = VectorStores(self)
+        return self._vector_stores
+
+    async def search_stores(
+        self, store_ids: Sequence[str], query: str, max_results: int = 20, score_threshold: float = 0.0
+    ) -> list[SearchHit]:
+        """The best chunks of the vector stores for ``query``; each store's ``last_active_at`` becomes now.
+
+        A missing store is an :class:`ApiProblem` 404, an expired one a 400 (``vector_store_expired``).
+        """
+        return await self.vector_stores().search(store_ids, query, max_results, score_threshold)
+
+    async def ensure_ingest(self) -> IngestService:
+        """The ingestion service; it runs in the run host, started with it (:meth:`ensure_runs`)."""
+        if self.ingest is None:
+            await self.ensure_runs()
+        assert self.ingest is not None
+        return self.ingest
 
     async def ensure_runs(self) -> RunService:
         """The run service, started (queue opened, consumer running) on first use."""
@@ -58,4 +106,14 @@ class AgentsApi:
             await self._host.aclose()
             self._host = None
             self.runs = None
+        await self.close_knowledge()
         await self.store.aclose()
+
+    async def close_knowledge(self) -> None:
+        """Close the indexes and the files' storage clients (opened again on next use)."""
+        knowledge, files = self._knowledge, self._files
+        self._knowledge = self._files = None
+        if knowledge is not None:
+            await knowledge.aclose()
+        if files is not None:
+            await files.aclose()

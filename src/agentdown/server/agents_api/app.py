@@ -25,9 +25,11 @@ from agentdown.app.spec import HttpAuth
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.store import AgentsStoreError, Order, Page, Record, Write
 from agentdown.server.agents_api.assistants import assistant_routes
+from agentdown.server.agents_api.files import file_routes
 from agentdown.server.agents_api.http import AgentsDoor, not_routed
 from agentdown.server.agents_api.runs import run_routes
 from agentdown.server.agents_api.threads import thread_routes
+from agentdown.server.agents_api.vector_stores import vector_store_routes
 from agentdown.server.context import ServerContext
 
 __all__ = ["MOUNT_PATH", "LazyAgentsStore", "agents_api_mount"]
@@ -43,6 +45,8 @@ def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
         *run_routes(ctx, api),
         *assistant_routes(ctx, directory),
         *thread_routes(ctx, api),
+        *file_routes(ctx, api),
+        *vector_store_routes(ctx, api),
     ]
     door = ctx.catalog.config.http_auth or HttpAuth()
     inner = Starlette(

@@ -1,5 +1,8 @@
 """The run service of one process with its queue: started by ``serve`` and by ``agentdown worker``.
 
+The ingestion service of vector store files (:mod:`..ingest`) runs beside it, on
+its own queue (``agentdown-ingest``, ``AGENTDOWN_INGEST_QUEUE``) of the same service.
+
 The runs queue lives on the storage account the ``AGENTDOWN_AGENTS_CONNECTION``
 setting names (default ``AzureWebJobsStorage``, as the record store): the embedded
 SQLite queue when nothing is configured, Azure Storage queues (Azurite included)
@@ -12,6 +15,7 @@ import os
 from collections.abc import Mapping
 
 from agentdown.runtime.agents_api.context import AgentsApi
+from agentdown.runtime.agents_api.ingest import INGEST_QUEUE, IngestService, IngestSettings
 from agentdown.runtime.agents_api.runs.service import RUNS_QUEUE, RunService, RunSettings
 from agentdown.runtime.queues.base import QueueService
 from agentdown.runtime.queues.config import DEFAULT_CONNECTION, open_queue_service, resolve_account
@@ -28,13 +32,20 @@ class RunHost:
         self.queues: QueueService = open_queue_service(resolve_account(setting, env))
         name = (env.get("AGENTDOWN_RUNS_QUEUE") or "").strip() or RUNS_QUEUE
         self.service = RunService(api, self.queues.queue(name), settings or RunSettings.from_env(env))
+        ingest = (env.get("AGENTDOWN_INGEST_QUEUE") or "").strip() or INGEST_QUEUE
+        self.ingest = IngestService(api, self.queues.queue(ingest), IngestSettings.from_env(env))
 
     def describe(self) -> str:
-        return f"runs queue {self.service.queue.name!r} on {self.queues.describe()}"
+        where = self.queues.describe()
+        return (
+            f"runs queue {self.service.queue.name!r} and ingest queue {self.ingest.queue.name!r} on {where}"
+        )
 
     async def start(self, *, consume: bool = True) -> None:
         await self.service.start(consume=consume)
+        await self.ingest.start(consume=consume)
 
     async def aclose(self) -> None:
+        await self.ingest.aclose()
         await self.service.aclose()
         await self.queues.aclose()

@@ -1,0 +1,417 @@
+"""One vector store's index: a SQLite file with the chunks, an FTS5 (BM25) index and vectors.
+
+Why this shape:
+
+* SQLite's FTS5 is BM25 in the standard library: no service, no extra package.
+* Vectors are float32 BLOBs beside the chunks and are searched by brute force with
+  numpy over a matrix kept in memory (rebuilt after a write). sqlite-vec would keep
+  them in SQLite, but it is a loadable extension, and many Python builds (this
+  project's CI's among them) compile ``sqlite3`` without extension loading. Brute force
+  is exact and, at 100k chunks of 256 dimensions, a few milliseconds
+  (docs/knowledge.md has the numbers).
+* Every SQLite call runs on the index's own single worker thread, never on the event
+  loop, and always on the same connection (SQLite connections are not shared across threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from agentdown.knowledge.base import Chunk, IndexedFile, KnowledgeError, SearchHit
+from agentdown.knowledge.fusion import RRF_K, bm25_score, fts_query, rrf
+from agentdown.models.embeddings import Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["SearchMode", "StoreIndex"]
+
+logger = logging.getLogger("agentdown.knowledge")
+
+SearchMode = Literal["fused", "bm25", "vector"]
+T = TypeVar("T")
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    file_id TEXT PRIMARY KEY, filename TEXT NOT NULL, chunks INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, file_id TEXT NOT NULL, chunk_index INTEGER NOT NULL,
+    text TEXT NOT NULL, tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks (file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, model TEXT NOT NULL, vec BLOB NOT NULL);
+"""
+
+
+@dataclass
+class _Matrix:
+    """The vectors of one model, normalised, in memory, with the chunk id of each row."""
+
+    model: str
+    generation: int
+    ids: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+
+
+class StoreIndex:
+    """The index of one vector store (see the module docstring).
+
+    Open with :meth:`open`; every method but :meth:`usage_bytes` and :meth:`files`
+    (quick reads) is a coroutine whose SQLite work happens on the index's thread.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        embedder: Embedder | None,
+        connection: sqlite3.Connection,
+        executor: concurrent.futures.ThreadPoolExecutor,
+    ) -> None:
+        self.path = path
+        self.embedder = embedder
+        self._db = connection
+        self._executor = executor
+        self._generation = 0
+        self._matrix: _Matrix | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.rrf_k = RRF_K
+        self.candidates = 50
+        """How many hits each retriever contributes to the fusion (at least 5x the results asked)."""
+
+    @classmethod
+    def open(cls, path: Path, embedder: Embedder | None) -> StoreIndex:
+        """Open (creating if need be) the index file at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentdown-index")
+        try:
+            connection = executor.submit(_connect, path).result()
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(path, embedder, connection, executor)
+
+    # -- running on the index thread ---------------------------------------------------------
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise KnowledgeError(f"the index {self.path.name} is closed")
+        return await asyncio.wrap_future(self._executor.submit(fn))
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise KnowledgeError(f"the index {self.path.name} is closed")
+        return self._executor.submit(fn).result()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def add_file(self, file_id: str, filename: str, chunks: Sequence[Chunk]) -> IndexedFile:
+        """Index ``chunks`` as the file ``file_id``, replacing whatever it had (idempotent)."""
+        vectors: list[list[float]] | None = None
+        model = None
+        if self.embedder is not None and chunks:
+            vectors = await self.embedder.embed([c.text for c in chunks])
+            model = self.embedder.name
+            if len(vectors) != len(chunks):
+                raise KnowledgeError(f"the embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
+        blobs = _blobs(vectors) if vectors is not None else None
+        return await self._commit(lambda: self._write(file_id, filename, chunks, model, blobs))
+
+    def _write(
+        self,
+        file_id: str,
+        filename: str,
+        chunks: Sequence[Chunk],
+        model: str | None,
+        blobs: list[bytes] | None,
+    ) -> IndexedFile:
+        db = self._db
+        size = sum(len(c.text.encode("utf-8")) for c in chunks) + sum(len(b) for b in blobs or ())
+        with _transaction(db):  # readers see the old file or the new one, never half of it
+            self._delete(file_id)
+            for i, chunk in enumerate(chunks):
+                cur = db.execute(
+                    "INSERT INTO chunks (file_id, chunk_index, text, tokens) VALUES (?, ?, ?, ?)",
+                    (file_id, chunk.index, chunk.text, chunk.tokens),
+                )
+                rowid = cur.lastrowid
+                db.execute("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)", (rowid, chunk.text))
+                if blobs is not None and model is not None:
+                    db.execute(
+                        "INSERT INTO vectors (chunk_id, model, vec) VALUES (?, ?, ?)",
+                        (rowid, model, blobs[i]),
+                    )
+            db.execute(
+                "INSERT INTO files (file_id, filename, chunks, bytes) VALUES (?, ?, ?, ?)",
+                (file_id, filename, len(chunks), size),
+            )
+        self._generation += 1
+        return IndexedFile(file_id=file_id, chunks=len(chunks), usage_bytes=size)
+
+    def _delete(self, file_id: str) -> None:
+        db = self._db
+        rows = db.execute("SELECT id, text FROM chunks WHERE file_id = ?", (file_id,)).fetchall()
+        for rowid, text in rows:
+            db.execute(
+                "INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?, ?)", (rowid, text)
+            )
+        db.execute(
+            "DELETE FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE file_id = ?)", (file_id,)
+        )
+        db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+        db.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
+
+    async def remove_file(self, file_id: str) -> None:
+        """Drop the file's chunks; nothing happens for a file not in the index."""
+
+        def remove() -> None:
+            with _transaction(self._db):
+                self._delete(file_id)
+            self._generation += 1
+
+        await self._commit(remove)
+
+    # -- hooks of a shared index (knowledge.shared) ------------------------------------------
+
+    async def _commit(self, write: Callable[[], T]) -> T:
+        """Run one write on the index thread; a shared index wraps it in its writer lease."""
+        return await self._run(write)
+
+    async def _before_read(self) -> None:
+        """Called before every search; a shared index refreshes its local copy here."""
+
+    async def refresh(self) -> None:
+        """Bring a shared index's local copy up to date (nothing to do for a local one)."""
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the main file, so that the file alone is the whole index."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _reopen(self, replace_with: Path | None) -> None:
+        """On the index thread: close, put the file ``replace_with`` in place of the index
+        (when given), and open it again."""
+        self._db.close()
+        if replace_with is not None:
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            os.replace(replace_with, self.path)
+        self._db = _connect(self.path)
+        self._generation += 1
+        self._matrix = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def usage_bytes(self) -> int:
+        """Bytes the store's chunks and vectors take, summed over its files."""
+        return int(
+            self._call(lambda: self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM files").fetchone()[0])
+        )
+
+    def files(self) -> list[str]:
+        """The ids of the files indexed, sorted."""
+        return [
+            r[0]
+            for r in self._call(
+                lambda: self._db.execute("SELECT file_id FROM files ORDER BY file_id").fetchall()
+            )
+        ]
+
+    async def search(
+        self, query: str, *, max_results: int = 10, score_threshold: float = 0.0, mode: SearchMode = "fused"
+    ) -> list[SearchHit]:
+        """The best chunks for ``query``, highest score first, scores in [0, 1].
+
+        ``fused`` ranks by reciprocal rank fusion of BM25 and vector similarity (BM25
+        alone without an embedder); ``bm25`` and ``vector`` use one retriever. Hits
+        scoring below ``score_threshold`` are left out.
+        """
+        if max_results < 1:
+            return []
+        if mode not in ("fused", "bm25", "vector"):
+            raise KnowledgeError(f"unknown search mode {mode!r}: use 'fused', 'bm25' or 'vector'")
+        use_vectors = mode in ("fused", "vector") and self.embedder is not None
+        if mode == "vector" and not use_vectors:
+            raise KnowledgeError("vector search needs an embedder, and this index has none")
+        qvec = None
+        if use_vectors:
+            assert self.embedder is not None
+            (qvec,) = await self.embedder.embed([query])
+        await self._before_read()
+        want = max(self.candidates, 5 * max_results) if mode == "fused" else max_results
+        return await self._run(lambda: self._search(query, qvec, mode, want, max_results, score_threshold))
+
+    def _search(
+        self,
+        query: str,
+        qvec: list[float] | None,
+        mode: SearchMode,
+        want: int,
+        max_results: int,
+        threshold: float,
+    ) -> list[SearchHit]:
+        lexical = self._bm25(query, want) if mode != "vector" else []
+        semantic = self._vector(qvec, want) if qvec is not None else []
+        if mode == "bm25":
+            scored = [(rowid, bm25_score(raw)) for rowid, raw in lexical]
+        elif mode == "vector":
+            scored = [(rowid, max(0.0, min(1.0, sim))) for rowid, sim in semantic]
+        else:
+            # Without an embedder "fused" is the fusion of one ranking: the same rank-based
+            # scores, so a score_threshold means the same with or without vectors.
+            rankings = [[r for r, _ in lexical]] + ([[r for r, _ in semantic]] if qvec is not None else [])
+            scored = rrf(rankings, k=self.rrf_k)
+        scored = [(r, s) for r, s in scored if s >= threshold][:max_results]
+        return self._hits(scored)
+
+    def _bm25(self, query: str, limit: int) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        rows = self._db.execute(
+            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        ).fetchall()
+        return [(int(r), float(s)) for r, s in rows]
+
+    def _vector(self, qvec: list[float], limit: int) -> list[tuple[int, float]]:
+        import numpy as np
+
+        matrix = self._vectors()
+        if matrix is None or not len(matrix.ids):
+            return []
+        q = np.asarray(qvec, dtype=np.float32)
+        if q.shape[0] != matrix.vectors.shape[1]:
+            raise KnowledgeError(
+                f"the query vector has {q.shape[0]} dimensions, the index's {matrix.vectors.shape[1]}"
+            )
+        norm = float(np.linalg.norm(q))
+        if norm == 0.0:
+            return []
+        sims = matrix.vectors @ (q / norm)
+        n = min(limit, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(int(matrix.ids[i]), float(sims[i])) for i in top]
+
+    def _vectors(self) -> _Matrix | None:
+        import numpy as np
+
+        assert self.embedder is not None
+        model = self.embedder.name
+        cached = self._matrix
+        if cached is not None and cached.generation == self._generation and cached.model == model:
+            return cached
+        rows = self._db.execute(
+            "SELECT chunk_id, vec FROM vectors WHERE model = ? ORDER BY chunk_id", (model,)
+        ).fetchall()
+        if not rows:
+            other = self._db.execute("SELECT model FROM vectors LIMIT 1").fetchone()
+            if other is not None:
+                logger.warning(
+                    "index %s holds vectors of %s, not of the current embedder %s: vector search "
+                    "finds nothing until its files are indexed again",
+                    self.path.name,
+                    other[0],
+                    model,
+                )
+            self._matrix = None
+            return None
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        self._matrix = _Matrix(model, self._generation, ids, vectors)
+        return self._matrix
+
+    def _hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
+        if not scored:
+            return []
+        marks = ",".join("?" * len(scored))
+        rows = self._db.execute(
+            f"SELECT c.id, c.file_id, f.filename, c.text, c.chunk_index FROM chunks c "
+            f"JOIN files f ON f.file_id = c.file_id WHERE c.id IN ({marks})",
+            [r for r, _ in scored],
+        ).fetchall()
+        by_id: dict[int, tuple[Any, ...]] = {row[0]: row for row in rows}
+        return [
+            SearchHit(file_id=row[1], filename=row[2], score=score, text=row[3], chunk_index=row[4])
+            for rowid, score in scored
+            if (row := by_id.get(rowid)) is not None
+        ]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the database; later calls raise :class:`KnowledgeError`."""
+        if self._closed:
+            return
+        await self._run(self._db.close)
+        self._closed = True
+        self._executor.shutdown(wait=False)
+
+    def __repr__(self) -> str:
+        return f"StoreIndex({str(self.path)!r})"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(_SCHEMA)
+        found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is None:
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif found[0] != SCHEMA_VERSION:
+            raise KnowledgeError(
+                f"{path} is an index of schema {found[0]}, this agentdown reads {SCHEMA_VERSION}"
+            )
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise KnowledgeError(f"{path} is not a usable index: {exc}") from exc
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # The connection is in autocommit mode (isolation_level=None), so the transaction is
+    # explicit; IMMEDIATE takes the write lock up front instead of failing at commit.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _blobs(vectors: list[list[float]]) -> list[bytes]:
+    import numpy as np
+
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or not matrix.shape[1]:
+        raise KnowledgeError("the embedder returned vectors of no or unequal dimensions")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    # Stored normalised: a dot product is then the cosine similarity.
+    matrix = matrix / norms
+    return [row.tobytes() for row in matrix]
