@@ -141,7 +141,7 @@ class TailScanner:
             else:
                 # The line was decoded above for its seq; what a hit saves is building the messages.
                 agent, session_id = self.session
-                (messages,) = self.cache.load(agent, session_id, [(seq, line)], lambda _: _messages(raw))
+                (messages,) = self.cache.load(agent, session_id, [(seq, line, at)], lambda _: _messages(raw))
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionStoreError(f"{self.where}: turn {seq} holds a malformed message: {exc}") from exc
         self._newest_first.append(Turn(seq=seq, messages=messages, created_at=at))
