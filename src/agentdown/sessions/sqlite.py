@@ -175,7 +175,7 @@ class SqliteSessionStore:
             newest_first = (
                 [] if max_messages == 0 else self._tail(conn, agent, session_id, row[0], max_messages)
             )
-            turns = [Turn(seq, messages, created_at) for seq, created_at, messages in reversed(newest_first)]
+            turns = [Turn(seq, m, at, tokens) for seq, at, m, tokens in reversed(newest_first)]
             return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
@@ -193,11 +193,11 @@ class SqliteSessionStore:
         generation = int(conn.execute(_GENERATION).fetchone()[0])
         cached = min(self.turn_cache.top(agent, session_id, generation), last)
         out = self._read(conn, _NEWER, agent, session_id, cached, generation, want)
-        count = sum(len(messages) for _, _, messages in out)
+        count = sum(len(turn[2]) for turn in out)
         if cached and (want is None or count < want):
             run = self.turn_cache.walk(agent, session_id, cached, generation, _less(want, count))
             out += run
-            count += sum(len(messages) for _, _, messages in run)
+            count += sum(len(turn[2]) for turn in run)
             below = cached - len(run)
             if below and (want is None or count < want):
                 out += self._read(conn, _UP_TO, agent, session_id, below, generation, _less(want, count))
@@ -224,7 +224,7 @@ class SqliteSessionStore:
             count += message_count
         cursor.close()
         loaded = self.turn_cache.load(agent, session_id, rows, _decode, generation=generation)
-        return [(s, created_at, messages) for (s, _, created_at), messages in zip(rows, loaded, strict=True)]
+        return [(s, at, m, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
 
     def _append(
         self,

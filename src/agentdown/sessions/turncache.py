@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from agentdown.messages import Message
 from agentdown.sessions.copies import copy_messages
+from agentdown.sessions.truncation import estimate_tokens
 
 __all__ = ["DEFAULT_TURN_CACHE_BYTES", "MESSAGE_BYTES", "TurnCache", "copy_messages"]
 
@@ -71,12 +72,13 @@ Record = str | bytes
 StoredTurn = tuple[int, Record, float]
 """``(seq, record, created_at)`` as a store read it."""
 
-LoadedTurn = tuple[int, float, list[Message]]
-"""``(seq, created_at, messages)``: fresh copies, the caller's to keep and edit."""
+LoadedTurn = tuple[int, float, list[Message], int]
+"""``(seq, created_at, messages, tokens)``: fresh copies of the messages, the caller's to keep
+and edit, and their :func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
 
 
 class _Entry:
-    __slots__ = ("created_at", "generation", "messages", "record", "size")
+    __slots__ = ("created_at", "generation", "messages", "record", "size", "tokens")
 
     def __init__(
         self, record: Record, messages: list[Message], size: int, generation: int | None, created_at: float
@@ -84,6 +86,8 @@ class _Entry:
         self.record = record
         self.messages = messages
         """Parsed once, never handed out."""
+        self.tokens = sum(map(estimate_tokens, messages))
+        """Their estimated tokens: counted once per turn, not once per load."""
         self.size = size
         self.generation = generation
         """The store's generation when the record was last read equal (``None``: no generations)."""
@@ -144,15 +148,16 @@ class TurnCache:
         parse: Callable[[Record], list[Message]],
         *,
         generation: int | None = None,
-    ) -> list[list[Message]]:
-        """Fresh copies of the messages of each ``(seq, record, created_at)`` of one session, in order.
+    ) -> list[tuple[list[Message], int]]:
+        """Fresh copies of the messages of each ``(seq, record, created_at)`` of one session, in order,
+        each with the estimated tokens of those messages.
 
         Only records not cached (or changed since) are parsed; ``parse`` errors propagate
         and that record is not kept. ``generation`` is the store's as of this read (see
         :meth:`walk`). One lock round for the whole load: a load asks for dozens of turns.
         """
         entries = self._entries
-        found: list[list[Message] | None] = []
+        found: list[_Entry | None] = []
         with self._lock:
             for seq, record, _ in records:
                 key = (agent, session_id, seq)
@@ -164,19 +169,19 @@ class TurnCache:
                     newest = self._newest.get((agent, session_id))
                     if newest is not None:
                         newest.saw(seq, generation)
-                    found.append(entry.messages)
+                    found.append(entry)
                 else:
                     found.append(None)
-        out: list[list[Message]] = []
+        out: list[tuple[list[Message], int]] = []
         hits = 0
         for (seq, record, created_at), cached in zip(records, found, strict=True):
             if cached is None:
-                cached = parse(record)
-                # The cache owns ``cached`` from now on: the caller gets copies like on a hit.
-                self._keep((agent, session_id, seq), _Entry(record, cached, 0, generation, created_at))
+                # The cache owns the parsed messages from now on: the caller gets copies like on a hit.
+                cached = _Entry(record, parse(record), 0, generation, created_at)
+                self._keep((agent, session_id, seq), cached)
             else:
                 hits += 1
-            out.append(copy_messages(cached))
+            out.append((copy_messages(cached.messages), cached.tokens))
         with self._lock:
             self.hits += hits
         return out
@@ -217,7 +222,7 @@ class TurnCache:
                 count += len(entry.messages)
                 seq -= 1
             self.hits += len(run)
-        return [(s, entry.created_at, copy_messages(entry.messages)) for s, entry in run]
+        return [(s, entry.created_at, copy_messages(entry.messages), entry.tokens) for s, entry in run]
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
