@@ -263,3 +263,23 @@ def test_tool_results_without_media_add_no_message() -> None:
         Message(role="tool", contents=[Content.from_tool_result("c2", "42", name="add")])
     )
     assert wire == [{"role": "tool", "tool_call_id": "c2", "content": "42"}]
+
+
+def test_the_plain_text_fast_path_sends_what_message_to_openai_builds() -> None:
+    messages = [
+        Message.system("be brief"),
+        Message(role="system", contents=[Content(type="text", text=None)]),
+        Message.user("hi"),
+        Message(role="user", contents=[Content(type="text", text=None)]),
+        Message.assistant("hello"),
+        Message(role="assistant", contents=[Content(type="text", text=None)]),
+        Message(role="assistant", contents=[]),
+        Message(role="user", contents=[Content.from_text("a"), Content.from_text("b")]),
+        Message(role="assistant", contents=[Content.from_tool_call("f", {"x": 1}, call_id="c1")]),
+        Message(role="tool", contents=[Content.from_tool_result("c1", "ok", name="f")]),
+    ]
+    expected = [part for m in messages for part in message_to_openai(m)]
+    assert messages_to_openai(messages) == expected
+    assert [list(d) for d in messages_to_openai(messages)] == [list(d) for d in expected]  # key order too
+    with pytest.raises(ModelError):  # a tool message of plain text is refused on both paths
+        messages_to_openai([Message(role="tool", contents=[Content.from_text("x")])])

@@ -326,3 +326,34 @@ def test_an_empty_token_cache_is_still_the_counter_used() -> None:
     kept = truncate(history, TruncationStrategy("auto"), max_input_tokens=3_000, count_tokens=cache)
     assert [m.text for m in kept] == ["m7", "m8", "m9"]
     assert seen and len(cache) > 0
+
+
+def test_the_plain_text_fast_path_cuts_where_the_counter_would() -> None:
+    """The default estimate is computed inline for plain text: the same cut as calling a counter."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        history: list[Message] = [Message.system("sys")] if rng.random() < 0.5 else []
+        for i in range(rng.randint(0, 30)):
+            kind = rng.random()
+            if kind < 0.6:
+                history.append(Message.user("u" * rng.randint(0, 400)))
+            elif kind < 0.8:
+                history.extend(exchange(i, results=rng.randint(1, 2)))
+            elif kind < 0.9:
+                history.append(
+                    Message(role="user", contents=[Content.from_text("a"), Content.from_text("b")])
+                )
+            else:
+                history.append(
+                    Message(role="tool", contents=[Content.from_tool_result(f"gone{i}", "orphan")])
+                )
+        budget = rng.randint(1, 2_000)
+        for strategy in (TruncationStrategy("auto"), TruncationStrategy("last_messages", rng.randint(1, 9))):
+            fast = truncate(history, strategy, max_input_tokens=budget)
+            cached = truncate(history, strategy, max_input_tokens=budget, count_tokens=TokenCache())
+            slow = truncate(
+                history, strategy, max_input_tokens=budget, count_tokens=lambda m: estimate_tokens(m)
+            )
+            assert [id(m) for m in fast] == [id(m) for m in slow] == [id(m) for m in cached]

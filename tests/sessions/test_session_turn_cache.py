@@ -295,5 +295,5 @@ def test_the_cache_rejects_a_bad_bound_and_keeps_nothing_on_a_parse_error() -> N
         return [Message.from_dict(m) for m in json.loads(record)]
 
     with pytest.raises(json.JSONDecodeError):
-        cache.load("a", "s", [(1, "not json")], broken)
+        cache.load("a", "s", [(1, "not json", 0.0)], broken)
     assert len(cache) == 0 and cache.size == 0

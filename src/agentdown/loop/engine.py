@@ -163,7 +163,8 @@ class _Run:
         # Earlier runs' bookkeeping (retry prompts, replaced answers) is not conversation; this
         # run's own is. Filtered after truncation, so the cost follows what is sent.
         current = {id(m) for m in self.new_messages}
-        return [m for m in messages if id(m) in current or is_replayable(m)]
+        # ``not m.metadata`` first: is_replayable's own first test, without the call per message.
+        return [m for m in messages if not m.metadata or id(m) in current or is_replayable(m)]
 
     def guard(self) -> contextlib.AbstractAsyncContextManager[Any]:
         deadline = self.setup.deadline

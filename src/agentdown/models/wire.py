@@ -33,6 +33,7 @@ __all__ = [
     "tools_to_openai",
 ]
 
+_TEXT_ROLES = frozenset(("system", "user", "assistant"))
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
 
 
@@ -148,6 +149,14 @@ def _result_media(result: Content) -> list[dict[str, Any]]:
 def messages_to_openai(messages: Sequence[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
+        contents = message.contents
+        # Most of a history: one text content and no call, which every role sends as this dict
+        # (what message_to_openai builds for it, without its lists).
+        if len(contents) == 1 and message.role in _TEXT_ROLES:
+            only = contents[0]
+            if only.type == "text":
+                out.append({"role": message.role, "content": only.text or ""})
+                continue
         out.extend(message_to_openai(message))
     return out
 

@@ -135,16 +135,19 @@ class TailScanner:
         if self.want is not None and self._count >= self.want:
             self._done = True
             return
+        tokens: int | None = None
         try:
             if self.cache is None:
                 messages = _messages(raw)
             else:
                 # The line was decoded above for its seq; what a hit saves is building the messages.
                 agent, session_id = self.session
-                (messages,) = self.cache.load(agent, session_id, [(seq, line)], lambda _: _messages(raw))
+                ((messages, tokens),) = self.cache.load(
+                    agent, session_id, [(seq, line, at)], lambda _: _messages(raw)
+                )
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionStoreError(f"{self.where}: turn {seq} holds a malformed message: {exc}") from exc
-        self._newest_first.append(Turn(seq=seq, messages=messages, created_at=at))
+        self._newest_first.append(Turn(seq=seq, messages=messages, created_at=at, tokens=tokens))
         self._count += len(messages)
 
     def _warn(self, text: str) -> None:

@@ -9,7 +9,11 @@ Why this shape:
 * Turns are rows keyed ``(agent, session_id, seq)``; reading the tail walks that
   index backwards and stops after enough messages, so a load costs O(tail).
 * Decoded turns are kept per store (:class:`~agentdown.sessions.turncache.TurnCache`):
-  an ``auto`` load re-reads the same newest turns on every request, and a turn whose
+  an ``auto`` load needs the same newest turns on every request. A load reads from the
+  file only the turns newer than the newest cached one, and copies the cached ones
+  while the database's ``generation`` (bumped by a trigger whenever a stored turn is
+  deleted or rewritten, so a recreated session's turn numbers cannot be mistaken for
+  the old ones) is what it was when they were read. After such a change, a turn whose
   row still holds the same JSON is copied from the cache instead of decoded again.
 * Opening the file is safe while other processes create or write it, and lock
   contention is waited out, never reported (see :mod:`agentdown.sessions.sqlitedb`).
@@ -42,7 +46,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
-from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, LoadedTurn, TurnCache
 
 __all__ = ["SqliteSessionStore"]
 
@@ -66,7 +70,29 @@ CREATE TABLE IF NOT EXISTS agentdown_turns (
     body TEXT NOT NULL,
     PRIMARY KEY (agent, session_id, seq)
 );
+CREATE TABLE IF NOT EXISTS agentdown_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO agentdown_meta (key, value) VALUES ('generation', 0);
+CREATE TRIGGER IF NOT EXISTS agentdown_turns_deleted AFTER DELETE ON agentdown_turns
+BEGIN
+    UPDATE agentdown_meta SET value = value + 1 WHERE key = 'generation';
+END;
+CREATE TRIGGER IF NOT EXISTS agentdown_turns_updated AFTER UPDATE ON agentdown_turns
+BEGIN
+    UPDATE agentdown_meta SET value = value + 1 WHERE key = 'generation';
+END;
 """
+"""``generation`` counts deletions and rewrites of stored turns, by whatever code makes them
+(triggers, so even a process running an older agentdown on the same file counts them)."""
+
+_GENERATION = "SELECT value FROM agentdown_meta WHERE key = 'generation'"
+_TURNS = (
+    "SELECT seq, message_count, created_at, body FROM agentdown_turns "
+    "WHERE agent = ? AND session_id = ? AND seq {} ? ORDER BY seq DESC"
+)
+_NEWER, _UP_TO = _TURNS.format(">"), _TURNS.format("<=")
 
 _INFO_COLUMNS = "agent, session_id, updated_at, created_at, turns, messages"
 
@@ -137,7 +163,7 @@ class SqliteSessionStore:
     def _load(
         self, conn: sqlite3.Connection, agent: str, session_id: str, max_messages: int | None
     ) -> History:
-        # One read transaction: the counts and the turns come from the same snapshot.
+        # One read transaction: the counts, the generation and the turns come from one snapshot.
         conn.execute("BEGIN")
         try:
             row = conn.execute(
@@ -146,29 +172,59 @@ class SqliteSessionStore:
             ).fetchone()
             if row is None:
                 return History(turns=[], version=None)
-            rows: list[tuple[int, float, str]] = []
-            if max_messages != 0:
-                count = 0
-                cursor = conn.execute(
-                    "SELECT seq, message_count, created_at, body FROM agentdown_turns "
-                    "WHERE agent = ? AND session_id = ? ORDER BY seq DESC",
-                    (agent, session_id),
-                )
-                for seq, message_count, created_at, body in cursor:
-                    if max_messages is not None and count >= max_messages:
-                        break
-                    rows.append((seq, created_at, body))
-                    count += message_count
-                cursor.close()
-            rows.reverse()
-            loaded = self.turn_cache.load(agent, session_id, [(seq, body) for seq, _, body in rows], _decode)
-            turns = [
-                Turn(seq=seq, messages=messages, created_at=created_at)
-                for (seq, created_at, _), messages in zip(rows, loaded, strict=True)
-            ]
+            newest_first = (
+                [] if max_messages == 0 else self._tail(conn, agent, session_id, row[0], max_messages)
+            )
+            turns = [Turn(seq, m, at, tokens) for seq, at, m, tokens in reversed(newest_first)]
             return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
+
+    def _tail(
+        self, conn: sqlite3.Connection, agent: str, session_id: str, last: int, want: int | None
+    ) -> builtins.list[LoadedTurn]:
+        """The newest turns holding ``want`` messages (all: ``None``), newest first, inside a read.
+
+        The turns after the newest one cached are read from the database; then the cached
+        ones, while the generation says no stored turn changed since they were read; then,
+        from the first turn not cached, the database again (comparing each record with
+        what is cached).
+        """
+        generation = int(conn.execute(_GENERATION).fetchone()[0])
+        cached = min(self.turn_cache.top(agent, session_id, generation), last)
+        out = self._read(conn, _NEWER, agent, session_id, cached, generation, want)
+        count = sum(len(turn[2]) for turn in out)
+        if cached and (want is None or count < want):
+            run = self.turn_cache.walk(agent, session_id, cached, generation, _less(want, count))
+            out += run
+            count += sum(len(turn[2]) for turn in run)
+            below = cached - len(run)
+            if below and (want is None or count < want):
+                out += self._read(conn, _UP_TO, agent, session_id, below, generation, _less(want, count))
+        return out
+
+    def _read(
+        self,
+        conn: sqlite3.Connection,
+        query: str,
+        agent: str,
+        session_id: str,
+        seq: int,
+        generation: int,
+        want: int | None,
+    ) -> builtins.list[LoadedTurn]:
+        """Turns of ``query`` (newest first) until they hold ``want`` messages, through the cache."""
+        rows: builtins.list[tuple[int, str, float]] = []
+        count = 0
+        cursor = conn.execute(query, (agent, session_id, seq))
+        for row_seq, message_count, created_at, body in cursor:
+            if want is not None and count >= want:
+                break
+            rows.append((row_seq, body, created_at))
+            count += message_count
+        cursor.close()
+        loaded = self.turn_cache.load(agent, session_id, rows, _decode, generation=generation)
+        return [(s, at, m, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
 
     def _append(
         self,
@@ -234,6 +290,10 @@ class SqliteSessionStore:
                 conn.execute("DELETE FROM agentdown_turns WHERE agent = ? AND session_id = ?", key)
                 conn.execute("DELETE FROM agentdown_sessions WHERE agent = ? AND session_id = ?", key)
         return expired
+
+
+def _less(want: int | None, count: int) -> int | None:
+    return None if want is None else want - count
 
 
 def _decode(body: str | bytes) -> list[Message]:

@@ -107,6 +107,9 @@ class Turn:
     messages: list[Message]
     created_at: float
     """Unix seconds when the turn was appended."""
+    tokens: int | None = field(default=None, compare=False)
+    """:func:`~agentdown.sessions.truncation.estimate_tokens` of ``messages`` as loaded, when the
+    store kept it (its turn cache counts a turn once); ``None`` when not known."""
 
 
 @dataclass(slots=True)

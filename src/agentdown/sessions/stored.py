@@ -39,7 +39,13 @@ from typing import Any
 
 from agentdown.messages import Message, new_id
 from agentdown.sessions.session import Session
-from agentdown.sessions.store import History, SessionConflictError, SessionStore, validate_agent_name
+from agentdown.sessions.store import (
+    History,
+    SessionConflictError,
+    SessionStore,
+    Turn,
+    validate_agent_name,
+)
 from agentdown.sessions.truncation import (
     DEFAULT_MAX_INPUT_TOKENS,
     TokenCache,
@@ -187,17 +193,19 @@ async def _load_budget(
     hints = _hints_of(store)
     key = (agent, session_id)
     want = hints.get(key, AUTO_FIRST_LOAD) if hints is not None else AUTO_FIRST_LOAD
+    # A turn the store counted with the default estimate need not be counted again: the
+    # messages were just copied from what it counted, nobody can have edited them yet.
+    known = isinstance(counter, TokenCache) and counter.count_tokens is estimate_tokens
     while True:
         history = await store.load(agent, session_id, max_messages=want)
-        loaded = history.messages
-        covering = _covering(loaded, budget, counter)
+        loaded = sum(len(turn.messages) for turn in history.turns)
+        covering, tokens = _covering(history.turns, budget, counter, known)
         # Fewer than asked for means the store has nothing older (even if it skipped a bad record).
-        if covering is not None or len(loaded) < want or history.complete:
-            needed = covering or len(loaded)
+        if covering is not None or loaded < want or history.complete:
+            needed = covering or loaded
             break
-        tokens = sum(map(counter, loaded))
         # Enough for the budget at the average message size seen, and at least twice as many.
-        grown = max(want * 2, math.ceil(len(loaded) * budget / max(tokens, 1) * 1.25))
+        grown = max(want * 2, math.ceil(loaded * budget / max(tokens, 1) * 1.25))
         want = min(grown, max(history.total_messages, want + 1))
     if hints is not None:
         hints[key] = max(AUTO_FIRST_LOAD, needed + TAIL_MARGIN)
@@ -207,14 +215,26 @@ async def _load_budget(
     return history
 
 
-def _covering(messages: Sequence[Message], budget: int, counter: TokenCounter) -> int | None:
-    """How many of the newest ``messages`` it takes to reach ``budget`` tokens; ``None`` if all do not."""
-    tokens = 0
-    for n, message in enumerate(reversed(messages), 1):
-        tokens += counter(message)
-        if tokens >= budget:
-            return n
-    return None
+def _covering(
+    turns: Sequence[Turn], budget: int, counter: TokenCounter, known: bool
+) -> tuple[int | None, int]:
+    """How many of the newest messages it takes to reach ``budget`` tokens (``None``: all do not), and
+    the tokens counted. ``known``: a turn's :attr:`~Turn.tokens`, when the store gave it, are the
+    counter's (the count then ends on a turn's first message rather than on the exact one)."""
+    tokens = n = 0
+    for turn in reversed(turns):
+        if known and turn.tokens is not None:
+            tokens += turn.tokens
+            n += len(turn.messages)
+            if tokens >= budget:
+                return n, tokens
+            continue
+        for message in reversed(turn.messages):
+            tokens += counter(message)
+            n += 1
+            if tokens >= budget:
+                return n, tokens
+    return None, tokens
 
 
 async def save_turn(

@@ -307,31 +307,45 @@ def truncate(
     else:
         room = (max_input_tokens or DEFAULT_MAX_INPUT_TOKENS) - reserved_tokens
         room -= sum(count_tokens(messages[i]) for i in range(head))
+    # The default estimate of a message of plain text contents is computed here directly: it is
+    # what the counter would compute (a TokenCache of the default does not cache such messages).
+    plain_default = count_tokens is estimate_tokens or (
+        isinstance(count_tokens, TokenCache) and count_tokens.count_tokens is estimate_tokens
+    )
     starts: list[int] = []
     """Where each kept group starts, newest group first."""
     orphans: set[str] = set()
     end = len(messages)
     while end > head:
-        # The common case first: a message answering no call is a group of its own.
-        found = end - 1 if _answers_nothing(messages[end - 1]) else _group_start(messages, head, end, orphans)
-        if found is None:
-            continue  # ``orphans`` grew: find the same group again without them
-        if by_count:
-            cost = end - found
-        elif found == end - 1:
-            cost = count_tokens(messages[found])
+        last = messages[end - 1]
+        # The most common case first: plain text, a group of its own, counted without a call.
+        plain = _plain_estimate(last) if plain_default else None
+        if plain is not None:
+            found = end - 1
+            cost = 1 if by_count else plain
         else:
-            cost = sum(count_tokens(messages[i]) for i in range(found, end))
+            # Then a message answering no call: also a group of its own.
+            start = end - 1 if _answers_nothing(last) else _group_start(messages, head, end, orphans)
+            if start is None:
+                continue  # ``orphans`` grew: find the same group again without them
+            found = start
+            if by_count:
+                cost = end - found
+            elif found == end - 1:
+                cost = count_tokens(last)
+            else:
+                cost = sum(count_tokens(messages[i]) for i in range(found, end))
         if starts and cost > room:
             break
         starts.append(found)
         room -= cost
         end = found
     # The oldest kept groups go while they hold results whose call is not in the group.
-    bounds = list(zip(starts, [len(messages), *starts], strict=False))[::-1]
-    while bounds and _orphaned(messages[bounds[0][0] : bounds[0][1]]):
-        bounds.pop(0)
-    first = bounds[0][0] if bounds else len(messages)
+    ends = [len(messages), *starts]
+    k = len(starts) - 1
+    while k >= 0 and _orphaned(messages[starts[k] : ends[k]]):
+        k -= 1
+    first = starts[k] if k >= 0 else len(messages)
     return [*messages[:head], *messages[first:]]
 
 

@@ -4,25 +4,32 @@ An ``auto`` load re-reads the same ~100 newest messages on every request of a lo
 session; decoding their JSON into :class:`Message` objects was the largest part of a
 turn's cost at turn 500 (``bench/session_growth.py``). A stored turn never changes,
 so each store keeps what it decoded, keyed by ``(agent, session_id, seq)``: the
-sequence number its optimistic concurrency already counts turns by. The SQLite
-store skips decoding the row altogether on a hit; the JSONL and Azure Blob stores
-still decode a line's JSON (that is how they learn its seq) and skip building its
-messages.
+sequence number its optimistic concurrency already counts turns by.
+
+Two ways to a hit:
+
+* **By record** (every store): the store reads the turn's record anyway and the entry
+  is used only if that record is *equal* to the one the entry was parsed from
+  (comparing costs far less than decoding). The JSONL and Azure Blob stores, which
+  learn a line's seq by decoding it, skip only building its messages.
+* **By generation** (:meth:`TurnCache.walk`, the SQLite store): the store keeps a
+  counter that every deletion or rewrite of a stored turn increases (in the same
+  transaction, by a trigger). Appends never touch a stored turn, so an entry taken
+  while the counter read *g* still holds the row's content as long as it reads *g*:
+  the store then reads from the database only the turns newer than the newest it
+  has cached (:meth:`TurnCache.top`), not even the records of the others.
 
 Why it stays correct:
 
-* **Other writers.** A hit needs the stored record to be *equal* to the one the entry
-  was parsed from (the store reads the record anyway; comparing it costs far less
-  than decoding it). A turn another process or store instance appended is a new key;
-  a session deleted and recreated (whose sequence numbers start again) holds
-  different records under the old keys, so those entries are re-parsed, never
-  reused.
+* **Other writers.** A turn another process or store instance appended is a new key,
+  newer than any cached one. A session deleted and recreated (whose sequence numbers
+  start again) changed the generation, so its entries are checked by record again,
+  and the turns now under the old keys hold other records: they are re-parsed.
 * **Callers that mutate what they loaded.** Entries are never handed out: every
-  load gets fresh copies (new messages, contents, lists and dicts; only immutable
-  strings, bytes and numbers are shared), so a caller editing a loaded message
-  changes neither the cache nor another request's messages. Token counts are not
-  cached here: the per-request :class:`~agentdown.sessions.truncation.TokenCache`
-  counts the copies, with its snapshot check.
+  load gets fresh copies (:func:`~agentdown.sessions.copies.copy_messages`), so a
+  caller editing a loaded message changes neither the cache nor another request's
+  messages. Token counts are not cached here: the per-request
+  :class:`~agentdown.sessions.truncation.TokenCache` counts the copies.
 * **Memory.** Bounded by an estimate of the bytes held (:data:`DEFAULT_TURN_CACHE_BYTES`
   by default), least recently used turns evicted first. A turn is charged twice its
   record's length (the record, kept for the comparison, and the decoded text) plus
@@ -30,7 +37,9 @@ Why it stays correct:
   within 5% of what a turn of one-text-content messages of 20 to 1,000 ASCII
   characters really holds; text needing 2 or 4 bytes a character, and messages of
   many contents or large tool arguments, hold more than they are charged. A turn
-  charged more than the whole bound is parsed and not kept.
+  charged more than the whole bound is parsed and not kept. Per session with cached
+  turns, one small record (its newest cached seq) is kept besides; it goes with the
+  session's last entry.
 
 Thread-safe (one lock around the table; parsing and copying happen outside it).
 """
@@ -40,9 +49,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
-from agentdown.messages import Content, Message
+from agentdown.messages import Message
+from agentdown.sessions.copies import copy_messages
+from agentdown.sessions.truncation import estimate_tokens
 
 __all__ = ["DEFAULT_TURN_CACHE_BYTES", "MESSAGE_BYTES", "TurnCache", "copy_messages"]
 
@@ -59,11 +69,54 @@ TurnKey = tuple[str, str, int]
 Record = str | bytes
 """A turn as the store keeps it: the SQLite row's JSON text, or the JSONL line's bytes."""
 
+StoredTurn = tuple[int, Record, float]
+"""``(seq, record, created_at)`` as a store read it."""
+
+LoadedTurn = tuple[int, float, list[Message], int]
+"""``(seq, created_at, messages, tokens)``: fresh copies of the messages, the caller's to keep
+and edit, and their :func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
+
+
+class _Entry:
+    __slots__ = ("created_at", "generation", "messages", "record", "size", "tokens")
+
+    def __init__(
+        self, record: Record, messages: list[Message], size: int, generation: int | None, created_at: float
+    ) -> None:
+        self.record = record
+        self.messages = messages
+        """Parsed once, never handed out."""
+        self.tokens = sum(map(estimate_tokens, messages))
+        """Their estimated tokens: counted once per turn, not once per load."""
+        self.size = size
+        self.generation = generation
+        """The store's generation when the record was last read equal (``None``: no generations)."""
+        self.created_at = created_at
+
+
+class _Newest:
+    """Per session: the newest seq cached under ``generation``, and how many entries it has."""
+
+    __slots__ = ("entries", "generation", "seq")
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.seq = 0
+        self.entries = 0
+
+    def saw(self, seq: int, generation: int | None) -> None:
+        if generation is None:
+            return
+        if generation != self.generation:
+            self.generation, self.seq = generation, seq
+        elif seq > self.seq:
+            self.seq = seq
+
 
 class TurnCache:
     """Parsed turns by ``(agent, session_id, seq)``, each valid while its stored record is unchanged."""
 
-    __slots__ = ("_entries", "_lock", "_size", "hits", "max_bytes", "misses")
+    __slots__ = ("_entries", "_lock", "_newest", "_size", "hits", "max_bytes", "misses")
 
     def __init__(self, max_bytes: int = DEFAULT_TURN_CACHE_BYTES) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
@@ -74,8 +127,8 @@ class TurnCache:
         """Turns served from the cache (for tests and diagnostics)."""
         self.misses = 0
         """Turns parsed (not cached, or their record changed)."""
-        self._entries: OrderedDict[TurnKey, tuple[Record, list[Message], int]] = OrderedDict()
-        """Per turn: the record it was parsed from, the parsed messages (never handed out), its charge."""
+        self._entries: OrderedDict[TurnKey, _Entry] = OrderedDict()
+        self._newest: dict[tuple[str, str], _Newest] = {}
         self._size = 0
         self._lock = threading.Lock()
 
@@ -91,40 +144,85 @@ class TurnCache:
         self,
         agent: str,
         session_id: str,
-        records: Sequence[tuple[int, Record]],
+        records: Sequence[StoredTurn],
         parse: Callable[[Record], list[Message]],
-    ) -> list[list[Message]]:
-        """Fresh copies of the messages of each ``(seq, record)`` of one session, in the given order.
+        *,
+        generation: int | None = None,
+    ) -> list[tuple[list[Message], int]]:
+        """Fresh copies of the messages of each ``(seq, record, created_at)`` of one session, in order,
+        each with the estimated tokens of those messages.
 
         Only records not cached (or changed since) are parsed; ``parse`` errors propagate
-        and that record is not kept. One lock round for the whole load: a load asks for
-        dozens of turns.
+        and that record is not kept. ``generation`` is the store's as of this read (see
+        :meth:`walk`). One lock round for the whole load: a load asks for dozens of turns.
         """
         entries = self._entries
-        found: list[list[Message] | None] = []
+        found: list[_Entry | None] = []
         with self._lock:
-            for seq, record in records:
+            for seq, record, _ in records:
                 key = (agent, session_id, seq)
                 entry = entries.get(key)
                 # ``==`` is a pointer check when the record is the very object cached, else a memcmp.
-                if entry is not None and entry[0] == record:
+                if entry is not None and entry.record == record:
                     entries.move_to_end(key)
-                    found.append(entry[1])
+                    entry.generation = generation
+                    newest = self._newest.get((agent, session_id))
+                    if newest is not None:
+                        newest.saw(seq, generation)
+                    found.append(entry)
                 else:
                     found.append(None)
-        out: list[list[Message]] = []
+        out: list[tuple[list[Message], int]] = []
         hits = 0
-        for (seq, record), cached in zip(records, found, strict=True):
+        for (seq, record, created_at), cached in zip(records, found, strict=True):
             if cached is None:
-                cached = parse(record)
-                # The cache owns ``cached`` from now on: the caller gets copies like on a hit.
-                self._keep((agent, session_id, seq), record, cached)
+                # The cache owns the parsed messages from now on: the caller gets copies like on a hit.
+                cached = _Entry(record, parse(record), 0, generation, created_at)
+                self._keep((agent, session_id, seq), cached)
             else:
                 hits += 1
-            out.append(copy_messages(cached))
+            out.append((copy_messages(cached.messages), cached.tokens))
         with self._lock:
             self.hits += hits
         return out
+
+    def top(self, agent: str, session_id: str, generation: int) -> int:
+        """The newest seq of the session that may be cached under ``generation`` (0: none).
+
+        A hint for where :meth:`walk` starts: the store reads the turns after it itself.
+        """
+        with self._lock:
+            newest = self._newest.get((agent, session_id))
+            if newest is None or newest.generation != generation:
+                return 0
+            return newest.seq
+
+    def walk(
+        self, agent: str, session_id: str, seq: int, generation: int, want: int | None
+    ) -> list[LoadedTurn]:
+        """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first.
+
+        Stops at the first turn not cached under that generation (or at seq 0), or once
+        the turns hold ``want`` messages (``None``: no limit). The store's generation
+        must still be ``generation`` (read in the same transaction as the caller's other
+        reads): then no stored turn was deleted or rewritten since these were read, so
+        no record needs reading.
+        """
+        entries = self._entries
+        run: list[tuple[int, _Entry]] = []
+        count = 0
+        with self._lock:
+            while seq > 0 and (want is None or count < want):
+                key = (agent, session_id, seq)
+                entry = entries.get(key)
+                if entry is None or entry.generation != generation:
+                    break
+                entries.move_to_end(key)
+                run.append((seq, entry))
+                count += len(entry.messages)
+                seq -= 1
+            self.hits += len(run)
+        return [(s, entry.created_at, copy_messages(entry.messages), entry.tokens) for s, entry in run]
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
@@ -133,73 +231,37 @@ class TurnCache:
             return
         with self._lock:
             for key in [k for k in self._entries if (k[0], k[1]) in gone]:
-                self._size -= self._entries.pop(key)[2]
+                self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._newest.clear()
             self._size = 0
 
-    def _keep(self, key: TurnKey, record: Record, parsed: list[Message]) -> None:
-        size = 2 * len(record) + MESSAGE_BYTES * len(parsed)
+    def _keep(self, key: TurnKey, entry: _Entry) -> None:
+        entry.size = 2 * len(entry.record) + MESSAGE_BYTES * len(entry.messages)
         with self._lock:
             self.misses += 1
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._size -= old[2]
-            if size > self.max_bytes:
+            if key in self._entries:
+                self._drop(key)
+            if entry.size > self.max_bytes:
                 return
-            self._entries[key] = (record, parsed, size)
-            self._size += size
+            self._entries[key] = entry
+            self._size += entry.size
+            newest = self._newest.get(key[:2])
+            if newest is None:
+                newest = self._newest[key[:2]] = _Newest()
+            newest.entries += 1
+            newest.saw(key[2], entry.generation)
             while self._size > self.max_bytes:
-                _, (_, _, evicted) = self._entries.popitem(last=False)
-                self._size -= evicted
+                self._drop(next(iter(self._entries)))
 
-
-def copy_messages(messages: list[Message]) -> list[Message]:
-    """Deep copies of messages decoded from JSON, cheaper than ``copy.deepcopy`` or decoding again.
-
-    Every mutable part is new (the messages, their contents and items, and the dicts and
-    lists of metadata, arguments and additional properties); strings, bytes and numbers
-    are immutable and shared.
-    """
-    # Positional arguments, in field order: half the cost of keywords on this hot path
-    # (a test pins the field order of Message and Content to what is written here).
-    return [
-        Message(
-            m.role,
-            [_copy_content(c) for c in m.contents],
-            m.author_name,
-            m.message_id,
-            m.created_at,
-            _copy_json(m.metadata) if m.metadata else {},
-        )
-        for m in messages
-    ]
-
-
-def _copy_content(c: Content) -> Content:
-    return Content(
-        c.type,
-        c.text,
-        c.call_id,
-        c.name,
-        _copy_json(c.arguments) if c.arguments is not None else None,
-        c.raw_arguments,
-        [_copy_content(i) for i in c.items] if c.items is not None else None,
-        c.is_error,
-        c.uri,
-        c.data,
-        c.media_type,
-        c.error_code,
-        _copy_json(c.additional_properties) if c.additional_properties else {},
-    )
-
-
-def _copy_json(value: Any) -> Any:
-    # What JSON decodes to: dicts, lists and immutable scalars, so this is a complete deep copy.
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
-    return value
+    def _drop(self, key: TurnKey) -> None:
+        """Remove one entry (the lock is held)."""
+        self._size -= self._entries.pop(key).size
+        session = (key[0], key[1])
+        newest = self._newest[session]
+        newest.entries -= 1
+        if newest.entries == 0:
+            del self._newest[session]
