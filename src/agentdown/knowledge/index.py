@@ -273,7 +273,9 @@ class StoreIndex:
             # The matrix is built on the index thread (it reads SQLite); the product runs on
             # another thread meanwhile FTS5 answers on this one: fused costs the slower of
             # the two, not their sum (numpy and SQLite both release the GIL).
-            matrix = await self._run(self._vectors)
+            cached, model = self._matrix, self.embedder.name if self.embedder is not None else ""
+            fresh = cached is not None and cached.generation == self._generation and cached.model == model
+            matrix = cached if fresh else await self._run(self._vectors)
             pending = (
                 asyncio.ensure_future(self._run(lambda: self._bm25(query, want))) if mode == "fused" else None
             )
