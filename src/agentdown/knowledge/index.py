@@ -104,6 +104,9 @@ class StoreIndex:
         self._lock = threading.Lock()
         self._closed = False
         self.rrf_k = RRF_K
+        self.common_fraction = 0.5
+        """Query words in more than this fraction of the chunks are left out of BM25 (when
+        others remain); at 0.5 their IDF is ~0 in FTS5, so the ranking is unchanged."""
         self.candidates = 50
         """How many hits each retriever contributes to the fusion (at least 5x the results asked)."""
 
@@ -322,7 +325,7 @@ class StoreIndex:
             for term, docs in self._db.execute(
                 f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms
             )
-            if docs > total / 2
+            if docs > total * self.common_fraction
         }
         return [t for t in terms if t not in frequent] or terms
 
