@@ -149,6 +149,7 @@ class FileSearchTool:
         name: str = "file_search",
         description: str = _DESCRIPTION,
         hits: Sequence[SearchHit] = (),
+        ranking_options: dict[str, Any] | None = None,
     ) -> None:
         if isinstance(max_num_results, bool) or not isinstance(max_num_results, int):
             raise TypeError(f"max_num_results must be an integer, got {max_num_results!r}")
@@ -166,6 +167,9 @@ class FileSearchTool:
         self.name = name
         self.description = description
         self.hits: list[SearchHit] = list(hits)
+        self.calls: dict[str, tuple[int, list[SearchHit]]] = {}
+        """Each call's marker number of its first result and its results, by call id."""
+        self.ranking_options = ranking_options or {"ranker": "auto", "score_threshold": self.score_threshold}
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -192,4 +196,6 @@ class FileSearchTool:
         if not isinstance(query, str):
             raise ValueError("file_search needs a 'query' string")
         start, hits = await self.search(query)
+        if context.call_id:
+            self.calls[context.call_id] = (start, hits)
         return format_results(hits, start)
