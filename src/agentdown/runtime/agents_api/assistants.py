@@ -290,6 +290,7 @@ class AssistantDirectory:
             model=request.model,
             instructions=request.instructions,
             tools=tools,
+            tool_resources=dict(request.tool_resources or {}),
             temperature=request.temperature,
             top_p=request.top_p,
             response_format=None if request.response_format is None else _plain(request.response_format),
@@ -314,6 +315,7 @@ class AssistantDirectory:
                 changes[name] = await self._check_tools(value, owner=owner, allow=allow, own_id=assistant_id)
             elif name == "tool_resources":
                 check_tool_resources(value)
+                changes[name] = dict(value)
             elif name == "response_format":
                 changes[name] = _plain(value)
             else:

@@ -10,6 +10,8 @@ was planned is searched too.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "build_file_search_tool",
     "check_file_search_definition",
     "check_file_search_resources",
+    "check_resources_owned",
     "file_search_options",
     "store_ids_of",
 ]
@@ -32,6 +35,8 @@ FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content
 """The one ``include[]`` value: file search results with their text."""
 MAX_STORES = 20
 """Vector stores one resource list may name (the service allows one per assistant and thread)."""
+READY_WAIT_SECONDS = 60.0
+"""How long a search waits for stores still ingesting (then it searches what is indexed)."""
 _RANKERS = ("auto", "default_2024_08_21", "default-2024-08-21", "default_2024_11_15")
 
 
@@ -128,6 +133,28 @@ async def _check_owned(api: AgentsApi, ids: Sequence[str], owner: str | None, fi
             ) from None
 
 
+async def _ready(api: AgentsApi, ids: Sequence[str], owner: str | None) -> None:
+    """Wait (bounded) while a store is still ingesting: a file attached a moment ago is searched too."""
+    stores = api.vector_stores()
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    for store_id in ids:
+        while time.monotonic() < deadline:
+            record = await stores.find(store_id, owner)
+            if record is None or record.body.get("status") != "in_progress":
+                break
+            record = await stores.recount(store_id) or record
+            if record.body.get("status") != "in_progress":
+                break
+            await asyncio.sleep(0.2)
+
+
+async def check_resources_owned(api: AgentsApi, resources: Any, owner: str | None, field: str) -> None:
+    """The stores a ``tool_resources`` object names exist and are ``owner``'s; else a 400 naming the id."""
+    ids = store_ids_of(resources)
+    if ids:
+        await _check_owned(api, ids, owner, field)
+
+
 async def build_file_search_tool(
     api: AgentsApi,
     definition: Mapping[str, Any],
@@ -156,6 +183,7 @@ async def build_file_search_tool(
         ids = list(dict.fromkeys(ids))
         if not ids:
             return []
+        await _ready(api, ids, owner)
         hits: list[SearchHit] = await api.vector_stores().search(
             ids, query, count, ranking["score_threshold"], owner=owner
         )

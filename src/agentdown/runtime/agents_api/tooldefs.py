@@ -102,10 +102,15 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
         else:
             _check_connected(body, f"{where}.connected_agent")
         name = tool_name(definition)
+        if name in names and kind in SINGLETONS:
+            raise bad_request(
+                f"{where}.type: a second {kind!r} tool ({field}[{names[name]}] is one); a list has at most one",
+                f"{where}.type",
+            )
         if name in names:
             raise bad_request(
                 f"{where}: tool name {name!r} is already used by {field}[{names[name]}]",
-                f"{where}.type" if kind in SINGLETONS else f"{where}.{kind}.name",
+                f"{where}.{kind}.name",
             )
         names[name] = index
         checked.append(definition)
