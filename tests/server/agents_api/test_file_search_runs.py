@@ -143,7 +143,7 @@ async def test_file_search_run_steps_results_and_citations(tmp_path: Path) -> No
         chat = [r.body for r in live.fake.requests if r.path.endswith("/chat/completions")]
         offered = [t["function"]["name"] for t in chat[0]["tools"]]
         assert offered == ["file_search"]
-        tool_message = [x for x in chat[-1]["messages"] if x["role"] == "tool"][0]
+        tool_message = next(x for x in chat[-1]["messages"] if x["role"] == "tool")
         assert "【0†tulips.md】" in json.dumps(tool_message, ensure_ascii=False)
 
 
