@@ -75,6 +75,8 @@ def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_res
     for key, item in (value or {}).items():
         if item in (None, {}, []):
             continue
+        if key == "azure_ai_search":
+            continue  # checked with the connection settings when a run uses it
         if key == "file_search":
             from agentdown.runtime.agents_api.search_tools import check_file_search_resources
 

@@ -20,12 +20,11 @@ __all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search")
-SINGLETONS = ("file_search",)
+RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search", "azure_ai_search")
+SINGLETONS = ("file_search", "azure_ai_search")
 """Tool types a list may hold once, without a name of their own (the model calls them by their type)."""
 
 LATER: dict[str, str] = {
-    "azure_ai_search": "Azure AI Search knowledge",
     "code_interpreter": "the code interpreter",
     "openapi": "OpenAPI tools",
 }
@@ -93,6 +92,9 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
             from agentdown.runtime.agents_api.search_tools import check_file_search_definition
 
             check_file_search_definition(body, f"{where}.{kind}")
+        elif kind == "azure_ai_search":
+            if body is not None and not isinstance(body, dict):
+                raise bad_request(f"{where}.{kind} must be an object", f"{where}.{kind}")
         elif not isinstance(body, dict):
             raise bad_request(f'{where}: a {kind!r} tool needs an object under "{kind}"', f"{where}.{kind}")
         elif kind == "function":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -101,6 +102,8 @@ class _Execution:
         self.finished_text: tuple[Message, Record] | None = None
         """The last text answer written, until we know a format retry did not supersede it."""
         self.search: FileSearchTool | None = None
+        self.kinds: set[str] = set()
+        """Names of the run's ``azure_ai_search`` tools (their calls are steps of that type)."""
         """The run's ``file_search`` tool: its calls' results go to the steps, its hits to citations."""
         self.include_content = FILE_SEARCH_CONTENT in (self.run.get("_fields") or {}).get("include", [])
         """``include[]`` asked for the file search results' text in the streamed steps."""
@@ -213,6 +216,15 @@ class _Execution:
     def _call_detail(self, call_id: str, name: str, arguments: Any) -> dict[str, Any]:
         if self.search is not None and name == self.search.name:
             return file_search_detail(call_id, self.search.ranking_options)
+        if name == "azure_ai_search" and name in self.kinds:
+            text = (
+                arguments if isinstance(arguments, str) else json.dumps(arguments or {}, ensure_ascii=False)
+            )
+            return {
+                "id": call_id,
+                "type": "azure_ai_search",
+                "azure_ai_search": {"input": text, "output": None},
+            }
         return tool_call_detail(call_id, name, arguments)
 
     async def on_tool_end(self, event: ToolCallEndEvent) -> None:
@@ -222,7 +234,9 @@ class _Execution:
         for call in body["step_details"]["tool_calls"]:
             if call["id"] != event.call_id:
                 continue
-            if call["type"] == "file_search":
+            if call["type"] == "azure_ai_search":
+                call["azure_ai_search"]["output"] = event.output
+            elif call["type"] == "file_search":
                 found = self.search.calls.get(event.call_id) if self.search is not None else None
                 call["file_search"]["results"] = file_search_results(found[1] if found else [])
             else:
@@ -346,6 +360,7 @@ async def execute_run(
             )
         ex.expires = bool(plan.azure_functions())
         ex.search = plan.file_search()
+        ex.kinds = {t.name for t in plan.agent.tools if getattr(t, "kind", None) == "azure_ai_search"}
         if ex.search is not None and (run.get("_conversation") or run.get("_state") is not None):
             await _seed_hits(ex, ex.search)
         events = await _start(ex, plan)

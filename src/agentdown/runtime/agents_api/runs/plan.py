@@ -9,6 +9,7 @@ stops in ``requires_action`` until the caller submits its output. A
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +203,20 @@ async def _tools(
                     check=run.check,
                 )
             )
+        elif kind == "azure_ai_search":
+            from agentdown.runtime.agents_api.azure_ai_search import AzureAISearchTool, check_search_resources
+
+            # The run's resources win over the thread's, which win over the assistant's.
+            chosen = next(
+                (
+                    v
+                    for _, v in reversed(run.resources)
+                    if isinstance(v, Mapping) and v.get("azure_ai_search")
+                ),
+                None,
+            )
+            environ = api.environ if api.environ is not None else os.environ
+            tools.append(AzureAISearchTool(check_search_resources(chosen, environ), environ))
         elif kind == "function":
             if name in server_tools:
                 tools.append(server_tools[name])
