@@ -362,3 +362,34 @@ async def test_an_attachment_is_searched_without_a_prebuilt_store(tmp_path: Path
             assert caught.value.status_code == 404 and "assistant-forged" in str(caught.value)
 
         await sync(scenario)
+
+
+async def test_attachments_of_additional_messages_and_of_a_new_thread(tmp_path: Path) -> None:
+    async with served(tmp_path) as live:
+        client = agents_client(live.url)
+
+        def scenario() -> None:
+            tulips = upload(client, "tulips.md", TULIPS)
+            agent = client.create_agent(model="fake-model", name="r", tools=m.FileSearchTool().definitions)
+            attach = [m.MessageAttachment(file_id=tulips.id, tools=m.FileSearchTool().definitions)]
+            thread = client.threads.create()
+            extra = m.ThreadMessageOptions(role="user", content="When do tulips bloom?", attachments=attach)
+            run = run_to_end(client, thread.id, agent.id, additional_messages=[extra])
+            assert run.status == "completed", run.last_error
+            steps = list(client.run_steps.list(thread_id=thread.id, run_id=run.id))
+            assert [r.file_id for r in _search_call(steps).file_search.results] == [tulips.id]
+
+            run = client.create_thread_and_run(
+                agent_id=agent.id,
+                thread=m.AgentThreadCreationOptions(
+                    messages=[m.ThreadMessageOptions(role="user", content="tulips April", attachments=attach)]
+                ),
+            )
+            while run.status in ("queued", "in_progress"):
+                time.sleep(POLL)
+                run = client.runs.get(thread_id=run.thread_id, run_id=run.id)
+            assert run.status == "completed", run.last_error
+            steps = list(client.run_steps.list(thread_id=run.thread_id, run_id=run.id))
+            assert [r.file_id for r in _search_call(steps).file_search.results] == [tulips.id]
+
+        await sync(scenario)
