@@ -92,11 +92,13 @@ def assistants_scenario(url: str) -> None:
         client.create_agent(model="m", tools=missing.definitions)
 
     # Tools that do not run here are refused, naming the type.
-    for kind in ("bing_grounding", "file_search"):
+    for kind in ("bing_grounding", "code_interpreter"):
         with pytest.raises(HttpResponseError, match=f"tool type '{kind}'") as bad:
             client.create_agent(body={"model": "m", "tools": [{"type": kind, kind: {}}]})
         assert bad.value.status_code == 400
-    with pytest.raises(HttpResponseError, match=r"tool_resources\.file_search"):
+    with pytest.raises(
+        HttpResponseError, match=r"tool_resources\.file_search\.vector_store_ids\[0\]: no vector store 'vs_1'"
+    ):
         client.create_agent(
             body={"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}}
         )

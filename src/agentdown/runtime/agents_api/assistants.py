@@ -75,6 +75,13 @@ def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_res
     for key, item in (value or {}).items():
         if item in (None, {}, []):
             continue
+        if key == "azure_ai_search":
+            continue  # checked with the connection settings when a run uses it
+        if key == "file_search":
+            from agentdown.runtime.agents_api.search_tools import check_file_search_resources
+
+            check_file_search_resources(item, f"{field}.{key}")
+            continue
         feature = LATER.get(key) or CLOUD_ONLY.get(key)
         needs = f"needs {feature}, which this agentdown version does not have" if feature else "is unknown"
         raise bad_request(f"{field}.{key}: the {key!r} tool {needs}", f"{field}.{key}", "unsupported_tool")
@@ -285,6 +292,7 @@ class AssistantDirectory:
             model=request.model,
             instructions=request.instructions,
             tools=tools,
+            tool_resources=dict(request.tool_resources or {}),
             temperature=request.temperature,
             top_p=request.top_p,
             response_format=None if request.response_format is None else _plain(request.response_format),
@@ -309,6 +317,7 @@ class AssistantDirectory:
                 changes[name] = await self._check_tools(value, owner=owner, allow=allow, own_id=assistant_id)
             elif name == "tool_resources":
                 check_tool_resources(value)
+                changes[name] = dict(value)
             elif name == "response_format":
                 changes[name] = _plain(value)
             else:

@@ -1,4 +1,4 @@
-"""Thread messages from requests: content blocks checked and stored, attachments refused.
+"""Thread messages from requests: content blocks and attachments checked and stored.
 
 Shared by the message routes, thread creation and (for ``additional_messages``) runs,
 so a message is refused the same way wherever it is sent.
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from agentdown.runtime.agents_api.attachments import attachment_bodies
 from agentdown.runtime.agents_api.errors import bad_request
 from agentdown.runtime.agents_api.objects import message_object, text_block
 from agentdown.runtime.agents_api.schemas import (
-    Attachment,
     ImageFileBlockIn,
     ImageUrlBlockIn,
     MessageCreate,
@@ -20,7 +20,7 @@ from agentdown.runtime.agents_api.schemas import (
     dump,
 )
 
-__all__ = ["check_attachments", "message_content", "new_message"]
+__all__ = ["message_content", "new_message"]
 
 
 def message_content(content: str | list[Any], field: str = "content") -> list[dict[str, Any]]:
@@ -66,23 +66,6 @@ def _is_image_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def check_attachments(attachments: list[Attachment] | None, field: str = "attachments") -> None:
-    """Refuse attachments: they name files and feed tools this version does not have yet."""
-    for index, attachment in enumerate(attachments or []):
-        where = f"{field}[{index}]"
-        if attachment.file_id is not None:
-            raise bad_request(
-                f"{where}.file_id: no file {attachment.file_id!r}: this agentdown version has no files API yet",
-                f"{where}.file_id",
-            )
-        raise bad_request(
-            f"{where}: attachments feed the file_search and code_interpreter tools, which this agentdown "
-            "version does not have yet",
-            where,
-            "unsupported_tool",
-        )
-
-
 def new_message(
     thread_id: str,
     request: MessageCreate,
@@ -93,7 +76,7 @@ def new_message(
 ) -> dict[str, Any]:
     """The stored ``thread.message`` body for ``request`` (``field`` prefixes error paths)."""
     prefix = f"{field}." if field else ""
-    check_attachments(request.attachments, f"{prefix}attachments")
+    attachments = attachment_bodies(request.attachments, f"{prefix}attachments")
     return message_object(
         thread_id,
         request.role,
@@ -101,4 +84,5 @@ def new_message(
         run_id=run_id,
         assistant_id=assistant_id,
         metadata=request.metadata,
+        attachments=attachments,
     )

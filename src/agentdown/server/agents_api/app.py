@@ -43,7 +43,7 @@ def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
     routes: list[BaseRoute] = [
         # Runs first: POST /threads/runs must not be read as an update of a thread named "runs".
         *run_routes(ctx, api),
-        *assistant_routes(ctx, directory),
+        *assistant_routes(ctx, directory, api),
         *thread_routes(ctx, api),
         *file_routes(ctx, api),
         *vector_store_routes(ctx, api),

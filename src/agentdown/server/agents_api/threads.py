@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentdown.runtime.agents_api.assistants import check_tool_resources
+from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import conflict, not_found
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -32,6 +33,7 @@ from agentdown.runtime.agents_api.schemas import (
     ThreadUpdate,
     dump,
 )
+from agentdown.runtime.agents_api.search_tools import check_resources_owned
 from agentdown.runtime.agents_api.store import AgentsStore, Record, mutate, public
 from agentdown.server.agents_api.http import agents_endpoint, caller_of, ok, read_model
 from agentdown.server.agents_api.paging import MAX_LIMIT, list_query, store_page
@@ -73,16 +75,26 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         caller = caller_of(request, ctx.authorizer)
         body = await read_model(request, ThreadCreate, limit)
         check_tool_resources(body.tool_resources)
+        await check_resources_owned(api, body.tool_resources, caller.owner, "tool_resources")
         thread = ThreadObject(
-            id=new_record_id(PREFIXES["thread"]), created_at=now(), metadata=body.metadata or {}
+            id=new_record_id(PREFIXES["thread"]),
+            created_at=now(),
+            metadata=body.metadata or {},
+            tool_resources=dict(body.tool_resources or {}),
         )
         # Every message is checked before anything is written.
         messages = [new_message(thread.id, m, f"messages[{i}]") for i, m in enumerate(body.messages or [])]
+        await check_attachment_files(
+            api, [(f"messages[{i}]", m) for i, m in enumerate(messages)], caller.owner
+        )
         store = api.store
         served = dump(thread)
         await store.create("thread", "", thread.id, {**served, "_owner": caller.owner})
         for message in messages:
             await store.create("message", thread.id, message["id"], message)
+        if await index_attachments(api, thread.id, caller.owner, messages) is not None:
+            record = await require_thread(store, thread.id, caller.owner)
+            return ok(public(record.body))
         return ok(served)
 
     @agents_endpoint
@@ -104,10 +116,17 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         await require_thread(store, thread_id, caller.owner)
         changes = await read_model(request, ThreadUpdate, limit)
         check_tool_resources(changes.tool_resources)
+        await check_resources_owned(api, changes.tool_resources, caller.owner, "tool_resources")
 
         def change(body: dict[str, Any]) -> dict[str, Any] | None:
-            # Metadata is replaced as a whole, as the service does.
-            return None if changes.metadata is None else {**body, "metadata": changes.metadata}
+            # Metadata and tool_resources are replaced as a whole, as the service does.
+            if changes.metadata is None and changes.tool_resources is None:
+                return None
+            if changes.metadata is not None:
+                body["metadata"] = changes.metadata
+            if changes.tool_resources is not None:
+                body["tool_resources"] = dict(changes.tool_resources)
+            return body
 
         record = await mutate(store, "thread", "", thread_id, change)
         if record is None:
@@ -131,6 +150,7 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         store = api.store
         thread = await require_thread(store, thread_id, caller.owner)
         message = new_message(thread_id, await read_model(request, MessageCreate, limit))
+        await check_attachment_files(api, [("", message)], caller.owner)
         active = await busy_run(store, thread)
         if active is not None:
             raise conflict(
@@ -139,6 +159,7 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
                 "thread_busy",
             )
         await store.create("message", thread_id, message["id"], message)
+        await index_attachments(api, thread_id, caller.owner, [message])
         return ok(public(message))
 
     @agents_endpoint

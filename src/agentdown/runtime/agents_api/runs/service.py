@@ -29,6 +29,7 @@ from typing import Any
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
 from agentdown.runtime.agents_api.assistants import check_tool_resources
+from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, conflict, not_found
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -221,26 +222,42 @@ class RunService:
         messages = [
             new_message(thread["id"], m, f"thread.messages[{i}]") for i, m in enumerate(spec.messages or [])
         ]
+        await check_attachment_files(
+            self.api, [(f"thread.messages[{i}]", m) for i, m in enumerate(messages)], thread["_owner"]
+        )
         run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
-        body = await self._run_body(thread["id"], run_request, lease_owner)
+        body = await self._run_body(thread["id"], run_request, lease_owner, thread)
         thread["_active_run"] = body["id"]  # a new thread: nothing else can be running on it
         body["_owner"] = thread["_owner"]  # whose it is, read with the run: no thread read per runs.get
         ops: list[Write] = [Create("thread", "", thread["id"], thread)]
         ops += [Create("message", thread["id"], m["id"], m) for m in messages]
         written = await self.api.store.write([*ops, Create("run", thread["id"], body["id"], body)])
+        if await index_attachments(self.api, thread["id"], thread["_owner"], messages) is not None:
+            refreshed = await self.api.store.get("thread", "", thread["id"])
+            thread = dict(refreshed.body) if refreshed is not None else thread
         plan = self._plans.get(body["id"])
         if plan is not None:
             plan.thread_messages = messages
         return written[-1], thread
 
-    async def _run_body(self, thread_id: str, request: RunCreate, lease_owner: str | None) -> dict[str, Any]:
+    async def _run_body(
+        self, thread_id: str, request: RunCreate, lease_owner: str | None, thread: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """The new run's body; refuses unknown agents and tools that do not run here, before any write."""
         assistant = await resolve_assistant(self.api, request.assistant_id)
         fields = request.model_dump(exclude={"assistant_id", "additional_messages"}, exclude_none=True)
         check_tool_resources(fields.get("tool_resources"))
         run_id = new_record_id(PREFIXES["run"])
         expires_at = int(time.time() + self.settings.expires_seconds)
-        plan = await plan_run(self.api, assistant, fields, run_id=run_id, deadline=expires_at)
+        plan = await plan_run(
+            self.api,
+            assistant,
+            fields,
+            run_id=run_id,
+            deadline=expires_at,
+            owner=str(thread.get("_owner", "")),
+            thread=thread,
+        )
         body = new_run(
             thread_id,
             assistant.id,
@@ -266,13 +283,19 @@ class RunService:
         thread = thread or await store.get("thread", "", thread_id)
         if thread is None:
             raise not_found("thread", thread_id)
-        body = await self._run_body(thread_id, request, lease_owner)
+        body = await self._run_body(thread_id, request, lease_owner, thread.body)
         body["_owner"] = thread.body.get("_owner", "")
         messages = [
             new_message(thread_id, m, f"additional_messages[{i}]")
             for i, m in enumerate(request.additional_messages or [])
         ]
-        return await self._claim_and_create(thread, body, messages)
+        owner = str(thread.body.get("_owner", ""))
+        await check_attachment_files(
+            self.api, [(f"additional_messages[{i}]", m) for i, m in enumerate(messages)], owner
+        )
+        record = await self._claim_and_create(thread, body, messages)
+        await index_attachments(self.api, thread_id, owner, messages)
+        return record
 
     async def _claim_and_create(
         self, thread: Record, body: dict[str, Any], messages: list[dict[str, Any]]
