@@ -14,6 +14,7 @@ from agentdown.knowledge.base import (
     SearchHit,
 )
 from agentdown.knowledge.chunking import chunk_text
+from agentdown.knowledge.file_search import Citation, FileSearchTool, cite
 from agentdown.knowledge.index import SearchMode, StoreIndex
 from agentdown.knowledge.ingest import ingest_file
 from agentdown.knowledge.kb import KnowledgeBase, check_store_id
@@ -26,7 +27,9 @@ __all__ = [
     "Chunk",
     "Chunking",
     "ChunkingError",
+    "Citation",
     "Embedder",
+    "FileSearchTool",
     "IndexedFile",
     "KnowledgeBase",
     "KnowledgeError",
@@ -37,6 +40,7 @@ __all__ = [
     "StoreIndex",
     "check_store_id",
     "chunk_text",
+    "cite",
     "count_tokens",
     "embedder_from_env",
     "ingest_file",

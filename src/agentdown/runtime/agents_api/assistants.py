@@ -75,6 +75,11 @@ def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_res
     for key, item in (value or {}).items():
         if item in (None, {}, []):
             continue
+        if key == "file_search":
+            from agentdown.runtime.agents_api.search_tools import check_file_search_resources
+
+            check_file_search_resources(item, f"{field}.{key}")
+            continue
         feature = LATER.get(key) or CLOUD_ONLY.get(key)
         needs = f"needs {feature}, which this agentdown version does not have" if feature else "is unknown"
         raise bad_request(f"{field}.{key}: the {key!r} tool {needs}", f"{field}.{key}", "unsupported_tool")

@@ -20,10 +20,11 @@ __all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RUNS_HERE = ("function", "connected_agent", "azure_function")
+RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search")
+SINGLETONS = ("file_search",)
+"""Tool types a list may hold once, without a name of their own (the model calls them by their type)."""
 
 LATER: dict[str, str] = {
-    "file_search": "files and vector stores",
     "azure_ai_search": "Azure AI Search knowledge",
     "code_interpreter": "the code interpreter",
     "openapi": "OpenAPI tools",
@@ -48,6 +49,8 @@ def tool_name(definition: dict[str, Any]) -> str:
     kind = definition["type"]
     if kind == "azure_function":
         return str(definition[kind]["function"]["name"])
+    if kind in SINGLETONS:
+        return str(kind)
     return str(definition[kind]["name"])
 
 
@@ -85,9 +88,14 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
                 "unsupported_tool",
             )
         body = definition.get(kind)
-        if not isinstance(body, dict):
+        if kind == "file_search":
+            # Imported here: the search tools import the API context, which imports this module's users.
+            from agentdown.runtime.agents_api.search_tools import check_file_search_definition
+
+            check_file_search_definition(body, f"{where}.{kind}")
+        elif not isinstance(body, dict):
             raise bad_request(f'{where}: a {kind!r} tool needs an object under "{kind}"', f"{where}.{kind}")
-        if kind == "function":
+        elif kind == "function":
             _check_function(body, f"{where}.function")
         elif kind == "azure_function":
             _check_azure_function(body, f"{where}.azure_function")
@@ -97,7 +105,7 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
         if name in names:
             raise bad_request(
                 f"{where}: tool name {name!r} is already used by {field}[{names[name]}]",
-                f"{where}.{kind}.name",
+                f"{where}.type" if kind in SINGLETONS else f"{where}.{kind}.name",
             )
         names[name] = index
         checked.append(definition)

@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.errors import ApiProblem, not_found
+from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, not_found
+from agentdown.runtime.agents_api.runs.records import served_step
 from agentdown.runtime.agents_api.runs.schemas import (
     RunCreate,
     RunUpdate,
@@ -24,6 +25,7 @@ from agentdown.runtime.agents_api.runs.schemas import (
     ThreadAndRunCreate,
 )
 from agentdown.runtime.agents_api.runs.service import Frames, RunService
+from agentdown.runtime.agents_api.search_tools import FILE_SEARCH_CONTENT
 from agentdown.runtime.agents_api.store import AgentsStoreError, Record, mutate, public
 from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of, ok, read_model
 from agentdown.server.agents_api.paging import list_query, store_page
@@ -51,6 +53,24 @@ def _event_stream(frames: Frames) -> EventStream:
         yield _DONE_FRAME
 
     return EventStream(body())
+
+
+def include_of(request: Request) -> list[str]:
+    """The ``include[]`` query values (the SDK joins them with commas); a 400 for an unknown one."""
+    values: list[str] = []
+    for raw in request.query_params.getlist("include[]") + request.query_params.getlist("include"):
+        for value in raw.split(","):
+            value = value.strip()
+            if not value:
+                continue
+            if value != FILE_SEARCH_CONTENT:
+                raise bad_request(
+                    f"include[]: unknown value {value[:100]!r}; the one supported is {FILE_SEARCH_CONTENT!r}",
+                    "include[]",
+                )
+            if value not in values:
+                values.append(value)
+    return values
 
 
 def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
@@ -87,6 +107,7 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     async def create(request: Request) -> Response:
         caller, thread = await owned_thread(request)
         body = await read_model(request, RunCreate, limit)
+        body = body.model_copy(update={"include": include_of(request)})
         await check_assistant(caller, body.assistant_id)
         if body.stream:
             return _event_stream(await (await service()).stream(thread.id, body, thread=thread))
@@ -96,6 +117,7 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     async def create_thread_and_run(request: Request) -> Response:
         caller = caller_of(request, ctx.authorizer)
         body = await read_model(request, ThreadAndRunCreate, limit)
+        body = body.model_copy(update={"include": include_of(request)})
         await check_assistant(caller, body.assistant_id)
         if body.stream:
             return _event_stream(await (await service()).stream_thread_and_run(body, caller.owner))
@@ -144,16 +166,20 @@ def run_routes(ctx: ServerContext, api: AgentsApi) -> list[BaseRoute]:
     @agents_endpoint
     async def list_steps(request: Request) -> Response:
         run = await owned_run(request)
-        return ok(await store_page(api.store, "step", run.id, list_query(request)))
+        content = bool(include_of(request))
+        page = await store_page(api.store, "step", run.id, list_query(request))
+        page["data"] = [served_step(step, include_content=content) for step in page["data"]]
+        return ok(page)
 
     @agents_endpoint
     async def get_step(request: Request) -> Response:
         run = await owned_run(request)
+        content = bool(include_of(request))
         step_id = request.path_params["step_id"]
         step = await api.store.get("step", run.id, step_id)
         if step is None:
             raise not_found("run step", step_id)
-        return ok(public(step.body))
+        return ok(served_step(step.body, include_content=content))
 
     runs = "/threads/{thread_id}/runs"
     return [

@@ -18,6 +18,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from agentdown.knowledge.base import SearchHit
+from agentdown.knowledge.file_search import FileSearchTool, cite
 from agentdown.loop.engine import SUPERSEDED
 from agentdown.loop.events import (
     MessageCompletedEvent,
@@ -32,7 +34,16 @@ from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.objects import message_object, now, text_block, to_model_message
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
 from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
-from agentdown.runtime.agents_api.runs.records import close_step, new_step, tool_call_detail, usage_object
+from agentdown.runtime.agents_api.runs.records import (
+    close_step,
+    file_search_detail,
+    file_search_results,
+    new_step,
+    served_step,
+    tool_call_detail,
+    usage_object,
+)
+from agentdown.runtime.agents_api.search_tools import FILE_SEARCH_CONTENT
 from agentdown.runtime.agents_api.store import Create, Record, Replace, public
 from agentdown.sessions import Session
 from agentdown.sessions.truncation import DEFAULT_MAX_INPUT_TOKENS, estimate_tokens
@@ -68,7 +79,7 @@ class _Execution:
     def __init__(self, api: AgentsApi, lease: Lease, emit: Emit, cancel: asyncio.Event) -> None:
         self.api = api
         self.lease = lease
-        self.emit = emit
+        self.raw_emit = emit
         self.cancel = cancel
         self.run = lease.body
         self.thread_id = str(self.run["thread_id"])
@@ -89,6 +100,23 @@ class _Execution:
         self.tool_step: Record | None = None
         self.finished_text: tuple[Message, Record] | None = None
         """The last text answer written, until we know a format retry did not supersede it."""
+        self.search: FileSearchTool | None = None
+        """The run's ``file_search`` tool: its calls' results go to the steps, its hits to citations."""
+        self.include_content = FILE_SEARCH_CONTENT in (self.run.get("_fields") or {}).get("include", [])
+        """``include[]`` asked for the file search results' text in the streamed steps."""
+
+    async def emit(self, event: str, body: dict[str, Any]) -> None:
+        if event.startswith("thread.run.step."):
+            body = served_step(body, include_content=self.include_content)
+        await self.raw_emit(event, body)
+
+    def answer_block(self, text: str) -> dict[str, Any]:
+        """The answer's text block, its file search markers as ``file_citation`` annotations."""
+        block = text_block(text)
+        if self.search is not None and self.search.hits:
+            _, citations = cite(text, self.search.hits)
+            block["text"]["annotations"] = [c.to_annotation() for c in citations]
+        return block
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -173,7 +201,7 @@ class _Execution:
                 if self.message_id is not None:
                     await self._finish_text(message, Usage())
                 calls = [
-                    tool_call_detail(c.call_id or "", c.name or "", c.arguments) for c in message.tool_calls
+                    self._call_detail(c.call_id or "", c.name or "", c.arguments) for c in message.tool_calls
                 ]
                 self.tool_step = await self._new_step(
                     "tool_calls", {"type": "tool_calls", "tool_calls": calls}
@@ -182,12 +210,22 @@ class _Execution:
             # What a takeover continues from; a text answer needs no checkpoint: the run ends next.
             await self._checkpoint(_conversation=[*self.run.get("_conversation", []), message.to_dict()])
 
+    def _call_detail(self, call_id: str, name: str, arguments: Any) -> dict[str, Any]:
+        if self.search is not None and name == self.search.name:
+            return file_search_detail(call_id, self.search.ranking_options)
+        return tool_call_detail(call_id, name, arguments)
+
     async def on_tool_end(self, event: ToolCallEndEvent) -> None:
         if self.tool_step is None:
             return
         body = dict(self.tool_step.body)
         for call in body["step_details"]["tool_calls"]:
-            if call["id"] == event.call_id:
+            if call["id"] != event.call_id:
+                continue
+            if call["type"] == "file_search":
+                found = self.search.calls.get(event.call_id) if self.search is not None else None
+                call["file_search"]["results"] = file_search_results(found[1] if found else [])
+            else:
                 call["function"]["output"] = event.output
         self.tool_step = await self._put_step(self.tool_step, body)
 
@@ -201,7 +239,8 @@ class _Execution:
                 return  # paused: the step goes on when the outputs come
             body = dict(self.tool_step.body)
             for call in body["step_details"]["tool_calls"]:
-                call["function"]["output"] = outputs.get(call["id"], call["function"]["output"])
+                if call["type"] == "function":
+                    call["function"]["output"] = outputs.get(call["id"], call["function"]["output"])
             body.update(status="completed", completed_at=now(), usage=usage_object(step.usage))
             self.tool_step = await self._put_step(self.tool_step, body)
             await self.emit("thread.run.step.completed", public(body))
@@ -219,7 +258,9 @@ class _Execution:
         await self._opened()
         assert self.message is not None and self.message_step is not None
         body = dict(self.message.body)
-        body.update(status="completed", completed_at=now(), content=[text_block(self.text or answer.text)])
+        body.update(
+            status="completed", completed_at=now(), content=[self.answer_block(self.text or answer.text)]
+        )
         step = dict(self.message_step.body)
         step.update(status="completed", completed_at=now(), usage=usage_object(usage))
         message, _ = await self.api.store.write(
@@ -237,7 +278,7 @@ class _Execution:
         body = message_object(
             self.thread_id,
             "assistant",
-            [text_block(answer.text)],
+            [self.answer_block(answer.text)],
             assistant_id=str(self.run["assistant_id"]),
             run_id=self.run_id,
         )
@@ -294,9 +335,19 @@ async def execute_run(
         if plan is None:
             assistant = await resolve_assistant(api, str(run["assistant_id"]))
             plan = await plan_run(
-                api, assistant, run.get("_fields") or {}, run_id=ex.run_id, deadline=float(run["expires_at"])
+                api,
+                assistant,
+                run.get("_fields") or {},
+                run_id=ex.run_id,
+                deadline=float(run["expires_at"]),
+                owner=str(run.get("_owner", "")),
+                thread={"id": ex.thread_id},
+                check_resources=False,
             )
         ex.expires = bool(plan.azure_functions())
+        ex.search = plan.file_search()
+        if ex.search is not None and (run.get("_conversation") or run.get("_state") is not None):
+            await _seed_hits(ex, ex.search)
         events = await _start(ex, plan)
         try:
             async for event in events:
@@ -322,7 +373,7 @@ async def _start(ex: _Execution, plan: RunPlan) -> Any:
     conversation = [Message.from_dict(m) for m in run.get("_conversation") or []]
     options = plan.options
     # Tokens one by one only for a client reading them: a run nobody streams asks for whole replies.
-    streamed = ex.emit is not _no_emit
+    streamed = ex.raw_emit is not _no_emit
     if outputs is not None and run.get("_state") is not None:
         waiting = await ex.api.store.list("step", ex.run_id, limit=5, where={"status": "in_progress"})
         ex.tool_step = next((r for r in waiting.records if r.body["type"] == "tool_calls"), None)
@@ -414,6 +465,9 @@ async def _recover(ex: _Execution, conversation: list[Message], plan: RunPlan) -
         body = dict(step.body)
         if body["type"] == "tool_calls":
             for call in body["step_details"]["tool_calls"]:
+                if call["type"] != "function":
+                    outputs[call["id"]] = INTERRUPTED_RESULT
+                    continue
                 fn = call["function"]
                 if fn["output"] is None and pending.get(call["id"]) in functions:
                     fn["output"] = await _awaited_reply(functions[str(pending[call["id"]])], call["id"])
@@ -444,6 +498,28 @@ async def _recover(ex: _Execution, conversation: list[Message], plan: RunPlan) -
         await ex._checkpoint(_conversation=[m.to_dict() for m in conversation])
     logger.info("run %s continues after its worker stopped", ex.run_id)
     return conversation
+
+
+async def _seed_hits(ex: _Execution, search: FileSearchTool) -> None:
+    """A resumed run's earlier file search results, so the markers the model saw still cite."""
+    after: str | None = None
+    while True:
+        page = await ex.api.store.list("step", ex.run_id, limit=100, order="asc", after=after)
+        for record in page.records:
+            details = record.body.get("step_details") or {}
+            for call in details.get("tool_calls") or [] if record.body.get("type") == "tool_calls" else []:
+                if call.get("type") != "file_search":
+                    continue
+                for result in (call.get("file_search") or {}).get("results") or []:
+                    text = "".join(str(c.get("text", "")) for c in result.get("content") or [])
+                    search.hits.append(
+                        SearchHit(
+                            str(result["file_id"]), str(result["file_name"]), float(result["score"]), text, 0
+                        )
+                    )
+        if not page.has_more or not page.records:
+            return
+        after = page.records[-1].id
 
 
 async def _awaited_reply(tool: Any, call_id: str) -> str:

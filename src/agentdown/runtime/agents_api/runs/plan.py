@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentdown.agent import Agent
+from agentdown.knowledge.file_search import FileSearchTool
 from agentdown.loop.structured import JsonSchema
 from agentdown.models.base import ChatOptions
 from agentdown.runtime.agents_api.assistants import Assistant
@@ -33,6 +34,13 @@ class _RunRef:
     id: str
     deadline: float
     """The run's ``expires_at``: how long its ``azure_function`` calls may wait."""
+    owner: str | None = None
+    """The caller's owner key: the only one whose vector stores the run may search."""
+    thread_id: str | None = None
+    resources: tuple[tuple[str, Any], ...] = ()
+    """``(field, tool_resources)`` of the assistant, the thread and the run, in that order."""
+    check: bool = True
+    """Check that the resources' stores exist and are the caller's (when the run is created)."""
 
 
 @dataclass(slots=True)
@@ -51,6 +59,10 @@ class RunPlan:
     thread_messages: list[dict[str, Any]] | None = None
     """The whole thread, oldest first, when the run was planned with its new thread: no
     message can join a thread while its run is active, so the run need not list them."""
+
+    def file_search(self) -> FileSearchTool | None:
+        """The run's ``file_search`` tool, if it has one."""
+        return next((t for t in self.agent.tools if isinstance(t, FileSearchTool)), None)
 
     def azure_functions(self) -> dict[str, Any]:
         """The run's ``azure_function`` tools by name."""
@@ -75,8 +87,15 @@ async def plan_run(
     depth: int = 0,
     run_id: str = "",
     deadline: float | None = None,
+    owner: str | None = None,
+    thread: Mapping[str, Any] | None = None,
+    check_resources: bool = True,
 ) -> RunPlan:
-    """The agent and options for a run of ``assistant`` with the run request's ``fields`` (None: unset)."""
+    """The agent and options for a run of ``assistant`` with the run request's ``fields`` (None: unset).
+
+    ``owner`` and ``thread`` (the thread's body) bound what its ``file_search`` tool may search;
+    ``check_resources`` refuses (400) a store id of theirs that is missing or another caller's.
+    """
     base = api.runner.agent(assistant.slug) if assistant.slug is not None else None
     body = assistant.body
     if base is not None:
@@ -99,7 +118,18 @@ async def plan_run(
         instructions = "\n\n".join(p for p in (instructions, str(fields["additional_instructions"])) if p)
     if fields.get("model"):
         model_name = str(fields["model"])
-    run = _RunRef(run_id, deadline if deadline is not None else time.time() + 600)
+    resources: list[tuple[str, Any]] = [("assistant.tool_resources", body.get("tool_resources"))]
+    if thread is not None:
+        resources.append(("thread.tool_resources", thread.get("tool_resources")))
+    resources.append(("tool_resources", fields.get("tool_resources")))
+    run = _RunRef(
+        run_id,
+        deadline if deadline is not None else time.time() + 600,
+        owner=owner,
+        thread_id=str(thread["id"]) if thread is not None and "id" in thread else None,
+        resources=tuple(resources),
+        check=check_resources,
+    )
     tools, client = await _tools(api, definitions, server_tools, depth, run)
     response_format = _pick(fields, body, "response_format")
     schema, native = _response_format(response_format)
@@ -157,9 +187,22 @@ async def _tools(
     client: set[str] = set()
     for index, definition in enumerate(definitions):
         kind = definition["type"]
-        spec = definition[kind]
+        spec = definition.get(kind) or {}
         name = tool_name(definition)
-        if kind == "function":
+        if kind == "file_search":
+            from agentdown.runtime.agents_api.search_tools import build_file_search_tool
+
+            tools.append(
+                await build_file_search_tool(
+                    api,
+                    definition,
+                    owner=run.owner,
+                    thread_id=run.thread_id,
+                    resources=[(f, v) for f, v in run.resources if v is not None],
+                    check=run.check,
+                )
+            )
+        elif kind == "function":
             if name in server_tools:
                 tools.append(server_tools[name])
                 continue
@@ -186,7 +229,9 @@ async def _tools(
                     f"tools[{index}].connected_agent.id",
                 )
             target = await resolve_assistant(api, str(spec["id"]), param=f"tools[{index}].connected_agent.id")
-            delegate = await plan_run(api, target, {}, depth=depth + 1, run_id=run.id, deadline=run.deadline)
+            delegate = await plan_run(
+                api, target, {}, depth=depth + 1, run_id=run.id, deadline=run.deadline, owner=run.owner
+            )
             if delegate.client_tools:
                 raise bad_request(
                     f"tools[{index}]: the connected agent {target.id!r} has client-side function tools "

@@ -14,14 +14,25 @@ A run body is the served ``thread.run`` plus private keys (``_`` prefix, never s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentdown.knowledge.base import SearchHit
 from agentdown.messages import Usage
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 from agentdown.runtime.agents_api.objects import now
+from agentdown.runtime.agents_api.store import public
 
-__all__ = ["close_step", "new_run", "new_step", "tool_call_detail", "usage_object"]
+__all__ = [
+    "close_step",
+    "file_search_detail",
+    "file_search_results",
+    "new_run",
+    "new_step",
+    "served_step",
+    "tool_call_detail",
+    "usage_object",
+]
 
 
 def usage_object(usage: Usage) -> dict[str, int]:
@@ -95,13 +106,53 @@ def tool_call_detail(call_id: str, name: str, arguments: Any, output: str | None
     }
 
 
+def file_search_detail(call_id: str, ranking_options: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``file_search`` tool call of a step, before its results."""
+    return {
+        "id": call_id,
+        "type": "file_search",
+        "file_search": {"ranking_options": dict(ranking_options), "results": []},
+    }
+
+
+def file_search_results(hits: Sequence[SearchHit]) -> list[dict[str, Any]]:
+    """The stored results of a ``file_search`` call: with their text, served only when asked for."""
+    return [
+        {
+            "file_id": h.file_id,
+            "file_name": h.filename,
+            "score": round(float(h.score), 6),
+            "content": [{"type": "text", "text": h.text}],
+        }
+        for h in hits
+    ]
+
+
+def served_step(body: Mapping[str, Any], *, include_content: bool = False) -> dict[str, Any]:
+    """The served step: ``file_search`` results lose their ``content`` unless ``include[]`` asked for it."""
+    served = public(body)
+    details = served.get("step_details")
+    if include_content or served.get("type") != "tool_calls" or not isinstance(details, dict):
+        return served
+    calls = []
+    for call in details.get("tool_calls") or []:
+        if call.get("type") == "file_search":
+            search = dict(call.get("file_search") or {})
+            search["results"] = [
+                {k: v for k, v in r.items() if k != "content"} for r in search.get("results") or []
+            ]
+            call = {**call, "file_search": search}
+        calls.append(call)
+    return {**served, "step_details": {**details, "tool_calls": calls}}
+
+
 def close_step(step: Mapping[str, Any], status: str, not_run: str, stamp: int) -> dict[str, Any]:
     """``step`` ended with ``status``; each of its tool calls without an output gets ``not_run``,
     so no call is left unanswered in the audit trail."""
     body = dict(step)
     if body["type"] == "tool_calls":
         for call in body["step_details"]["tool_calls"]:
-            if call["function"].get("output") is None:
+            if call.get("type") == "function" and call["function"].get("output") is None:
                 call["function"]["output"] = not_run
     body.update(status=status, **{f"{status}_at": stamp})
     return body

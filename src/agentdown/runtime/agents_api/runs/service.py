@@ -222,7 +222,7 @@ class RunService:
             new_message(thread["id"], m, f"thread.messages[{i}]") for i, m in enumerate(spec.messages or [])
         ]
         run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
-        body = await self._run_body(thread["id"], run_request, lease_owner)
+        body = await self._run_body(thread["id"], run_request, lease_owner, thread)
         thread["_active_run"] = body["id"]  # a new thread: nothing else can be running on it
         body["_owner"] = thread["_owner"]  # whose it is, read with the run: no thread read per runs.get
         ops: list[Write] = [Create("thread", "", thread["id"], thread)]
@@ -233,14 +233,24 @@ class RunService:
             plan.thread_messages = messages
         return written[-1], thread
 
-    async def _run_body(self, thread_id: str, request: RunCreate, lease_owner: str | None) -> dict[str, Any]:
+    async def _run_body(
+        self, thread_id: str, request: RunCreate, lease_owner: str | None, thread: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """The new run's body; refuses unknown agents and tools that do not run here, before any write."""
         assistant = await resolve_assistant(self.api, request.assistant_id)
         fields = request.model_dump(exclude={"assistant_id", "additional_messages"}, exclude_none=True)
         check_tool_resources(fields.get("tool_resources"))
         run_id = new_record_id(PREFIXES["run"])
         expires_at = int(time.time() + self.settings.expires_seconds)
-        plan = await plan_run(self.api, assistant, fields, run_id=run_id, deadline=expires_at)
+        plan = await plan_run(
+            self.api,
+            assistant,
+            fields,
+            run_id=run_id,
+            deadline=expires_at,
+            owner=str(thread.get("_owner", "")),
+            thread=thread,
+        )
         body = new_run(
             thread_id,
             assistant.id,
@@ -266,7 +276,7 @@ class RunService:
         thread = thread or await store.get("thread", "", thread_id)
         if thread is None:
             raise not_found("thread", thread_id)
-        body = await self._run_body(thread_id, request, lease_owner)
+        body = await self._run_body(thread_id, request, lease_owner, thread.body)
         body["_owner"] = thread.body.get("_owner", "")
         messages = [
             new_message(thread_id, m, f"additional_messages[{i}]")
