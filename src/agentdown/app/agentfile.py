@@ -23,9 +23,8 @@ from agentdown.app.config import (
 )
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
-from agentdown.app.knowledge_config import KNOWLEDGE_FORM, read_knowledge
+from agentdown.app.knowledge_config import KNOWLEDGE_FORM, KnowledgeSpec, read_knowledge
 from agentdown.app.queue_tools import merge_queue_tools, read_queue_tools
-from agentdown.app.knowledge_config import KnowledgeSpec
 from agentdown.app.spec import (
     AgentSpec,
     BuiltinEndpoints,

@@ -430,7 +430,9 @@ def _check_models(catalog: AgentCatalog, problems: Problems, required: bool) -> 
             problems.append(Problem(spec.file, line, text, "error" if required else "warning"))
 
 
-def _check_knowledge_tool(specs: Mapping[str, AgentSpec], tools: list[DiscoveredTool], problems: Problems) -> None:
+def _check_knowledge_tool(
+    specs: Mapping[str, AgentSpec], tools: list[DiscoveredTool], problems: Problems
+) -> None:
     """An agent with ``knowledge`` gets a ``file_search`` tool: a tools/ tool of that name would clash."""
     for spec in specs.values():
         if spec.knowledge is None:

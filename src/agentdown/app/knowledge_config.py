@@ -86,7 +86,7 @@ def is_glob(path: str) -> bool:
     return any(c in _GLOB for c in path)
 
 
-def read_knowledge(reader: Reader, path: KeyPath, app_dir: Path) -> KnowledgeSpec | None | bool:
+def read_knowledge(reader: Reader, path: KeyPath, app_dir: Path) -> KnowledgeSpec | bool | None:
     """The ``knowledge`` at ``path``: a spec, ``False`` (turned off), or ``None`` (unset or invalid)."""
     value = reader.get(path)
     if value is MISSING or value is None:
@@ -97,7 +97,9 @@ def read_knowledge(reader: Reader, path: KeyPath, app_dir: Path) -> KnowledgeSpe
         reader.error(path, f"expected {KNOWLEDGE_FORM}, got true: name the folders, e.g. knowledge: [docs/]")
         return None
     if isinstance(value, str):
-        reader.error(path, f"expected a list, e.g. knowledge: [{value.strip() or 'docs/'}], got {describe(value)}")
+        reader.error(
+            path, f"expected a list, e.g. knowledge: [{value.strip() or 'docs/'}], got {describe(value)}"
+        )
         return None
     options: dict[str, Any] = {}
     paths_at: KeyPath = path
@@ -149,8 +151,12 @@ def _chunking(reader: Reader, path: KeyPath) -> Chunking | None:
     value = reader.keys(path, _CHUNKING_KEYS, "knowledge.chunking")
     if value is None:
         return None if reader.get(path) not in (MISSING, None) else Chunking()
-    size = reader.number((*path, "max_chunk_size_tokens"), _CHUNKING_KEYS["max_chunk_size_tokens"], integer=True)
-    overlap = reader.number((*path, "chunk_overlap_tokens"), _CHUNKING_KEYS["chunk_overlap_tokens"], integer=True)
+    size = reader.number(
+        (*path, "max_chunk_size_tokens"), _CHUNKING_KEYS["max_chunk_size_tokens"], integer=True
+    )
+    overlap = reader.number(
+        (*path, "chunk_overlap_tokens"), _CHUNKING_KEYS["chunk_overlap_tokens"], integer=True
+    )
     bad = [k for k in _CHUNKING_KEYS if k in value and value[k] is not None]
     if len(bad) != sum(x is not None for x in (size, overlap)):
         return None  # a type error was reported
@@ -165,7 +171,7 @@ def _chunking(reader: Reader, path: KeyPath) -> Chunking | None:
         return None
 
 
-def _threshold(reader: Reader, path: KeyPath) -> float | None | bool:
+def _threshold(reader: Reader, path: KeyPath) -> float | bool | None:
     value = reader.get(path)
     if value is MISSING or value is None:
         return None
@@ -188,8 +194,14 @@ def _check_entry(reader: Reader, at: KeyPath, entry: Any, app_dir: Path) -> str 
     if text.startswith("~"):
         reader.error(at, f"{text!r}: '~' (a home folder) is outside the app folder; expected {form}")
         return None
-    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
-        reader.error(at, f"{text!r} is an absolute path: knowledge comes from the app folder; expected {form}")
+    if (
+        PurePosixPath(text).is_absolute()
+        or PureWindowsPath(text).is_absolute()
+        or PureWindowsPath(text).drive
+    ):
+        reader.error(
+            at, f"{text!r} is an absolute path: knowledge comes from the app folder; expected {form}"
+        )
         return None
     parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
@@ -212,7 +224,9 @@ def _check_entry(reader: Reader, at: KeyPath, entry: Any, app_dir: Path) -> str 
         return None
     real = Path(os.path.realpath(target))
     if real != root and root not in real.parents:
-        reader.error(at, f"{text!r} is a symlink (or passes through one) that leads out of the app folder, to {real}")
+        reader.error(
+            at, f"{text!r} is a symlink (or passes through one) that leads out of the app folder, to {real}"
+        )
         return None
     if not glob and real.is_file() and real.suffix.lower() not in _EXTENSIONS:
         reader.error(

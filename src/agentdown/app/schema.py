@@ -193,7 +193,11 @@ def knowledge_schema() -> dict[str, Any]:
     """``knowledge``: folders, files or globs of the app (see :mod:`agentdown.app.knowledge_config`)."""
     paths = {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "not": {"pattern": "^(/|~|[A-Za-z]:)|(^|[/\\\\])\\.\\.([/\\\\]|$)"}},
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "not": {"pattern": "^(/|~|[A-Za-z]:)|(^|[/\\\\])\\.\\.([/\\\\]|$)"},
+        },
         "description": "Folders, files or globs relative to the app folder (no absolute paths, no '..').",
     }
     return {

@@ -55,7 +55,9 @@ class KnowledgeSearchTool:
 
     kind = "file_search"
 
-    def __init__(self, folder: FolderIndex, *, max_num_results: int = 20, score_threshold: float = 0.0) -> None:
+    def __init__(
+        self, folder: FolderIndex, *, max_num_results: int = 20, score_threshold: float = 0.0
+    ) -> None:
         self.folder = folder
         self._template = FileSearchTool(
             self._search,

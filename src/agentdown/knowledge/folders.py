@@ -98,7 +98,9 @@ def _inside(real: Path, root: Path) -> bool:
     return real == root or root in real.parents
 
 
-def scan_sources(root: Path, sources: Sequence[str]) -> tuple[dict[str, _Candidate], list[tuple[str, str]], list[str]]:
+def scan_sources(
+    root: Path, sources: Sequence[str]
+) -> tuple[dict[str, _Candidate], list[tuple[str, str]], list[str]]:
     """The indexable files of ``sources`` (relative folders, files, globs) under ``root``:
     candidates by relative path, refused files with the reason, ignored files. Blocking."""
     real_root = Path(os.path.realpath(root))
@@ -129,7 +131,9 @@ def scan_sources(root: Path, sources: Sequence[str]) -> tuple[dict[str, _Candida
             refused.append((rel, f"cannot read it: {exc.strerror or exc}"))
             return
         if st.st_size > MAX_FILE_BYTES:
-            refused.append((rel, f"{st.st_size} bytes, over the {MAX_FILE_BYTES} bytes a knowledge file may have"))
+            refused.append(
+                (rel, f"{st.st_size} bytes, over the {MAX_FILE_BYTES} bytes a knowledge file may have")
+            )
             return
         found[rel] = _Candidate(rel, real, st.st_size, st.st_mtime_ns)
 
@@ -257,7 +261,11 @@ class FolderIndex:
         dirty = 0
         for rel, cand in found.items():
             entry = old.get(rel)
-            if entry is not None and entry.get("size") == cand.size and entry.get("mtime_ns") == cand.mtime_ns:
+            if (
+                entry is not None
+                and entry.get("size") == cand.size
+                and entry.get("mtime_ns") == cand.mtime_ns
+            ):
                 files[rel] = entry
                 self._unchanged(report, rel, entry)
                 continue
