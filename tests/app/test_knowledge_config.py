@@ -45,7 +45,11 @@ def test_short_and_long_forms(make_app: MakeApp) -> None:
     assert main.file == root / "main.agent.md" and main.line == 4
     other = catalog["other"].knowledge
     assert other is not None and other.paths == ("docs",)
-    assert (other.chunking.kind, other.chunking.max_chunk_size_tokens, other.chunking.chunk_overlap_tokens) == (
+    assert (
+        other.chunking.kind,
+        other.chunking.max_chunk_size_tokens,
+        other.chunking.chunk_overlap_tokens,
+    ) == (
         "static",
         300,
         50,
@@ -100,9 +104,15 @@ def test_config_default_agent_override_and_off(make_app: MakeApp) -> None:
         ("knowledge: {paths: docs}", "knowledge.paths: expected a list of folders"),
         ("knowledge: {chunking: {}}", "knowledge.paths: required"),
         ("knowledge: {paths: [docs], max_results: 3}", "unknown key 'max_results' in knowledge"),
-        ("knowledge: {paths: [docs], max_num_results: 51}", "knowledge.max_num_results: expected a whole number"),
+        (
+            "knowledge: {paths: [docs], max_num_results: 51}",
+            "knowledge.max_num_results: expected a whole number",
+        ),
         ("knowledge: {paths: [docs], max_num_results: 0}", "knowledge.max_num_results: expected"),
-        ("knowledge: {paths: [docs], score_threshold: 2}", "knowledge.score_threshold: expected a number from 0 to 1"),
+        (
+            "knowledge: {paths: [docs], score_threshold: 2}",
+            "knowledge.score_threshold: expected a number from 0 to 1",
+        ),
         (
             "knowledge: {paths: [docs], chunking: {max_chunk_size_tokens: 50}}",
             "knowledge.chunking.max_chunk_size_tokens: must be between 100 and 4096, got 50",
@@ -111,7 +121,10 @@ def test_config_default_agent_override_and_off(make_app: MakeApp) -> None:
             "knowledge: {paths: [docs], chunking: {max_chunk_size_tokens: 200, chunk_overlap_tokens: 150}}",
             "knowledge.chunking.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens (100)",
         ),
-        ("knowledge: {paths: [docs], chunking: {max_chunk_size_tokens: big}}", "expected a whole number of tokens"),
+        (
+            "knowledge: {paths: [docs], chunking: {max_chunk_size_tokens: big}}",
+            "expected a whole number of tokens",
+        ),
     ],
 )
 def test_errors_name_file_line_and_field(make_app: MakeApp, value: str, expected: str) -> None:
@@ -133,7 +146,10 @@ def test_symlinks_out_of_the_app_folder_are_refused(make_app: MakeApp, tmp_path:
     found = errors(problems_of(root))
     assert len(found) == 3, found
     for index, name in enumerate(["linked", "docs/inner", "linked/*.md"]):
-        assert f"knowledge[{index}]: '{name}' is a symlink (or passes through one) that leads out" in found[index]
+        assert (
+            f"knowledge[{index}]: '{name}' is a symlink (or passes through one) that leads out"
+            in found[index]
+        )
 
 
 def test_config_errors_point_at_the_config_file(make_app: MakeApp) -> None:
@@ -156,7 +172,11 @@ def test_a_tools_file_search_clashes(make_app: MakeApp) -> None:
 def test_schema_and_check_json(make_app: MakeApp) -> None:
     schema = front_matter_schema()
     validator = jsonschema.Draft7Validator(schema)
-    ok = [["docs/"], False, {"paths": ["docs"], "chunking": {"max_chunk_size_tokens": 300}, "max_num_results": 5}]
+    ok = [
+        ["docs/"],
+        False,
+        {"paths": ["docs"], "chunking": {"max_chunk_size_tokens": 300}, "max_num_results": 5},
+    ]
     bad = [True, ["../x"], ["/etc"], {"paths": ["docs"], "max_num_results": 99}, {"chunking": {}}]
     for value in ok:
         assert validator.is_valid({"name": "a", "description": "b", "knowledge": value}), value

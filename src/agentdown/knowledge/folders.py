@@ -226,15 +226,17 @@ class FolderIndex:
             "chunking": [c.kind, c.max_chunk_size_tokens, c.chunk_overlap_tokens],
         }
 
-    def _load_manifest(self) -> dict[str, dict[str, Any]]:
+    def _load_manifest(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The manifest's files, and whether they were indexed with other settings."""
         try:
             raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {}
-        if not isinstance(raw, dict) or raw.get("settings") != self._settings():
-            return {}  # another chunking or embedder: every file is indexed again
-        files = raw.get("files")
-        return {k: v for k, v in files.items() if isinstance(v, dict)} if isinstance(files, dict) else {}
+            return {}, False
+        if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
+            return {}, False
+        files = {str(k): v for k, v in raw["files"].items() if isinstance(v, dict)}
+        # Another chunking or embedder: every file is indexed again.
+        return files, raw.get("settings") != self._settings()
 
     def _save_manifest(self, files: dict[str, dict[str, Any]]) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
@@ -256,13 +258,14 @@ class FolderIndex:
         index = self.index
         found, refused, report.ignored = await asyncio.to_thread(scan_sources, self.root, self.sources)
         report.failed.extend(refused)
-        old = await asyncio.to_thread(self._load_manifest)
+        old, stale = await asyncio.to_thread(self._load_manifest)
         files: dict[str, dict[str, Any]] = {}
         dirty = 0
         for rel, cand in found.items():
             entry = old.get(rel)
             if (
                 entry is not None
+                and not stale
                 and entry.get("size") == cand.size
                 and entry.get("mtime_ns") == cand.mtime_ns
             ):
@@ -274,7 +277,7 @@ class FolderIndex:
             except OSError as exc:
                 report.failed.append((rel, f"cannot read it: {exc.strerror or exc}"))
                 continue
-            if entry is not None and entry.get("sha256") == digest:
+            if entry is not None and not stale and entry.get("sha256") == digest:
                 files[rel] = {**entry, "size": cand.size, "mtime_ns": cand.mtime_ns}
                 self._unchanged(report, rel, entry)
                 continue
