@@ -161,7 +161,18 @@ async def test_the_catalog_tool_searches_the_agents_index_with_session_markers(t
 
 
 async def test_an_unchanged_folder_resyncs_without_reading_files(tmp_path: Path) -> None:
-    words = ["refund", "shipping", "warranty", "invoice", "delivery", "customer", "account", "payment", "order", "support"]
+    words = [
+        "refund",
+        "shipping",
+        "warranty",
+        "invoice",
+        "delivery",
+        "customer",
+        "account",
+        "payment",
+        "order",
+        "support",
+    ]
     text = " ".join(words[(i * 7) % len(words)] + f"{i % 997}" for i in range(20000)) + "\n"
     files = {f"docs/f{i:03}.md": text for i in range(8)}  # ~1 MB (docs/knowledge.md has the 5 MB numbers)
     root = app_with(tmp_path, files)

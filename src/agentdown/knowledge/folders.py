@@ -322,9 +322,10 @@ class FolderIndex:
 
     @staticmethod
     def _unchanged(report: SyncReport, rel: str, entry: dict[str, Any]) -> None:
-        report.unchanged.append(rel)
         if entry.get("error"):
-            report.failed.append((rel, str(entry["error"])))
+            report.failed.append((rel, str(entry["error"])))  # failed before, still the same content
+        else:
+            report.unchanged.append(rel)
 
     def start(self) -> asyncio.Task[SyncReport]:
         """A sync in the background (the running one, if any)."""
