@@ -60,7 +60,7 @@ def shown(citations: list[dict[str, str]]) -> list[dict[str, str]]:
 async def test_chat_and_stream_answers_carry_citations(tmp_path: Path) -> None:
     app = write_app(tmp_path, FILES)
     async with live_server(app, model, environ=environ(tmp_path)) as live, aiohttp.ClientSession() as http:
-        status, headers, body = await post_json(http, f"{live.url}/agents/docs/chat", {"prompt": "Refunds?"})
+        status, _, body = await post_json(http, f"{live.url}/agents/docs/chat", {"prompt": "Refunds?"})
         assert status == 200, body
         assert shown(body["citations"]) == EXPECTED  # the made-up marker 7 names no result
         assert [c["tool_name"] for c in body["tool_calls"]] == ["file_search", "file_search"]
