@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import itertools
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -261,10 +263,34 @@ async def ingestion(corpus_mb: float, embedder: Embedder | None, label: str, roo
         done = await ingest_file(index, path, file_id=path.stem, filename=path.name, chunking=Chunking())
         chunks += done.chunks
     elapsed = time.perf_counter() - started
-    await index.aclose()
     print(
         f"ingestion [{label}]: {total / 1e6:.1f} MB in {len(files)} files -> {chunks} chunks (auto 800/400) "
         f"in {elapsed:.1f} s: {chunks / elapsed:.0f} chunks/s, {total / 1e6 / elapsed:.2f} MB/s"
+    )
+    if embedder is not None:
+        await projection_recall(index, embedder, rng)
+    await index.aclose()
+
+
+async def projection_recall(index: StoreIndex, embedder: Embedder, rng: random.Random) -> None:
+    """How many of the exact top 50 the projected scan keeps, on this model's real vectors."""
+    from agentdown.knowledge import index as index_module
+
+    matrix = await index._run(index._vectors)
+    if matrix is None or matrix.coarse is None:
+        print("  (projected scan not in use below", index_module.COARSE_MIN_ROWS, "vectors)")
+        return
+    exact = dataclasses.replace(matrix, coarse=None, projection=None)
+    vocab = vocabulary()
+    overlaps = []
+    for _ in range(200):
+        (q,) = await embedder.embed([" ".join(rng.choice(vocab[:5000]) for _ in range(5))])
+        want = {i for i, _ in index_module._nearest(exact, q, 50)}
+        got = {i for i, _ in index_module._nearest(matrix, q, 50)}
+        overlaps.append(len(want & got) / len(want))
+    print(
+        f"  projected scan ({index_module.COARSE_DIMS} dims, {index_module.COARSE_POOL} re-ranked) keeps "
+        f"{statistics.mean(overlaps):.1%} of the exact top 50 (min {min(overlaps):.0%}) over {len(matrix.ids)} vectors"
     )
 
 

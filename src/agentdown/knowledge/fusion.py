@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 
-__all__ = ["RRF_K", "bm25_score", "fts_query", "rrf"]
+__all__ = ["RRF_K", "bm25_score", "fts_query", "query_terms", "rrf"]
 
 RRF_K = 60
 """Reciprocal rank fusion's constant (Cormack et al. 2009; also Azure AI Search's)."""
@@ -22,18 +22,24 @@ _STOPWORDS = frozenset(
 )
 
 
-def fts_query(text: str, *, limit: int = 32) -> str | None:
-    """An FTS5 MATCH expression: the query's words, each quoted, OR-ed; ``None`` if it has none.
+def query_terms(text: str, *, limit: int = 32) -> list[str]:
+    """The query's distinct words, lower-cased, stopwords left out (unless nothing else is left)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in _STOPWORDS] or words
+    return list(dict.fromkeys(kept))[:limit]
+
+
+def fts_query(text: str | Sequence[str], *, limit: int = 32) -> str | None:
+    """An FTS5 MATCH expression: the query's words (or ``terms``), each quoted, OR-ed;
+    ``None`` if there are none.
 
     Quoting makes every word a literal term, so operators or syntax in user text
     (``AND``, ``NEAR``, ``"``, ``*``, ``:``) can never break or widen the query.
     """
-    words = [w.lower() for w in _WORD.findall(text)]
-    kept = [w for w in words if w not in _STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))[:limit]
-    if not unique:
+    terms = query_terms(text, limit=limit) if isinstance(text, str) else list(text)
+    if not terms:
         return None
-    return " OR ".join(f'"{w}"' for w in unique)
+    return " OR ".join(f'"{w}"' for w in terms)
 
 
 def bm25_score(raw: float) -> float:

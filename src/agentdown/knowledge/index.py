@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agentdown.knowledge.base import Chunk, IndexedFile, KnowledgeError, SearchHit
-from agentdown.knowledge.fusion import RRF_K, bm25_score, fts_query, rrf
+from agentdown.knowledge.fusion import RRF_K, bm25_score, fts_query, query_terms, rrf
 from agentdown.models.embeddings import Embedder
 
 if TYPE_CHECKING:
@@ -43,6 +43,11 @@ SearchMode = Literal["fused", "bm25", "vector"]
 T = TypeVar("T")
 
 SCHEMA_VERSION = "1"
+COARSE_MIN_ROWS = 20_000
+"""From this many vectors on, candidates come from a projection (see ``_Matrix.coarse``)."""
+COARSE_DIMS = 64
+COARSE_POOL = 1000
+"""Candidates re-ranked exactly after the projected scan."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -56,6 +61,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks (file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, model TEXT NOT NULL, vec BLOB NOT NULL);
 """
 
@@ -68,6 +74,10 @@ class _Matrix:
     generation: int
     ids: npt.NDArray[np.int64]
     vectors: npt.NDArray[np.float32]
+    projection: npt.NDArray[np.float32] | None = None
+    """For large indexes, the top principal axes of the vectors (dims x COARSE_DIMS)."""
+    coarse: npt.NDArray[np.float32] | None = None
+    """The vectors projected on them: a quarter of the bytes to scan for candidates."""
 
 
 class StoreIndex:
@@ -90,6 +100,7 @@ class StoreIndex:
         self._executor = executor
         self._generation = 0
         self._matrix: _Matrix | None = None
+        self._count: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.rrf_k = RRF_K
@@ -255,19 +266,21 @@ class StoreIndex:
             (qvec,) = await self.embedder.embed([query])
         await self._before_read()
         want = max(self.candidates, 5 * max_results) if mode == "fused" else max_results
-        return await self._run(lambda: self._search(query, qvec, mode, want, max_results, score_threshold))
-
-    def _search(
-        self,
-        query: str,
-        qvec: list[float] | None,
-        mode: SearchMode,
-        want: int,
-        max_results: int,
-        threshold: float,
-    ) -> list[SearchHit]:
-        lexical = self._bm25(query, want) if mode != "vector" else []
-        semantic = self._vector(qvec, want) if qvec is not None else []
+        semantic: list[tuple[int, float]] = []
+        if qvec is None:
+            lexical = await self._run(lambda: self._bm25(query, want))
+        else:
+            # The matrix is built on the index thread (it reads SQLite); the product runs on
+            # another thread meanwhile FTS5 answers on this one: fused costs the slower of
+            # the two, not their sum (numpy and SQLite both release the GIL).
+            cached, model = self._matrix, self.embedder.name if self.embedder is not None else ""
+            fresh = cached is not None and cached.generation == self._generation and cached.model == model
+            matrix = cached if fresh else await self._run(self._vectors)
+            pending = (
+                asyncio.ensure_future(self._run(lambda: self._bm25(query, want))) if mode == "fused" else None
+            )
+            semantic = await asyncio.to_thread(_nearest, matrix, qvec, want)
+            lexical = await pending if pending is not None else []
         if mode == "bm25":
             scored = [(rowid, bm25_score(raw)) for rowid, raw in lexical]
         elif mode == "vector":
@@ -277,11 +290,12 @@ class StoreIndex:
             # scores, so a score_threshold means the same with or without vectors.
             rankings = [[r for r, _ in lexical]] + ([[r for r, _ in semantic]] if qvec is not None else [])
             scored = rrf(rankings, k=self.rrf_k)
-        scored = [(r, s) for r, s in scored if s >= threshold][:max_results]
-        return self._hits(scored)
+        kept = [(r, sc) for r, sc in scored if sc >= score_threshold][:max_results]
+        return await self._run(lambda: self._hits(kept))
 
     def _bm25(self, query: str, limit: int) -> list[tuple[int, float]]:
-        match = fts_query(query)
+        terms = self._useful_terms(query_terms(query))
+        match = fts_query(terms)
         if match is None:
             return []
         rows = self._db.execute(
@@ -290,25 +304,35 @@ class StoreIndex:
         ).fetchall()
         return [(int(r), float(s)) for r, s in rows]
 
-    def _vector(self, qvec: list[float], limit: int) -> list[tuple[int, float]]:
-        import numpy as np
+    def _useful_terms(self, terms: list[str]) -> list[str]:
+        """``terms`` without those in more than half of the chunks, if others remain.
 
-        matrix = self._vectors()
-        if matrix is None or not len(matrix.ids):
-            return []
-        q = np.asarray(qvec, dtype=np.float32)
-        if q.shape[0] != matrix.vectors.shape[1]:
-            raise KnowledgeError(
-                f"the query vector has {q.shape[0]} dimensions, the index's {matrix.vectors.shape[1]}"
+        FTS5 clamps the IDF of such a term to ~0, so it adds nothing to any score, but
+        matching it means scoring nearly every chunk: dropping it keeps the ranking of
+        the chunks that matter and saves most of the time of a query.
+        """
+        if len(terms) < 2:
+            return terms
+        total = self._chunk_count()
+        if total < 1000:
+            return terms
+        marks = ",".join("?" * len(terms))
+        frequent = {
+            term
+            for term, docs in self._db.execute(
+                f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms
             )
-        norm = float(np.linalg.norm(q))
-        if norm == 0.0:
-            return []
-        sims = matrix.vectors @ (q / norm)
-        n = min(limit, len(sims))
-        top = np.argpartition(-sims, n - 1)[:n]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(int(matrix.ids[i]), float(sims[i])) for i in top]
+            if docs > total / 2
+        }
+        return [t for t in terms if t not in frequent] or terms
+
+    def _chunk_count(self) -> int:
+        if self._count is None or self._count[0] != self._generation:
+            self._count = (
+                self._generation,
+                int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]),
+            )
+        return self._count[1]
 
     def _vectors(self) -> _Matrix | None:
         import numpy as np
@@ -336,6 +360,16 @@ class StoreIndex:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         self._matrix = _Matrix(model, self._generation, ids, vectors)
+        if len(rows) >= COARSE_MIN_ROWS and vectors.shape[1] > 2 * COARSE_DIMS:
+            # A brute-force scan is bound by memory bandwidth (100k x 256 floats = 100 MB per
+            # query). Candidates come from a PCA projection to COARSE_DIMS dimensions instead,
+            # and are re-ranked exactly (docs/knowledge.md has the recall of this step).
+            rng = np.random.default_rng(0)
+            sample = vectors[rng.choice(len(rows), size=min(len(rows), 8192), replace=False)]
+            _, _, vt = np.linalg.svd(sample, full_matrices=False)
+            projection = np.ascontiguousarray(vt[:COARSE_DIMS].T, dtype=np.float32)
+            self._matrix.projection = projection
+            self._matrix.coarse = np.ascontiguousarray(vectors @ projection)
         return self._matrix
 
     def _hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
@@ -366,6 +400,36 @@ class StoreIndex:
 
     def __repr__(self) -> str:
         return f"StoreIndex({str(self.path)!r})"
+
+
+def _nearest(matrix: _Matrix | None, qvec: list[float], limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` rows most similar to ``qvec`` by cosine, best first (exact, brute force)."""
+    import numpy as np
+
+    if matrix is None or not len(matrix.ids):
+        return []
+    q = np.asarray(qvec, dtype=np.float32)
+    if q.shape[0] != matrix.vectors.shape[1]:
+        raise KnowledgeError(
+            f"the query vector has {q.shape[0]} dimensions, the index's {matrix.vectors.shape[1]}"
+        )
+    norm = float(np.linalg.norm(q))
+    if norm == 0.0:
+        return []
+    q = q / norm
+    if matrix.coarse is not None and matrix.projection is not None:
+        rough = matrix.coarse @ (q @ matrix.projection)
+        pool = min(len(rough), max(COARSE_POOL, 10 * limit))
+        rows = np.argpartition(rough, len(rough) - pool)[len(rough) - pool :]
+        sims = matrix.vectors[rows] @ q
+    else:
+        rows = None
+        sims = matrix.vectors @ q
+    n = min(limit, len(sims))
+    top = np.argpartition(sims, len(sims) - n)[len(sims) - n :]
+    top = top[np.argsort(-sims[top], kind="stable")]
+    picked = rows[top] if rows is not None else top
+    return [(int(matrix.ids[i]), float(s)) for i, s in zip(picked, sims[top], strict=True)]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
