@@ -15,7 +15,7 @@ FILES = {
     "docs.agent.md": agent_md(
         "name: Docs\ndescription: Answers from the docs.\nbuiltin_endpoints: true\nknowledge: [docs/]"
     ),
-    "docs/refunds.md": "Refunds take 14 days. <img src=x onerror=\"window.pwned=1\">",
+    "docs/refunds.md": 'Refunds take 14 days. <img src=x onerror="window.pwned=1">',
     "docs/shipping.md": "Shipping is free over 50 euros.",
 }
 
