@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import aiohttp
+import pytest
 from serverkit import agent_md, live_server, parse_sse, post_json, write_app
 
 from agentdown.messages import Message
@@ -96,3 +99,21 @@ async def test_an_agent_without_citations_has_no_citations_field(tmp_path: Path)
     async with live_server(app, plain, environ=environ(tmp_path)) as live, aiohttp.ClientSession() as http:
         status, _, body = await post_json(http, f"{live.url}/agents/docs/chat", {"prompt": "Hi"})
         assert status == 200 and "citations" not in body
+
+
+async def test_serving_indexes_in_the_background_and_logs_failures(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = write_app(tmp_path, {**FILES, "docs/broken.pdf": "not a pdf"})
+    caplog.set_level(logging.INFO, logger="agentdown.knowledge")
+    async with live_server(app, model, environ=environ(tmp_path)) as live:
+        folder = live.catalog.knowledge.folder(live.catalog["docs"])
+        for _ in range(500):
+            if folder.ready:
+                break
+            await asyncio.sleep(0.01)
+        assert folder.ready and folder.last_report is not None
+        assert sorted(folder.last_report.added) == ["docs/refunds.md", "docs/shipping.md"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "agentdown.knowledge"]
+    assert any("knowledge of docs: 2 files, 2 chunks (2 added" in m for m in logged), logged
+    assert any("knowledge of docs: docs/broken.pdf is not indexed: " in m for m in logged), logged

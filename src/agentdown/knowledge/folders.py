@@ -206,6 +206,7 @@ class FolderIndex:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[SyncReport] | None = None
         self._last_sync = 0.0
+        self._failures_logged = False
 
     @property
     def index(self) -> StoreIndex:
@@ -331,8 +332,33 @@ class FolderIndex:
         """A sync in the background (the running one, if any)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self.sync(), name=f"knowledge-{self.name}")
-            self._task.add_done_callback(_log_failure)
+            self._task.add_done_callback(self._log)
         return self._task
+
+    def _log(self, task: asyncio.Task[SyncReport]) -> None:
+        """A background sync's outcome in the log: failures are never silent."""
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            logger.error("indexing the knowledge of %s failed", self.name, exc_info=task.exception())
+            return
+        report = task.result()
+        if report.parsed or report.removed:
+            logger.info(
+                "knowledge of %s: %d files, %d chunks (%d added, %d updated, %d removed) in %.2f s",
+                self.name,
+                report.files,
+                report.chunks,
+                len(report.added),
+                len(report.updated),
+                len(report.removed),
+                report.seconds,
+            )
+        fresh = set(report.parsed)
+        for path, reason in report.failed:
+            if self._failures_logged is False or path in fresh:
+                logger.warning("knowledge of %s: %s is not indexed: %s", self.name, path, reason)
+        self._failures_logged = True
 
     async def search(
         self, query: str, *, max_results: int, score_threshold: float = 0.0, wait: float = 5.0
@@ -354,8 +380,3 @@ class FolderIndex:
         if self._index is not None:
             await self._index.aclose()
             self._index = None
-
-
-def _log_failure(task: asyncio.Task[SyncReport]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("indexing knowledge failed", exc_info=task.exception())
