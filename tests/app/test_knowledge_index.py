@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentdown.app.catalog import load_app
 from agentdown.app.knowledge_indexes import knowledge_dir
 from agentdown.knowledge.base import Chunking
+from agentdown.knowledge.folder_search import STILL_INDEXING, KnowledgeSearchTool
 from agentdown.knowledge.folders import FolderIndex
-from agentdown.messages import Content
 from agentdown.sessions import Session
 from agentdown.tools.context import FunctionInvocationContext
 
@@ -157,7 +159,6 @@ async def test_the_catalog_tool_searches_the_agents_index_with_session_markers(t
         assert (where / "main.sqlite").is_file() and (where / "main.manifest.json").is_file()
     finally:
         await catalog.aclose()
-    _ = Content  # keeps the import used when the test above changes
 
 
 async def test_an_unchanged_folder_resyncs_without_reading_files(tmp_path: Path) -> None:
@@ -186,5 +187,42 @@ async def test_an_unchanged_folder_resyncs_without_reading_files(tmp_path: Path)
         warm = time.perf_counter() - started
         print(f"\n1 MB: cold {cold:.2f} s ({report.chunks} chunks), unchanged re-sync {warm * 1000:.1f} ms")
         assert report.files == 8 and warm < 1.0
+    finally:
+        await index.aclose()
+
+
+class SlowEmbedder:
+    """Takes its time per file, so a first sync is still running when a search comes."""
+
+    name = "slow-test"
+    dimensions = 4
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        await asyncio.sleep(0.3)
+        return [[1.0, float(len(t)), 0.0, 1.0] for t in texts]
+
+
+async def test_a_search_during_the_first_sync_answers_from_what_is_indexed(tmp_path: Path) -> None:
+    root = app_with(tmp_path, {f"docs/f{i}.md": f"Refunds note number {i}." for i in range(6)})
+    index = FolderIndex(
+        "main",
+        root,
+        ["docs"],
+        tmp_path / "data" / "main.sqlite",
+        chunking=Chunking(),
+        embedder=SlowEmbedder(),
+    )
+    index.wait_seconds = 1.0
+    tool = KnowledgeSearchTool(index)
+    try:
+        started = time.perf_counter()
+        text = await tool.invoke({"query": "refunds"}, FunctionInvocationContext(tool=tool, arguments={}))
+        assert time.perf_counter() - started < 3.0
+        assert STILL_INDEXING in text and not index.ready
+        assert 0 < text.count("【") < 6
+        report = await index.start()
+        assert len(report.added) == 6 and index.ready
+        done = await tool.invoke({"query": "refunds"}, FunctionInvocationContext(tool=tool, arguments={}))
+        assert STILL_INDEXING not in done and done.count("【") == 6 + 1  # six results and the example marker
     finally:
         await index.aclose()

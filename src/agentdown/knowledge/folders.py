@@ -201,6 +201,8 @@ class FolderIndex:
         self.embedder = embedder
         self.rescan_seconds = rescan_seconds
         """A search starts a new sync when the last one started longer ago than this."""
+        self.wait_seconds = 5.0
+        """How long a search waits for the sync it started before answering from what is indexed."""
         self.last_report: SyncReport | None = None
         self._index: StoreIndex | None = None
         self._lock = asyncio.Lock()
@@ -361,15 +363,16 @@ class FolderIndex:
         self._failures_logged = True
 
     async def search(
-        self, query: str, *, max_results: int, score_threshold: float = 0.0, wait: float = 5.0
+        self, query: str, *, max_results: int, score_threshold: float = 0.0, wait: float | None = None
     ) -> list[SearchHit]:
         """The best chunks for ``query``, after a sync when the last one is older than
-        ``rescan_seconds``; waits at most ``wait`` seconds for it, else answers from what is
-        indexed so far (a first sync of a big folder goes on in the background)."""
+        ``rescan_seconds``; waits at most ``wait`` (default :attr:`wait_seconds`) seconds
+        for it, else answers from what is indexed so far (a first sync of a big folder goes
+        on in the background)."""
         running = self._task is not None and not self._task.done()
         if running or time.monotonic() - self._last_sync > self.rescan_seconds or not self.ready:
             task = self.start()
-            await asyncio.wait({task}, timeout=wait)
+            await asyncio.wait({task}, timeout=self.wait_seconds if wait is None else wait)
         return await self.index.search(query, max_results=max_results, score_threshold=score_threshold)
 
     async def aclose(self) -> None:
