@@ -284,7 +284,7 @@ def test_config_file_diagnostics(make_app: MakeApp) -> None:
     path = app / "agents.config.yaml"
     assert errors(problems_of(app)) == [
         f"{path}:6: error: retries: unknown key 'retries' in agents.config.yaml; expected one of: model, timeout, "
-        "tools, http_auth, system_tools, agent_configuration, structured_output, sdk_mode, queue_tools",
+        "tools, http_auth, system_tools, agent_configuration, structured_output, sdk_mode, queue_tools, knowledge",
         f"{path}:4: error: tools.include: unknown key 'include' in tools (did you mean 'exclude'?); expected one of: exclude",
         f"{path}:1: error: model: expected a model (deployment) name, got 4",
         f"{path}:2: error: timeout: expected a positive number of seconds, got 0",

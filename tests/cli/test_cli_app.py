@@ -104,7 +104,7 @@ def test_check_prints_every_problem_and_fails(runner: CliRunner, tmp_path: Path)
         "name, description, trigger, output, session_key, builtin_endpoints, http_auth, model, timeout, logger, "
         "substitute_variables, "
         "system_tools, mcp, skills, tools, subagents, queue_tools, input_schema, response_example, response_schema, "
-        "agent_configuration, structured_output, workflows, metadata, runtime",
+        "agent_configuration, structured_output, workflows, knowledge, metadata, runtime",
         f"{app_dir / 'a.agent.md'}:2: error: description: required: expected what the agent does (a string)",
         f"{app_dir / 'b.agent.md'}:4: error: trigger.schedule: required: expected an NCRONTAB schedule such as "
         "'0 0 9 * * *' (6 fields, or 5 with seconds omitted)",

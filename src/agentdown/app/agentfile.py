@@ -23,6 +23,7 @@ from agentdown.app.config import (
 )
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
+from agentdown.app.knowledge_config import KNOWLEDGE_FORM, KnowledgeSpec, read_knowledge
 from agentdown.app.queue_tools import merge_queue_tools, read_queue_tools
 from agentdown.app.spec import (
     AgentSpec,
@@ -64,6 +65,7 @@ AGENT_KEYS: dict[str, str] = {
     "agent_configuration": "{max_output_tokens: N}",
     "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
     "workflows": "{enabled, exclude, subagents} (dynamic workflows; accepted, not honoured yet)",
+    "knowledge": KNOWLEDGE_FORM,
     "metadata": "a free-form mapping",
     "runtime": "ignored (accepted for compatibility)",
 }
@@ -173,10 +175,21 @@ def read_agent_file(
         agent_configuration=merge_agent_configuration(
             config.agent_configuration, read_agent_configuration(r, ("agent_configuration",))
         ),
+        knowledge=_knowledge(r, config, app_dir),
         metadata=MappingProxyType(r.mapping(("metadata",)) or {}),
         lines=MappingProxyType({str(k[0]): v for k, v in doc.lines.items() if len(k) == 1}),
     )
     return spec if len(problems.errors) == before else None
+
+
+def _knowledge(r: Reader, config: AppConfig, app_dir: Path) -> KnowledgeSpec | None:
+    own = read_knowledge(r, ("knowledge",), app_dir)
+    if own is False:
+        return None
+    if own is None:
+        return config.knowledge if r.get(("knowledge",)) in (MISSING, None) else None
+    assert not isinstance(own, bool)
+    return own
 
 
 def _builtin_endpoints(r: Reader) -> tuple[BuiltinEndpoints, HttpAuth | None]:

@@ -32,6 +32,7 @@ from agentdown.models.base import ChatModel, ChatOptions
 
 if TYPE_CHECKING:
     from agentdown.agent import Agent
+    from agentdown.app.knowledge_indexes import AppKnowledge
 
 __all__ = ["AgentCatalog", "AppSummary", "check_app", "load_app"]
 
@@ -87,6 +88,7 @@ class AgentCatalog:
         self._toolsets: dict[str, Any] = {}
         self._agents: dict[str, Agent] = {}
         self._queue_tool_objects: list[Any] = []
+        self._knowledge: AppKnowledge | None = None
 
     # -- what was loaded -------------------------------------------------------------------------
 
@@ -172,11 +174,25 @@ class AgentCatalog:
         spec = self._specs[slug]
         queued = [q.name for q in self.queue_tools_of(spec)]
         own = [t.name for t in self._tools if spec.tools.allows(t.name) and t.name not in queued]
-        return own + queued + [delegate_tool_name(r.agent) for r in spec.subagents]
+        searched = ["file_search"] if spec.knowledge is not None else []
+        return own + queued + searched + [delegate_tool_name(r.agent) for r in spec.subagents]
 
     def queue_tools_of(self, spec: AgentSpec) -> list[QueueToolSpec]:
         """The queue tools the agent gets: its own, and the config's its ``tools`` selection allows."""
         return [q for q in spec.queue_tools if not q.from_config or spec.tools.allows(q.name)]
+
+    @property
+    def knowledge(self) -> AppKnowledge:
+        """The indexes of the agents' ``knowledge`` folders (opened on first use)."""
+        if self._knowledge is None:
+            from agentdown.app.knowledge_indexes import AppKnowledge
+
+            self._knowledge = AppKnowledge(self._app_dir, self._environ)
+        return self._knowledge
+
+    @property
+    def has_knowledge(self) -> bool:
+        return any(s.knowledge is not None for s in self._specs.values())
 
     # -- building agents ---------------------------------------------------------------------------
 
@@ -235,6 +251,8 @@ class AgentCatalog:
         tools += self._queue_tools(spec, queued)
         tools += [self._toolset(name) for name in self._capabilities.mcp_servers if spec.mcp.allows(name)]
         tools += kit.tools
+        if spec.knowledge is not None:
+            tools.append(self.knowledge.tool(spec))
         for ref in spec.subagents:
             delegate = self.build_agent(ref.agent)
             tools.append(
@@ -310,6 +328,10 @@ class AgentCatalog:
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
+        if self._knowledge is not None:
+            with contextlib.suppress(Exception):
+                await self._knowledge.aclose()
+            self._knowledge = None
         self._toolsets.clear()
         self._queue_tool_objects.clear()
         self._models.clear()
@@ -355,6 +377,7 @@ def check_app(
     slugs = {f.slug for f in files}
     servers = [*capabilities.mcp_servers, *capabilities.skipped_mcp_servers]
     check_links(specs, slugs, tools, servers, capabilities.skill_names, config, problems)
+    _check_knowledge_tool(specs, tools, problems)
     problems = _dedupe(problems)
     if problems.errors:
         return None, problems
@@ -405,6 +428,23 @@ def _check_models(catalog: AgentCatalog, problems: Problems, required: bool) -> 
             line = spec.line_of("model") if "model" in spec.lines else 0
             text = f"agent '{spec.slug}' cannot run here yet: {message}"
             problems.append(Problem(spec.file, line, text, "error" if required else "warning"))
+
+
+def _check_knowledge_tool(
+    specs: Mapping[str, AgentSpec], tools: list[DiscoveredTool], problems: Problems
+) -> None:
+    """An agent with ``knowledge`` gets a ``file_search`` tool: a tools/ tool of that name would clash."""
+    for spec in specs.values():
+        if spec.knowledge is None:
+            continue
+        for t in tools:
+            if t.name == "file_search" and spec.tools.allows(t.name):
+                problems.add(
+                    spec.file,
+                    spec.line_of("knowledge") if "knowledge" in spec.lines else spec.knowledge.line,
+                    f"agent '{spec.slug}' has knowledge, which gives it a file_search tool, and tools/ has a "
+                    "tool named file_search too: rename that tool or leave it out (tools: {exclude: [file_search]})",
+                )
 
 
 def _dedupe(problems: Problems) -> Problems:

@@ -37,6 +37,7 @@ from typing import Any, Literal
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml
+from agentdown.app.knowledge_config import KNOWLEDGE_FORM, KnowledgeSpec, read_knowledge
 from agentdown.app.queue_tools import QueueToolSpec, read_queue_tools
 from agentdown.app.spec import AgentConfiguration, HttpAuth
 from agentdown.app.substitution import has_placeholders, substitute_values
@@ -69,6 +70,7 @@ _KEYS = {
     "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
     "sdk_mode": "maf (accepted for compatibility, ignored)",
     "queue_tools": "a list of {name, description, parameters, input_queue, output_queue, connection, timeout, encoding}",
+    "knowledge": KNOWLEDGE_FORM + " (the default of agents that set none)",
 }
 _AGENT_CONFIGURATION = {
     "max_output_tokens": "a positive whole number of tokens",
@@ -102,6 +104,8 @@ class AppConfig:
     """Default ``structured_output`` for agents that set none."""
     queue_tools: tuple[QueueToolSpec, ...] = ()
     """Queue tools every agent gets (unless its ``tools`` selection leaves them out)."""
+    knowledge: KnowledgeSpec | None = None
+    """``knowledge``: the folders of agents that set none (``None``: no default)."""
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Line of each top-level key, for problems found later."""
 
@@ -139,8 +143,14 @@ def load_config(app_dir: Path, environ: Mapping[str, str], problems: Problems) -
         system_tools=MappingProxyType(_config_system_tools(reader)),
         structured_output=read_structured_output(reader, ("structured_output",)),
         queue_tools=read_queue_tools(reader, ("queue_tools",), from_config=True),
+        knowledge=_knowledge(reader, app_dir),
         lines=MappingProxyType({str(k[0]): v for k, v in doc.lines.items() if len(k) == 1}),
     )
+
+
+def _knowledge(reader: Reader, app_dir: Path) -> KnowledgeSpec | None:
+    found = read_knowledge(reader, ("knowledge",), app_dir)
+    return found if isinstance(found, KnowledgeSpec) else None
 
 
 STRUCTURED_OUTPUT_MODES = ("auto", "native", "prompt")

@@ -132,6 +132,7 @@ def _agent(catalog: AgentCatalog, spec: AgentSpec) -> dict[str, Any]:
             "subagents": [r.agent for r in spec.workflows.subagents],
             "honoured": False,
         },
+        "knowledge": spec.knowledge.to_dict() if spec.knowledge is not None else None,
         "metadata": _plain(spec.metadata),
     }
 

@@ -13,12 +13,13 @@ from typing import Any
 
 from agentdown.app.agentfile import AGENT_KEYS
 from agentdown.app.config import STRUCTURED_OUTPUT_MODES
+from agentdown.app.knowledge_config import MAX_NUM_RESULTS
 from agentdown.app.queue_tools import QUEUE_TOOL_KEYS
 from agentdown.app.spec import HTTP_AUTH_MODES
 from agentdown.app.triggers import FUNCTIONS_ONLY_TRIGGERS, SUPPORTED_TRIGGERS
 from agentdown.tools.protocol import TOOL_NAME_PATTERN
 
-__all__ = ["front_matter_schema"]
+__all__ = ["front_matter_schema", "knowledge_schema"]
 
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
@@ -188,6 +189,43 @@ def _queue_tools() -> dict[str, Any]:
     }
 
 
+def knowledge_schema() -> dict[str, Any]:
+    """``knowledge``: folders, files or globs of the app (see :mod:`agentdown.app.knowledge_config`)."""
+    paths = {
+        "type": "array",
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "not": {"pattern": "^(/|~|[A-Za-z]:)|(^|[/\\\\])\\.\\.([/\\\\]|$)"},
+        },
+        "description": "Folders, files or globs relative to the app folder (no absolute paths, no '..').",
+    }
+    return {
+        "oneOf": [
+            {"type": ["boolean", "null"], "not": {"const": True}},
+            paths,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["paths"],
+                "properties": {
+                    "paths": paths,
+                    "chunking": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "max_chunk_size_tokens": {"type": "integer", "minimum": 100, "maximum": 4096},
+                            "chunk_overlap_tokens": {"type": "integer", "minimum": 0, "maximum": 2048},
+                        },
+                    },
+                    "max_num_results": {"type": "integer", "minimum": 1, "maximum": MAX_NUM_RESULTS},
+                    "score_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        ]
+    }
+
+
 def front_matter_schema() -> dict[str, Any]:
     """The JSON Schema of an agent file's front matter."""
     properties: dict[str, Any] = {
@@ -268,6 +306,7 @@ def front_matter_schema() -> dict[str, Any]:
                 "subagents": {"$ref": "#/properties/subagents"},
             },
         },
+        "knowledge": knowledge_schema(),
         "metadata": {"type": "object"},
         "runtime": {"description": "Ignored (accepted for compatibility)."},
     }

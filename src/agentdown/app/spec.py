@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from agentdown.app.bindings import OutputBinding
+from agentdown.app.knowledge_config import KnowledgeSpec
 from agentdown.app.queue_tools import QueueToolSpec
 
 __all__ = [
@@ -256,6 +257,8 @@ class AgentSpec:
     workflows: WorkflowSettings | None = None
     """``workflows`` as written; agentdown does not run dynamic workflows yet."""
     agent_configuration: AgentConfiguration = field(default_factory=AgentConfiguration)
+    knowledge: KnowledgeSpec | None = None
+    """``knowledge`` (front matter, else ``agents.config.yaml``): the app folders it searches."""
     metadata: Mapping[str, Any] = field(default_factory=_empty)
     lines: Mapping[str, int] = field(default_factory=_empty)
     """File line of each top-level front matter key, for problems found later."""

@@ -7,6 +7,7 @@ when imported here.
 from agentdown.cli import (
     app_commands,
     approve_commands,
+    index_commands,
     model_commands,
     serve_commands,
     session_commands,
@@ -18,6 +19,7 @@ __all__ = [
     "app",
     "app_commands",
     "approve_commands",
+    "index_commands",
     "model_commands",
     "serve_commands",
     "session_commands",

@@ -245,6 +245,18 @@ def _stdin_approver(printer: TurnPrinter, approve_all: bool) -> Callable[[Approv
     return ask
 
 
+async def _index_knowledge(catalog: AgentCatalog, spec: AgentSpec, printer: TurnPrinter) -> None:
+    """Bring the agent's knowledge index up to date before its first turn (changed files only)."""
+    if spec.knowledge is None:
+        return
+    report = await catalog.knowledge.folder(spec).sync()
+    if report.parsed or report.failed:
+        printer.note(
+            f"knowledge: {report.files} files, {report.chunks} chunks ({len(report.parsed)} indexed now, "
+            f"{len(report.failed)} failed: agentdown index {catalog.app_dir} lists them)"
+        )
+
+
 def _fail(exc: BaseException) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(1)
@@ -276,6 +288,7 @@ def run(
     async def main() -> int:
         try:
             built = catalog.build_agent(spec.slug)
+            await _index_knowledge(catalog, spec, printer)
             async with _session(spec.slug, session_id) as (conversation, save):
                 result = await run_turn(
                     built, text, conversation, printer, _stdin_approver(printer, approve_tools)
@@ -324,6 +337,7 @@ def chat(
     async def main() -> None:
         try:
             built = catalog.build_agent(spec.slug)
+            await _index_knowledge(catalog, spec, printer)
             async with _session(spec.slug, session_id) as (conversation, save):
 
                 def ask(request: ApprovalRequest) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 
 from agentdown.agent import Agent
 from agentdown.app.catalog import AgentCatalog
+from agentdown.knowledge.folder_search import attach_citations
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunEvent
 from agentdown.messages import Message, new_id
 from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (registers the queue tool factory)
@@ -198,6 +199,7 @@ class Runner:
             plan.result = await agent.run(
                 prompt, session=plan.session, function_invocation_kwargs=function_invocation_kwargs
             )
+            attach_citations(plan.session, plan.result)
         return TurnResult(plan.stored.id, plan.result)
 
     async def resume(
@@ -220,6 +222,7 @@ class Runner:
                 tool_outputs=decisions.tool_outputs,
                 function_invocation_kwargs=function_invocation_kwargs,
             )
+            attach_citations(plan.session, plan.result)
         return TurnResult(plan.stored.id, plan.result)
 
     async def stream(
@@ -260,6 +263,7 @@ class Runner:
                 async for event in events:
                     if isinstance(event, RunCompletedEvent):
                         plan.result = event.result
+                        attach_citations(plan.session, event.result)
                     yield plan.stored.id, event
             finally:
                 await events.aclose()  # type: ignore[attr-defined]

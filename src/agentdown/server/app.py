@@ -104,6 +104,9 @@ def create_app(
                 except Exception as exc:  # the rest of the app serves; run requests answer 503
                     logger.warning("Agents API runs are not executed by this server: %s", exc)
             await stack.enter_async_context(mcp.manager.run())
+            if catalog.has_knowledge:
+                # In the background: searches answer from what is indexed meanwhile.
+                catalog.knowledge.start(catalog.specs.values())
             if triggers is not None:
                 await triggers.start()
                 stack.push_async_callback(triggers.stop)

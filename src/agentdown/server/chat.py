@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from agentdown.knowledge.folder_search import citations_of
 from agentdown.loop.engine import is_replayable
 from agentdown.messages import Message
 from agentdown.runtime.pending import TurnPendingError, pending_turn
@@ -183,6 +184,9 @@ def transcript(messages: list[Message]) -> list[dict[str, Any]]:
             entries.append({"role": "user", "text": text})
         elif message.role == "assistant" and text:
             entry: dict[str, Any] = {"role": "assistant", "text": text}
+            citations = citations_of(message)
+            if citations:
+                entry["citations"] = citations
             if pending:
                 entry["tool_calls"] = pending
                 pending = []

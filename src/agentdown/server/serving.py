@@ -55,6 +55,10 @@ def describe(
             lines.append(f"  {spec.slug}: chat page  {url}/agents/{spec.slug}/")
         if endpoints.chat_api:
             lines.append(f"  {spec.slug}: chat API   POST {url}/agents/{spec.slug}/chat | /chatstream")
+        if spec.knowledge is not None:
+            lines.append(
+                f"  {spec.slug}: knowledge  {', '.join(spec.knowledge.paths)} (indexed in the background)"
+            )
         if isinstance(spec.trigger, HttpTrigger):
             methods = ",".join(spec.trigger.methods)
             lines.append(f"  {spec.slug}: HTTP trigger {methods} {url}/{spec.trigger.route}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentdown.exceptions import ResumeError
+from agentdown.knowledge.folder_search import citations_of
 from agentdown.loop.events import AgentRunResult
 from agentdown.messages import Message
 from agentdown.runtime import Runner
@@ -184,6 +185,9 @@ def tool_calls_of(result: AgentRunResult[Any]) -> list[dict[str, Any]]:
 def result_summary(result: AgentRunResult[Any], session_id: str) -> dict[str, Any]:
     """What ``done`` and ``/chat`` add beyond the runtime's fields: status, usage, pending calls."""
     summary: dict[str, Any] = {"status": result.status, "usage": result.usage.to_dict()}
+    citations = citations_of(result)
+    if citations:
+        summary["citations"] = citations
     if result.requires_action and result.state is not None:
         calls = [c.to_dict() for c in calls_of(result.state)]
         summary["pending"] = calls
