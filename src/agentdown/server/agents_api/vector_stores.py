@@ -189,25 +189,29 @@ def vector_store_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         _, store_files = stores_and_files()
         return ok(await store_files.create_batch(record, found, chunking))
 
-    @agents_endpoint
-    async def get_batch(request: Request) -> Response:
+    async def owned_batch(request: Request) -> tuple[Record, StoreFiles, Record]:
+        """The caller's store, its files, and the batch the path names (404 for another's)."""
         _, record = await owned(request)
         _, store_files = stores_and_files()
-        batch = await store_files.require_batch(record.id, request.path_params["batch_id"])
+        return (
+            record,
+            store_files,
+            await store_files.require_batch(record.id, request.path_params["batch_id"]),
+        )
+
+    @agents_endpoint
+    async def get_batch(request: Request) -> Response:
+        _, store_files, batch = await owned_batch(request)
         return ok(await store_files.batch_view(batch))
 
     @agents_endpoint
     async def cancel_batch(request: Request) -> Response:
-        _, record = await owned(request)
-        _, store_files = stores_and_files()
-        batch = await store_files.require_batch(record.id, request.path_params["batch_id"])
+        _, store_files, batch = await owned_batch(request)
         return ok(await store_files.cancel_batch(batch))
 
     @agents_endpoint
     async def list_batch_files(request: Request) -> Response:
-        _, record = await owned(request)
-        _, store_files = stores_and_files()
-        batch = await store_files.require_batch(record.id, request.path_params["batch_id"])
+        record, _, batch = await owned_batch(request)
         where = {"_batch_id": batch.id, **_status_filter(request)}
         return ok(await store_page(api.store, FILE_KIND, record.id, list_query(request), where))
 
