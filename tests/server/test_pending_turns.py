@@ -214,14 +214,14 @@ async def test_another_principals_session_is_not_found(tmp_path: Path) -> None:
         url = f"{live.url}/agents/private/chat"
         alice = {"x-ms-client-principal": _principal("alice")}
         mallory = {"x-ms-client-principal": _principal("mallory")}
-        status, _, body = await post_json(http, url, {"prompt": "my secret is 42"}, alice)
+        status, _, body = await post_json(http, url, {"prompt": "my secret is zebra-quartz"}, alice)
         assert status == 200
         sid = body["session_id"]
         # Mallory knows the id: history, chat and chatstream all answer 404, and nothing is appended.
         async with http.get(
             f"{live.url}/agents/private/history", headers={**mallory, "x-ms-session-id": sid}
         ) as r:
-            assert r.status == 404 and "42" not in await r.text()
+            assert r.status == 404 and "zebra-quartz" not in await r.text()
         status, _, refused = await post_json(
             http, url, {"prompt": "what is my secret?"}, {**mallory, "x-ms-session-id": sid}
         )
@@ -236,7 +236,7 @@ async def test_another_principals_session_is_not_found(tmp_path: Path) -> None:
         status, _, _again = await post_json(http, url, {"prompt": "and?"}, {**alice, "x-ms-session-id": sid})
         assert status == 200
         stored = await live.runner.history("private", sid, principal="aad:tenant-1:alice")
-        assert [m.text for m in stored if m.role == "user"] == ["my secret is 42", "and?"]
+        assert [m.text for m in stored if m.role == "user"] == ["my secret is zebra-quartz", "and?"]
 
 
 async def test_mcp_says_what_waits_and_takes_the_answer_in_a_second_call(tmp_path: Path) -> None:
