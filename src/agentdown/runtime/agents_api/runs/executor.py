@@ -101,6 +101,11 @@ class _Execution:
         self.tool_step: Record | None = None
         self.finished_text: tuple[Message, Record] | None = None
         """The last text answer written, until we know a format retry did not supersede it."""
+        self.unwritten: tuple[Message, list[Create], list[tuple[str, dict[str, Any]]]] | None = None
+        """A whole answer of a run nobody streams: its writes wait to go with the next one.
+
+        Usually that is the run's completion, so a short run costs one write fewer;
+        nobody can observe the difference, since nothing was emitted yet."""
         self.search: FileSearchTool | None = None
         self.kinds: set[str] = set()
         """Names of the run's ``azure_ai_search`` tools (their calls are steps of that type)."""
@@ -186,10 +191,32 @@ class _Execution:
         )
 
     async def _opened(self) -> None:
-        """Wait for the streamed message's records (their write started with the first token)."""
+        """Wait for the streamed message's records (their write started with the first token).
+
+        Also writes a deferred whole answer (:attr:`unwritten`): every write of the run
+        comes through here first, so the thread's order of records is kept.
+        """
         if self.opening is not None:
             opening, self.opening = self.opening, None
             await opening
+        if self.unwritten is not None:
+            answer, ops, events = self.unwritten
+            self.unwritten = None
+            written = await self.api.store.write(ops)
+            await self._emit_all(events)
+            self.finished_text = (answer, written[-1])
+
+    def take_unwritten(self) -> list[Create]:
+        """The deferred answer's writes, for the caller to put in its own write."""
+        if self.unwritten is None:
+            return []
+        _, ops, _ = self.unwritten
+        self.unwritten = None
+        return ops
+
+    async def _emit_all(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for event, payload in events:
+            await self.emit(event, public(payload))
 
     async def on_message(self, message: Message) -> None:
         if message.role == "assistant":
@@ -298,23 +325,27 @@ class _Execution:
         )
         step = new_step(self.run, "message_creation", {"message_id": body["id"]})
         step.update(status="completed", completed_at=now(), usage=usage_object(usage))
-        _, message = await self.api.store.write(
-            [
-                Create("step", self.run_id, step["id"], step),
-                Create("message", self.thread_id, body["id"], body),
-            ]
-        )
-        for event, payload in (
+        ops: list[Create] = [
+            Create("step", self.run_id, step["id"], step),
+            Create("message", self.thread_id, body["id"], body),
+        ]
+        events = [
             ("thread.run.step.created", step),
             ("thread.message.created", body),
             ("thread.message.completed", body),
             ("thread.run.step.completed", step),
-        ):
-            await self.emit(event, public(payload))
+        ]
+        if self.raw_emit is _no_emit:
+            self.unwritten = (answer, ops, events)
+            return
+        _, message = await self.api.store.write(ops)
+        await self._emit_all(events)
         self.finished_text = (answer, message)
 
     async def _settle_previous(self) -> None:
         """A format retry replaced the last answer: take it out of the thread (its step stays)."""
+        if self.unwritten is not None and self.unwritten[0].metadata.get(SUPERSEDED):
+            await self._opened()
         if self.finished_text is None:
             return
         answer, record = self.finished_text
@@ -593,9 +624,11 @@ async def _end(
     """Close what is open (steps, the streamed message) and give the run its terminal status."""
     store, stamp = ex.api.store, now()
     with contextlib.suppress(Exception):
-        await ex._opened()
-    with contextlib.suppress(Exception):
         await ex._settle_previous()
+    # A completed run's deferred answer goes in the run's last write; otherwise it is written first.
+    answer_ops = ex.take_unwritten() if status == "completed" else []
+    with contextlib.suppress(Exception):
+        await ex._opened()
     if ex.message is not None:
         body = dict(ex.message.body)
         body.update(
@@ -637,7 +670,7 @@ async def _end(
         changes["cancelled_at"] = stamp
     elif status == "incomplete":
         changes.update(incomplete_details={"reason": reason or "run_ended"}, completed_at=stamp)
-    body = await ex.lease.release(**changes)
+    body = await ex.lease.release(answer_ops, **changes)
     await ex.emit(f"thread.run.{status}", public(body))
     return body
 

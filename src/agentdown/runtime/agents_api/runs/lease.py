@@ -15,12 +15,21 @@ reads again, checks the lease is still its own and applies its change on top.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from agentdown.runtime.agents_api.objects import now
 from agentdown.runtime.agents_api.runs.schemas import TERMINAL
-from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record
+from agentdown.runtime.agents_api.store import (
+    AgentsStore,
+    Create,
+    ETagMismatchError,
+    Record,
+    RecordExistsError,
+    Replace,
+)
 
 __all__ = ["Lease", "LeaseLost", "acquire"]
 
@@ -59,19 +68,32 @@ class Lease:
         async with self._lock:
             return await self._write({**changes, "_lease": self._stamp()})
 
-    async def release(self, **changes: Any) -> dict[str, Any]:
-        """The last write: ``changes`` and no lease (the run is paused or ended)."""
-        async with self._lock:
-            return await self._write({**changes, "_lease": None})
+    async def release(self, before: Sequence[Create] = (), **changes: Any) -> dict[str, Any]:
+        """The last write: ``changes`` and no lease (the run is paused or ended).
 
-    async def _write(self, changes: dict[str, Any]) -> dict[str, Any]:
+        ``before`` are records the run writes with it (its answer), in the same store
+        round trip while the lease is still ours.
+        """
+        async with self._lock:
+            return await self._write({**changes, "_lease": None}, before)
+
+    async def _write(self, changes: dict[str, Any], before: Sequence[Create] = ()) -> dict[str, Any]:
         record = self.record
         for attempt in range(50):
             lease = record.body.get("_lease") or {}
             if lease.get("owner") != self.owner:
                 raise LeaseLost(f"run {record.id} is now executed by {lease.get('owner')!r}")
             try:
-                self.record = await self.store.replace(record, _merge(record.body, changes))
+                if before and attempt == 0:
+                    written = await self.store.write([*before, Replace(record, _merge(record.body, changes))])
+                    self.record = written[-1]
+                else:
+                    if before:
+                        # After a conflict, with the lease still ours: a store without transactions
+                        # across records may have written some of them in the failed batch.
+                        await _create_missing(self.store, before)
+                        before = ()
+                    self.record = await self.store.replace(record, _merge(record.body, changes))
                 return self.record.body
             except ETagMismatchError:
                 fresh = await self.store.get(record.kind, record.parent, record.id)
@@ -86,6 +108,12 @@ class Lease:
         while True:
             await asyncio.sleep(self.seconds / 3)
             await self.update()
+
+
+async def _create_missing(store: AgentsStore, creates: Sequence[Create]) -> None:
+    for op in creates:
+        with contextlib.suppress(RecordExistsError):  # written by the failed batch: ids are fresh
+            await store.create(op.kind, op.parent, op.id, op.body)
 
 
 async def acquire(
