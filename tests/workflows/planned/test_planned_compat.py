@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, load_fixture
+from planned_fixtures import FIXTURES, load_fixture
 
 from agentdown.workflows.planned import PlanPolicy, PlanValidationError, parse_start_workflow
 from agentdown.workflows.planned.plan import MAX_NODES
@@ -18,8 +18,17 @@ COMPAT = PlanPolicy(POLICY.allowed_tools, POLICY.allowed_subagents, extensions=F
 THEIR_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("agentdown_"))
 
 
-def _task(tid: str, depends_on: list[str] | None = None, args: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"id": tid, "type": "tool", "tool": "__echo", "args": args or {}, "depends_on": depends_on or [], **extra}
+def _task(
+    tid: str, depends_on: list[str] | None = None, args: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "type": "tool",
+        "tool": "__echo",
+        "args": args or {},
+        "depends_on": depends_on or [],
+        **extra,
+    }
 
 
 def _wait(tid: str, **extra: Any) -> dict[str, Any]:
@@ -38,7 +47,9 @@ def _check(tasks: list[dict[str, Any]], policy: PlanPolicy = COMPAT) -> Any:
 @pytest.mark.parametrize("extensions", [True, False])
 def test_every_plan_of_their_docs_samples_and_tests_is_accepted(name: str, extensions: bool) -> None:
     data = load_fixture(name)
-    policy = PlanPolicy(frozenset(data["_policy"]["tools"]), frozenset(data["_policy"]["subagents"]), extensions)
+    policy = PlanPolicy(
+        frozenset(data["_policy"]["tools"]), frozenset(data["_policy"]["subagents"]), extensions
+    )
     plan = parse_start_workflow(data, policy, now=NOW)
     assert [t.id for t in plan.tasks] == [t["id"] for t in data["tasks"]]
     assert all(t.type in ("tool", "wait", "sub_agent") for t in plan.tasks)
@@ -72,18 +83,33 @@ def test_a_plan_at_the_node_limit_and_wider_than_the_parallelism_cap_is_accepted
         ([_task("a", depends_on=["ghost"])], "unknown task"),
         ([_task("a"), _task("b", depends_on=["a", "a"])], "duplicate dependency"),
         ([_task("a", depends_on=["b"]), _task("b", depends_on=["a"])], "dependency cycle"),
-        ([_task("a", depends_on=["c"]), _task("b", depends_on=["a"]), _task("c", depends_on=["b"])], "dependency cycle"),
+        (
+            [_task("a", depends_on=["c"]), _task("b", depends_on=["a"]), _task("c", depends_on=["b"])],
+            "dependency cycle",
+        ),
         ([_task("root"), _task("x", depends_on=["y"]), _task("y", depends_on=["x"])], "dependency cycle"),
         ([_task("a"), _task("b", depends_on=["a"], args={"x": "${ghost.result}"})], "unknown task"),
-        ([_task("a"), _task("b"), _task("c", depends_on=["b"], args={"x": "${a.result}"})], "not an upstream dependency"),
-        ([_task("r"), _task("l", ["r"]), _task("s", ["r"], {"x": "${l.result}"})], "not an upstream dependency"),
+        (
+            [_task("a"), _task("b"), _task("c", depends_on=["b"], args={"x": "${a.result}"})],
+            "not an upstream dependency",
+        ),
+        (
+            [_task("r"), _task("l", ["r"]), _task("s", ["r"], {"x": "${l.result}"})],
+            "not an upstream dependency",
+        ),
         ([_task("a"), _task("b", depends_on=["a"], args={"x": "${a}"})], "malformed template"),
         ([_task("a"), _task("b", depends_on=["a"], args={"x": "${a.result..msg}"})], "malformed template"),
         ([_task("a"), _task("b", depends_on=["a"], args={"x": "${a.result.echoed.}"})], "malformed template"),
-        ([_task("a"), _task("b", depends_on=["a"], args={"x": "${a.result} and ${a}"})], "malformed template"),
+        (
+            [_task("a"), _task("b", depends_on=["a"], args={"x": "${a.result} and ${a}"})],
+            "malformed template",
+        ),
         ([_task("a"), _task("b", depends_on=["a"], args={"x": "${a.result"})], "unterminated template"),
         ([_task("load"), _sub("s", task="Analyze ${load}.", depends_on=["load"])], "malformed template"),
-        ([_task("load"), _sub("p"), _sub("s", task="Analyze ${p.result}.", depends_on=["load"])], "not an upstream"),
+        (
+            [_task("load"), _sub("p"), _sub("s", task="Analyze ${p.result}.", depends_on=["load"])],
+            "not an upstream",
+        ),
         ([_wait("p")], "exactly one of"),
         ([_wait("p", duration="PT30S", until="2026-07-24T13:00:00Z")], "exactly one of"),
         ([_wait("p", tool="__echo", duration="PT30S")], "'tool' is not valid"),
@@ -153,5 +179,7 @@ def test_the_advertised_schema_has_their_shape() -> None:
     assert defs["SubAgentTask"]["required"] == ["id", "type", "agent", "task"]
     assert all(d["additionalProperties"] is False for d in defs.values())
     extended = start_workflow_schema()["$defs"]
-    assert {"when", "for_each", "retry", "timeout", "continue_on_error", "max_parallelism"} <= set(extended["ToolTask"]["properties"])
+    assert {"when", "for_each", "retry", "timeout", "continue_on_error", "max_parallelism"} <= set(
+        extended["ToolTask"]["properties"]
+    )
     assert set(extended["WaitTask"]["properties"]) - set(defs["WaitTask"]["properties"]) == {"when"}

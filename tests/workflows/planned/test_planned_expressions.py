@@ -96,7 +96,7 @@ def test_reference_syntax_errors() -> None:
         ("${a.result.count} > 2", True),
         ("${a.result.count} >= 4", False),
         ("${a.result.env} == 'prod' and ${a.result.count} != 0", True),
-        ("${a.result.env} == \"dev\" || ${n.result} == 42", True),
+        ('${a.result.env} == "dev" || ${n.result} == 42', True),
         ("not ${skipped.result}", True),
         ("!(${a.result.count} < 3)", True),
         ("'one' in ${a.result.items}", True),

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import load_fixture
-from runner import HANG, ToyRunner, fail
+from planned_fixtures import load_fixture
+from planned_runner import HANG, ToyRunner, fail
 
 from agentdown.workflows.planned import (
     Finish,
@@ -49,7 +49,11 @@ def _triage() -> Plan:
 
 def _triage_script(key: str, what: str, payload: Any, attempt: int) -> Any:
     if key == "services":
-        return fail("directory unavailable") if attempt == 1 else {"names": ["api", "db", "web"], "incident": "INC-7"}
+        return (
+            fail("directory unavailable")
+            if attempt == 1
+            else {"names": ["api", "db", "web"], "incident": "INC-7"}
+        )
     if key == "logs":
         return HANG if attempt == 1 else {"lines": ["E1 boom", "E2 bang"]}
     if key == "metrics":
@@ -67,7 +71,12 @@ def _triage_script(key: str, what: str, payload: Any, attempt: int) -> Any:
 
 def test_an_incident_triage_plan_runs_to_completion() -> None:
     state, actions = start(_triage(), T0, workflow_id="wf-1")
-    assert [a.task_key for a in actions if isinstance(a, RunTool)] == ["deploys", "logs", "metrics", "services"]
+    assert [a.task_key for a in actions if isinstance(a, RunTool)] == [
+        "deploys",
+        "logs",
+        "metrics",
+        "services",
+    ]
     assert state.custom_status == "0/9 tasks done, running=deploys,logs,metrics,services"
     runner = ToyRunner(_triage_script, T0)
     state = runner.run(state, actions)
@@ -84,12 +93,13 @@ def test_an_incident_triage_plan_runs_to_completion() -> None:
     # when false: skipped, and its dependent still runs with a null result.
     assert state.tasks["rollback"].status == "skipped" and results["rollback"] is None
     # for_each: one execution per element, in order, at most max_parallelism at once.
-    assert results["per_service"] == [
-        {"service": s, "incident": "INC-7"} for s in ("api", "db", "web")
-    ]
+    assert results["per_service"] == [{"service": s, "incident": "INC-7"} for s in ("api", "db", "web")]
     assert runner.max_per_task["per_service"] == 2
     # sub_agent: the answer comes back in the other runtime's {agent, text} envelope.
-    assert results["analyst"] == {"agent": "log_analyst", "text": "first error in Find the first error in: [\"E1 boom\", \"E2 bang\"]"}
+    assert results["analyst"] == {
+        "agent": "log_analyst",
+        "text": 'first error in Find the first error in: ["E1 boom", "E2 bang"]',
+    }
     # The wait really waited.
     settle = state.units["settle"]
     assert settle.finished_time is not None and settle.started_time is not None
@@ -98,7 +108,14 @@ def test_an_incident_triage_plan_runs_to_completion() -> None:
     assert seen["metrics"] is None and seen["rollback"] is None and seen["analysis"].startswith("first error")
     assert runner.max_running <= 10
     envelope = status_envelope(state)
-    assert list(envelope) == ["workflow_id", "runtime_status", "custom_status", "output", "created_time", "last_updated_time"]
+    assert list(envelope) == [
+        "workflow_id",
+        "runtime_status",
+        "custom_status",
+        "output",
+        "created_time",
+        "last_updated_time",
+    ]
     assert envelope["workflow_id"] == "wf-1" and envelope["output"] == state.output
     progress = {p["id"]: p for p in task_progress(state)}
     assert progress["per_service"]["elements"] == 3 and progress["logs"]["attempts"] == 2
@@ -106,7 +123,17 @@ def test_an_incident_triage_plan_runs_to_completion() -> None:
 
 
 def test_retry_delays_grow_and_are_capped() -> None:
-    plan = _plan(_t("a", retry={"max_attempts": 5, "first_interval": "PT5S", "backoff_coefficient": 2, "max_interval": "PT15S"}))
+    plan = _plan(
+        _t(
+            "a",
+            retry={
+                "max_attempts": 5,
+                "first_interval": "PT5S",
+                "backoff_coefficient": 2,
+                "max_interval": "PT15S",
+            },
+        )
+    )
     state, _ = start(plan, T0)
     dues: list[timedelta] = []
     now = T0
@@ -169,7 +196,7 @@ def test_replaying_the_same_input_is_idempotent() -> None:
 
 def test_the_state_survives_json_between_any_two_steps() -> None:
     plan = _triage()
-    direct, first = start(plan, T0)
+    direct, _ = start(plan, T0)
     reloaded = PlanState.model_validate_json(direct.model_dump_json())
     assert reloaded == direct
     a, actions_a = on_result(direct, "deploys", {"recent": True}, T0)
@@ -232,7 +259,12 @@ def test_unresolvable_references_and_conditions_fail_the_task_deterministically(
 
 
 def test_skips_cascade_through_conditions_in_one_step() -> None:
-    plan = _plan(_t("a"), _t("b", ["a"], when="${a.result.go}"), _t("c", ["b"], when="${b.result} != null"), _t("d", ["c"]))
+    plan = _plan(
+        _t("a"),
+        _t("b", ["a"], when="${a.result.go}"),
+        _t("c", ["b"], when="${b.result} != null"),
+        _t("d", ["c"]),
+    )
     state, _ = start(plan, T0)
     state, actions = on_result(state, "a", {"go": False}, T0)
     assert [t.status for t in state.tasks.values()] == ["succeeded", "skipped", "skipped", "running"]
@@ -242,7 +274,13 @@ def test_skips_cascade_through_conditions_in_one_step() -> None:
 def test_waits_and_sub_agents() -> None:
     plan = _plan(
         {"id": "past", "type": "wait", "until": "2000-01-01T00:00:00Z"},
-        {"id": "ask", "type": "sub_agent", "agent": "analyst", "task": "Say ${past.result.waited_until}", "depends_on": ["past"]},
+        {
+            "id": "ask",
+            "type": "sub_agent",
+            "agent": "analyst",
+            "task": "Say ${past.result.waited_until}",
+            "depends_on": ["past"],
+        },
     )
     state, actions = start(plan, T0)
     assert actions == [StartTimer("past", datetime(2000, 1, 1, tzinfo=UTC))]
@@ -260,7 +298,9 @@ def test_a_result_that_is_not_json_fails_the_task() -> None:
 
 
 def test_cancel_keeps_partial_results_and_stops_everything() -> None:
-    plan = _plan(_t("a"), _t("b"), {"id": "w", "type": "wait", "duration": "PT1H", "depends_on": ["a"]}, _t("c", ["w"]))
+    plan = _plan(
+        _t("a"), _t("b"), {"id": "w", "type": "wait", "duration": "PT1H", "depends_on": ["a"]}, _t("c", ["w"])
+    )
     state, _ = start(plan, T0)
     state, _ = on_result(state, "a", {"ok": 1}, T0)
     state, actions = cancel(state, T0 + timedelta(seconds=5), reason="user changed their mind")
@@ -268,7 +308,13 @@ def test_cancel_keeps_partial_results_and_stops_everything() -> None:
         Finish(
             "Canceled",
             "canceled at 1/4 tasks done",
-            {"results": {"a": {"ok": 1}}, "canceled": True, "reason": "user changed their mind", "completed_count": 1, "total_count": 4},
+            {
+                "results": {"a": {"ok": 1}},
+                "canceled": True,
+                "reason": "user changed their mind",
+                "completed_count": 1,
+                "total_count": 4,
+            },
         )
     ]
     assert {t.status for tid, t in state.tasks.items() if tid != "a"} == {"cancelled"}
@@ -287,10 +333,14 @@ def test_terminate_stops_at_once_with_only_the_reason() -> None:
     assert envelope["runtime_status"] == "Terminated" and envelope["output"] == "terminated by agent"
 
 
-@pytest.mark.parametrize("name", ["docs_dag_schema.json", "sample_incident_triage.json", "docs_subagents.json"])
+@pytest.mark.parametrize(
+    "name", ["docs_dag_schema.json", "sample_incident_triage.json", "docs_subagents.json"]
+)
 def test_their_plans_run_in_their_order(name: str) -> None:
     data = load_fixture(name)
-    policy = PlanPolicy(frozenset(data["_policy"]["tools"]), frozenset(data["_policy"]["subagents"]), extensions=False)
+    policy = PlanPolicy(
+        frozenset(data["_policy"]["tools"]), frozenset(data["_policy"]["subagents"]), extensions=False
+    )
     state, actions = start(parse_start_workflow(data, policy, now=T0), T0)
     runner = ToyRunner(lambda key, what, payload, attempt: f"{what} did {key}", T0)
     state = runner.run(state, actions)

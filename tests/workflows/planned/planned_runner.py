@@ -59,7 +59,9 @@ class ToyRunner:
                 self._running.add(action.task_key)
                 task_id = action.task_key.split("[")[0]
                 self.running_per_task[task_id] = self.running_per_task.get(task_id, 0) + 1
-                self.max_per_task[task_id] = max(self.max_per_task.get(task_id, 0), self.running_per_task[task_id])
+                self.max_per_task[task_id] = max(
+                    self.max_per_task.get(task_id, 0), self.running_per_task[task_id]
+                )
                 self.max_running = max(self.max_running, len(self._running))
                 outcome = self.script(action.task_key, what, payload, action.attempt)
                 if outcome is not HANG:
