@@ -9,7 +9,13 @@ import pytest
 
 from agentdown.compat import tools as compat_tools
 from agentdown.tools import FunctionTool, tool
-from agentdown.workflows.planned import PlanPolicy, PlanValidationError, builtin_tools, parse_start_workflow
+from agentdown.workflows.planned import (
+    PlanPolicy,
+    PlanValidationError,
+    builtin_tools,
+    parse_start_workflow,
+    workflow_addendum,
+)
 from agentdown.workflows.planned.tools import (
     WORKFLOW_TOOL_ATTRIBUTE,
     allowed_workflow_tools,
@@ -111,3 +117,15 @@ def test_start_workflow_arguments_default_the_task_type_to_tool() -> None:
         parse_start_workflow([], policy)
     with pytest.raises(PlanValidationError, match="not workflow-safe"):
         parse_start_workflow({"tasks": [{"id": "a", "tool": "internal"}]}, policy, now=datetime.now(UTC))
+
+
+def test_the_addendum_lists_what_plans_may_use_under_the_headings_the_schema_names() -> None:
+    text = workflow_addendum(
+        {"fetch_logs": "Fetch logs."}, {"log_analyst": "Analyze one bounded set of logs"}
+    )
+    assert "### Available workflow tools\n\n- `fetch_logs` — Fetch logs." in text
+    assert "- `log_analyst` — Analyze one bounded set of logs" in text
+    assert "<workflow-notification>" in text and "`for_each`" in text
+    bare = workflow_addendum({}, trigger=True, extensions=False)
+    assert "plans can only wait" in bare and "No Sub Agent tasks" in bare
+    assert "<workflow-notification>" not in bare and "for_each" not in bare

@@ -9,6 +9,7 @@ matter ``workflows: {enabled, exclude, subagents}``; plan tasks ``tool`` / ``wai
 from __future__ import annotations
 
 from .plan import Plan, PlanTask, RetryPolicy
+from .prompt import workflow_addendum
 from .scheduler import cancel, on_result, on_timer, start, terminate
 from .state import Finish, PlanState, RunSubAgent, RunTool, StartTimer, TaskFailure
 from .status import status_envelope, task_progress
@@ -40,5 +41,6 @@ __all__ = [
     "task_progress",
     "terminate",
     "validate_plan",
+    "workflow_addendum",
     "workflow_tool",
 ]
