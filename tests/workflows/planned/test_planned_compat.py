@@ -127,6 +127,10 @@ def test_a_plan_at_the_node_limit_and_wider_than_the_parallelism_cap_is_accepted
         ([_task("a", when="true")], "extra inputs are not permitted"),
         ([_task("a", retry={"max_attempts": 2})], "extra inputs are not permitted"),
         ([_task("a", surprise=1)], "does not match schema"),
+        # Their start_workflow arguments close each task type's object, even to empty or null fields.
+        ([_wait("p", duration="PT30S", args={})], "'args' is not valid on type=wait"),
+        ([_wait("p", duration="PT30S", tool=None)], "'tool' is not valid on type=wait"),
+        ([_task("a", until=None)], "'until' is not valid on type=tool"),
     ],
 )
 def test_what_they_reject_is_rejected_with_their_key_phrase(tasks: list[dict[str, Any]], phrase: str) -> None:

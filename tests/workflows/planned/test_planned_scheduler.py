@@ -147,8 +147,8 @@ def test_retry_delays_grow_and_are_capped() -> None:
         assert actions == [RunTool("a", "t", {}, attempt + 1)]
     assert dues == [timedelta(seconds=s) for s in (5, 10, 15, 15)]
     state, actions = on_result(state, "a", TaskFailure("still no"), now, attempt=5)
-    assert state.runtime_status == "Failed" and state.output == "still no"
-    assert actions == [Finish("Failed", "failed at 1/1 tasks done", "still no")]
+    assert state.runtime_status == "Failed" and state.output == "task 'a': still no"
+    assert actions == [Finish("Failed", "failed at 1/1 tasks done", "task 'a': still no")]
 
 
 def test_a_failure_without_continue_on_error_fails_the_workflow_and_cancels_the_rest() -> None:

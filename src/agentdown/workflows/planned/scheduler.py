@@ -238,7 +238,9 @@ def _task_done(
                 )
         ts.result = None
         if not task.continue_on_error:
-            message = error or f"task {ts.id!r} failed"
+            message = error or "failed"
+            if not message.startswith("task '"):  # the status output must say which task failed
+                message = f"task {ts.id!r}: {message}"
             done = _done_count(state)
             actions.append(
                 _end(

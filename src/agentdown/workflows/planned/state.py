@@ -42,9 +42,13 @@ class RunTool:
     """Call workflow tool ``tool`` with ``arguments``; report back with ``on_result(task_key, ..., attempt)``."""
 
     task_key: str
+    """The execution: ``fetch`` or ``fetch[3]``."""
     tool: str
+    """The workflow tool's name."""
     arguments: dict[str, Any]
+    """Its arguments, references resolved (the ``args`` dict the handler receives)."""
     attempt: int = 1
+    """Which attempt this is; pass it back so a late answer to an earlier one is ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +56,13 @@ class RunSubAgent:
     """Run specialist ``agent`` on ``prompt`` in a fresh session; report its answer text with ``on_result``."""
 
     task_key: str
+    """The execution."""
     agent: str
+    """The specialist's slug."""
     prompt: str
+    """The resolved, self-contained task text."""
     attempt: int = 1
+    """Which attempt this is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,9 @@ class StartTimer:
     """Call ``on_timer(task_key)`` at (or after) ``due``; a timer that is no longer wanted is ignored then."""
 
     task_key: str
+    """Whose timer (a wait, a timeout or a retry delay; the state knows which)."""
     due: datetime
+    """When to fire (UTC)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +80,11 @@ class Finish:
     """The workflow reached ``status``; ``output`` is what ``get_workflow_status`` shows."""
 
     status: RuntimeStatus
+    """How it ended."""
     summary: str
+    """The final one-line progress summary."""
     output: Any = None
+    """The envelope's ``output``: results, the failure message, the cancel envelope or the terminate reason."""
 
 
 Action = RunTool | RunSubAgent | StartTimer | Finish
@@ -82,6 +95,7 @@ class TaskFailure:
     """What a runner passes to ``on_result`` when an execution failed; ``message`` becomes the task's error."""
 
     message: str
+    """Shown in the status output: keep secrets and stack traces out of it."""
 
 
 class UnitState(BaseModel):
@@ -104,7 +118,9 @@ class UnitState(BaseModel):
     error: str | None = None
     """The last failure's message."""
     started_time: datetime | None = None
+    """When its first attempt started."""
     finished_time: datetime | None = None
+    """When it succeeded, failed for good, or was cancelled."""
     timer_due: datetime | None = None
     """When the one timer this unit waits for is due."""
     timer_kind: Literal["wait", "timeout", "retry"] | None = None
@@ -115,13 +131,17 @@ class TaskState(BaseModel):
     """One plan task's progress."""
 
     id: str
+    """The plan task's id."""
     status: TaskStatus = "pending"
+    """``running`` from when its executions exist until they are all done."""
     result: Any = None
     """Its result (a list for ``for_each``); ``None`` when skipped or failed."""
     error: str | None = None
     """Why it failed, or why it was skipped or cancelled."""
     started_time: datetime | None = None
+    """When it was found ready."""
     finished_time: datetime | None = None
+    """When it reached its final status."""
     units: list[str] = Field(default_factory=list)
     """Keys of its executions."""
 
@@ -130,16 +150,23 @@ class PlanState(BaseModel):
     """Everything about one workflow run; the scheduler functions take one and return a new one."""
 
     workflow_id: str = ""
+    """The runner's id for the run (``get_workflow_status`` takes it)."""
     plan: Plan
+    """The validated plan, kept with the state so every step needs only the state."""
     runtime_status: RuntimeStatus = "Running"
+    """``Running`` until it ends ``Completed``, ``Failed``, ``Canceled`` or ``Terminated``."""
     custom_status: str = ""
     """A one-line progress summary (``3/7 tasks done, running=a,b``), as the other runtime shows."""
     output: Any = None
     """Set when the run ends: ``{"results": ...}``, the failure message, or the cancel envelope."""
     created_time: datetime
+    """When ``start`` ran."""
     last_updated_time: datetime
+    """When the last step changed anything."""
     tasks: dict[str, TaskState]
+    """Every plan task by id."""
     units: dict[str, UnitState] = Field(default_factory=dict)
+    """Every execution by key (created when its task becomes ready)."""
 
     @property
     def finished(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 
 from agentdown.tools.function import FunctionTool
 
-from .plan import RESERVED_TOOL_NAMES, Plan
+from .plan import EXTENSION_FIELDS, RESERVED_TOOL_NAMES, Plan
 from .schema import start_workflow_schema
 from .validate import PlanError, PlanPolicy, PlanValidationError, validate_plan
 
@@ -212,6 +212,38 @@ def builtin_tools(*, extensions: bool = True) -> list[BuiltinTool]:
     ]
 
 
+_FIELDS_BY_TYPE = {
+    "tool": frozenset({"id", "type", "depends_on", "tool", "args"}),
+    "wait": frozenset({"id", "type", "depends_on", "duration", "until"}),
+    "sub_agent": frozenset({"id", "type", "depends_on", "agent", "task"}),
+}
+
+
+def _field_errors(tasks: list[Any], extensions: bool) -> list[PlanError]:
+    """Fields a task of its type may not carry at all, even empty or null.
+
+    The other runtime's ``start_workflow`` arguments have one closed object per task
+    type, so there ``"args": {}`` on a wait task is refused before the plan validator
+    (which alone would let an empty one pass) ever sees it.
+    """
+    errors: list[PlanError] = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, Mapping) or task.get("type") not in _FIELDS_BY_TYPE:
+            continue
+        kind = task["type"]
+        allowed = _FIELDS_BY_TYPE[kind] | (frozenset(EXTENSION_FIELDS) if extensions else frozenset())
+        label = task["id"] if isinstance(task.get("id"), str) else f"tasks[{i}]"
+        for key in sorted(set(task) - allowed, key=str):
+            errors.append(
+                PlanError(
+                    label,
+                    str(key),
+                    f"{str(key)!r} is not valid on type={kind} tasks (extra inputs are not permitted)",
+                )
+            )
+    return errors
+
+
 def parse_start_workflow(arguments: object, policy: PlanPolicy, *, now: datetime | None = None) -> Plan:
     """The plan in ``start_workflow``'s arguments, validated (``PlanValidationError`` lists every problem).
 
@@ -223,6 +255,15 @@ def parse_start_workflow(arguments: object, policy: PlanPolicy, *, now: datetime
             [PlanError(None, None, "start_workflow takes an object with a 'tasks' list")]
         )
     tasks = arguments.get("tasks")
+    extra: list[PlanError] = []
     if isinstance(tasks, list):
         tasks = [{"type": "tool", **t} if isinstance(t, Mapping) and "type" not in t else t for t in tasks]
-    return validate_plan({"tasks": tasks}, policy, now=now)
+        extra = _field_errors(tasks, policy.extensions)
+    try:
+        plan = validate_plan({"tasks": tasks}, policy, now=now)
+    except PlanValidationError as exc:
+        seen = {(e.task, e.field) for e in exc.errors}
+        raise PlanValidationError(exc.errors + [e for e in extra if (e.task, e.field) not in seen]) from None
+    if extra:
+        raise PlanValidationError(extra)
+    return plan
