@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from .plan import MAX_LIST_WORKFLOWS_RESULTS
 from .state import PlanState
 
-__all__ = ["status_envelope", "task_progress"]
+__all__ = ["list_envelopes", "status_envelope", "task_progress"]
 
 
 def status_envelope(state: PlanState) -> dict[str, Any]:
@@ -45,3 +47,11 @@ def task_progress(state: PlanState) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def list_envelopes(
+    states: Iterable[PlanState], limit: int = MAX_LIST_WORKFLOWS_RESULTS
+) -> list[dict[str, Any]]:
+    """``list_workflows``' answer for one session's runs: newest update first, at most ``limit``."""
+    ordered = sorted(states, key=lambda s: s.last_updated_time, reverse=True)
+    return [status_envelope(s) for s in ordered[:limit]]
