@@ -33,8 +33,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentdown.exceptions import ConfigurationError
-from agentdown.models.env import positive_int
+from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.ingest.job import ingest_store_file, server_error
 from agentdown.runtime.agents_api.ingest.lease import LeaseLost, take
 from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record, mutate
@@ -50,19 +49,6 @@ __all__ = ["INGEST_QUEUE", "IngestService", "IngestSettings"]
 logger = logging.getLogger("agentdown.agents_api")
 
 INGEST_QUEUE = "agentdown-ingest"
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +71,12 @@ class IngestSettings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            lease_seconds=_seconds(env, "AGENTDOWN_INGEST_LEASE_SECONDS", d.lease_seconds),
+            lease_seconds=positive_seconds(env, "AGENTDOWN_INGEST_LEASE_SECONDS", d.lease_seconds),
             concurrency=positive_int(env, "AGENTDOWN_INGEST_CONCURRENCY") or d.concurrency,
-            poll_seconds=_seconds(env, "AGENTDOWN_INGEST_POLL_SECONDS", d.poll_seconds),
-            sweep_seconds=_seconds(env, "AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS", d.sweep_seconds),
+            poll_seconds=positive_seconds(env, "AGENTDOWN_INGEST_POLL_SECONDS", d.poll_seconds),
+            sweep_seconds=positive_seconds(env, "AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS", d.sweep_seconds),
             max_attempts=positive_int(env, "AGENTDOWN_INGEST_MAX_ATTEMPTS") or d.max_attempts,
-            requeue_seconds=_seconds(env, "AGENTDOWN_INGEST_REQUEUE_SECONDS", d.requeue_seconds),
+            requeue_seconds=positive_seconds(env, "AGENTDOWN_INGEST_REQUEUE_SECONDS", d.requeue_seconds),
         )
 
 

@@ -26,8 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentdown.exceptions import ConfigurationError
-from agentdown.models.env import positive_int
+from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
@@ -87,23 +86,11 @@ class RunSettings:
         env = os.environ if environ is None else environ
         defaults = cls()
 
-        def number(name: str, default: float) -> float:
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not value > 0 or value == float("inf"):
-                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
-            return value
-
         return cls(
-            lease_seconds=number("AGENTDOWN_RUN_LEASE_SECONDS", defaults.lease_seconds),
-            expires_seconds=number("AGENTDOWN_RUN_EXPIRES_SECONDS", defaults.expires_seconds),
+            lease_seconds=positive_seconds(env, "AGENTDOWN_RUN_LEASE_SECONDS", defaults.lease_seconds),
+            expires_seconds=positive_seconds(env, "AGENTDOWN_RUN_EXPIRES_SECONDS", defaults.expires_seconds),
             concurrency=positive_int(env, "AGENTDOWN_RUN_CONCURRENCY") or defaults.concurrency,
-            poll_seconds=number("AGENTDOWN_RUN_POLL_SECONDS", defaults.poll_seconds),
+            poll_seconds=positive_seconds(env, "AGENTDOWN_RUN_POLL_SECONDS", defaults.poll_seconds),
         )
 
 
