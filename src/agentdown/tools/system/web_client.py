@@ -80,8 +80,10 @@ def blocked(reason: str, **extra: Any) -> dict[str, Any]:
 
 def _precheck(url: URL, settings: WebSettings, guard: Guard) -> None:
     scheme = (url.scheme or "").lower()
-    if scheme not in ("http", "https") or not url.host:
-        raise guard.refuse("unsupported_scheme" if url.host else "malformed_url")
+    if scheme not in ("http", "https"):
+        raise guard.refuse("unsupported_scheme")
+    if not url.host:
+        raise guard.refuse("malformed_url")
     if settings.require_https and scheme != "https":
         raise guard.refuse("https_required")
     if url.user is not None or url.password is not None:
@@ -149,13 +151,23 @@ def public_url(url: URL) -> str:
     return str(url.with_user(None).with_query(None).with_fragment(None))
 
 
+@dataclass(slots=True)
+class _Progress:
+    hops: int = 0
+
+
 async def _exchange(
-    session: aiohttp.ClientSession, request: OutgoingRequest, settings: WebSettings, guard: Guard
+    session: aiohttp.ClientSession,
+    request: OutgoingRequest,
+    settings: WebSettings,
+    guard: Guard,
+    progress: _Progress,
 ) -> dict[str, Any]:
     url, method, body = request.url, request.method.upper(), request.body
     headers = dict(request.headers)
     hops = 0
     while True:
+        progress.hops = hops
         try:
             _precheck(url, settings, guard)
         except RefusedTarget as exc:
@@ -176,7 +188,7 @@ async def _exchange(
                     method = "GET" if method != "HEAD" else "HEAD"
                     body = None
                     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-                if target.origin() != url.origin():
+                if (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
                     dropped = _CREDENTIAL_HEADERS | {h.lower() for h in request.secret_headers}
                     headers = {k: v for k, v in headers.items() if k.lower() not in dropped}
                 url = target.with_fragment(None)
@@ -217,6 +229,7 @@ async def send(
             f"the request body is {len(request.body)} bytes; the limit is {settings.max_request_bytes}",
         )
     guard = Guard(policy, lookup or system_lookup)
+    progress = _Progress()
     connector = aiohttp.TCPConnector(
         resolver=GuardedResolver(guard),
         use_dns_cache=False,
@@ -228,21 +241,20 @@ async def send(
             connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
         ) as session:
             async with asyncio.timeout(settings.timeout_seconds):
-                return await _exchange(session, request, settings, guard)
+                return await _exchange(session, request, settings, guard, progress)
     except TimeoutError:
-        return error_result("timeout", f"the request timed out after {settings.timeout_seconds:g} s")
+        message = f"the request timed out after {settings.timeout_seconds:g} s"
+        return error_result("timeout", message, redirect_count=progress.hops)
     except RefusedTarget as exc:
-        return blocked(exc.reason)
-    except aiohttp.ClientError as exc:
+        return blocked(exc.reason, redirect_count=progress.hops)
+    except (aiohttp.ClientError, OSError) as exc:
         if guard.refusal is not None:
-            return blocked(guard.refusal)
+            return blocked(guard.refusal, redirect_count=progress.hops)
         logger.info("web request failed: %s", type(exc).__name__)
-        return error_result("request_failed", f"request failed: {type(exc).__name__}")
+        message = f"request failed: {type(exc).__name__}"
+        return error_result("request_failed", message, redirect_count=progress.hops)
     except (ValueError, UnicodeError) as exc:
         # aiohttp refuses header values with CR/LF and the like before sending.
         logger.info("web request not sent: %s", type(exc).__name__)
-        return error_result("invalid_request", "the request could not be sent: invalid URL or header")
-    except OSError as exc:
-        if guard.refusal is not None:
-            return blocked(guard.refusal)
-        return error_result("request_failed", f"request failed: {type(exc).__name__}")
+        message = "the request could not be sent: invalid URL or header value"
+        return error_result("invalid_request", message, redirect_count=progress.hops)
