@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,8 +222,12 @@ async def send(
     *,
     policy: AddressPolicy,
     lookup: HostLookup | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
-    """Send ``request`` through the guard; the result dict (never raises for I/O)."""
+    """Send ``request`` through the guard; the result dict (never raises for I/O).
+
+    ``tls`` replaces the default certificate verification (tests trust their own CA).
+    """
     if request.body is not None and len(request.body) > settings.max_request_bytes:
         return error_result(
             "request_too_large",
@@ -235,6 +240,7 @@ async def send(
         use_dns_cache=False,
         force_close=True,
         socket_factory=guard.socket_factory,
+        ssl=tls if tls is not None else True,
     )
     try:
         async with aiohttp.ClientSession(

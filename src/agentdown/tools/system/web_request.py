@@ -11,6 +11,7 @@ checked again) and accept ``*.example.com`` in ``allowed_hosts`` (both its desig
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +84,19 @@ class WebRequestTool:
     approval_mode = "never_require"
 
     def __init__(
-        self, settings: WebSettings, *, policy: AddressPolicy, lookup: HostLookup | None = None
+        self,
+        settings: WebSettings,
+        *,
+        policy: AddressPolicy,
+        lookup: HostLookup | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self.description = DESCRIPTION.format(redirects=_redirect_text(settings))
         self.additional_properties: dict[str, Any] = {}
         self._policy = policy
         self._lookup = lookup
+        self._tls = tls
         self._validator = JsonSchemaValidator(PARAMETERS, "tool 'web_request'")
 
     @property
@@ -126,7 +133,7 @@ class WebRequestTool:
         elif arguments.get("body") is not None:
             body = str(arguments["body"]).encode("utf-8")
         request = OutgoingRequest(str(arguments.get("method") or "GET"), url, headers, body)
-        return await send(request, self.settings, policy=self._policy, lookup=self._lookup)
+        return await send(request, self.settings, policy=self._policy, lookup=self._lookup, tls=self._tls)
 
     def __repr__(self) -> str:
         return f"WebRequestTool(allowed_hosts={self.settings.allowed_hosts!r})"
@@ -137,15 +144,20 @@ def web_request_tool(
     *,
     allow_addresses: Iterable[str | IPNetwork] = (),
     resolve_host: HostLookup | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> WebRequestTool:
     """The ``web_request`` tool for ``system_tools.web_request`` settings.
 
     ``allow_addresses`` (tests only) lists networks the SSRF guard lets through, e.g.
     ``["127.0.0.0/8"]`` for loopback test servers; ``resolve_host`` replaces the system
-    resolver (``async (host) -> [addresses]``, every answer is still checked). Neither
-    can come from settings, front matter or the environment.
+    resolver (``async (host) -> [addresses]``, every answer is still checked); ``tls``
+    the certificate verification (a test CA). None of these can come from settings,
+    front matter or the environment.
     Raises ``ValueError`` for invalid settings (or ``False``: the tool is off).
     """
     return WebRequestTool(
-        parse_web_settings(settings), policy=AddressPolicy.allowing(allow_addresses), lookup=resolve_host
+        parse_web_settings(settings),
+        policy=AddressPolicy.allowing(allow_addresses),
+        lookup=resolve_host,
+        tls=tls,
     )
