@@ -204,8 +204,14 @@ def _server_url(spec: Mapping[str, Any], override: str | None) -> URL:
         for var, info in variables.items():
             if isinstance(info, Mapping) and "default" in info:
                 raw = raw.replace("{" + str(var) + "}", str(info["default"]))
-    url = URL(raw)
-    if url.scheme not in ("http", "https") or not url.host or "{" in raw:
+    try:
+        url = URL(raw)
+        usable = (
+            url.scheme in ("http", "https") and bool(url.host) and "{" not in raw and url.port is not None
+        )
+    except ValueError:
+        usable = False
+    if not usable:
         raise ValueError(
             f"the OpenAPI spec's servers[0].url must be an absolute http(s) URL, got {raw!r}; pass server_url=..."
         )
