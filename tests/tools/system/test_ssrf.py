@@ -71,6 +71,11 @@ REFUSED: list[tuple[str, str]] = [
     ("http://LOCALHOST.:{port}/", "loopback"),
     ("http://api.localhost:{port}/", "loopback"),
     ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:{port}/", "loopback"),  # full-width digits
+    ("http://\u24dbocalhost:{port}/", "loopback"),  # circled l: IDNA maps it to localhost
+    ("http://\u2460\u2461\u2466.0.0.1:{port}/", "loopback"),  # circled digits
+    ("http://127\u30020\u30020\u30021:{port}/", "loopback"),  # ideographic full stops
+    ("http://0x7F.0.0.1:{port}/", "non_canonical_ip"),
+    ("http://internal.test\\@127.0.0.1:{port}/", "malformed_url"),  # parser confusion
     ("http://internal.test:{port}/", "private"),  # name -> RFC 1918
     ("http://meta.test/", "metadata"),
     ("http://mixed.test:{port}/", "loopback"),  # one bad address refuses them all
@@ -101,6 +106,31 @@ async def test_refused_targets_never_reach_the_server(url: str, reason: str) -> 
     assert result["reason"] == reason, result
     assert result["error"] == f"Request blocked: {reason}"
     assert server.hits == []
+
+
+ALLOWED = [
+    "http://127.0.0.1:{port}/p?q=1",
+    "http://api.test:{port}/p",
+    "http://API.Test.:{port}/p",  # case and trailing dot
+    "http://b\u00fccher.test:{port}/p",  # IDNA: resolved as xn--bcher-kva.test
+    "http://multi.test:{port}/p",  # every address allowed
+]
+
+
+@pytest.mark.parametrize("url", ALLOWED)
+async def test_allowed_targets_reach_the_server(url: str) -> None:
+    dns = fake_dns(
+        {
+            "api.test": ["127.0.0.1"],
+            "xn--bcher-kva.test": ["127.0.0.1"],
+            "multi.test": ["127.0.0.1", "127.0.0.1"],
+        }
+    )
+    tool = web_request_tool({"require_https": False}, allow_addresses=LOOPBACK_V4, resolve_host=dns)
+    async with serve({"GET /p": _ok}) as server:
+        result = await tool.invoke({"url": url.format(port=server.port)})
+    assert result["status"] == 200 and result["body"] == "reached", result
+    assert len(server.hits) == 1
 
 
 async def test_refused_even_with_an_allow_list_for_other_addresses() -> None:

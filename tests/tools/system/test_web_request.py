@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,26 @@ async def test_a_response_above_the_cap_is_truncated_and_the_server_is_unharmed(
     assert len(sent) < 1000
 
 
+async def test_a_compression_bomb_is_cut_at_the_cap_without_inflating_it() -> None:
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * 1_000_000
+    payload = b"".join(deflate.compress(zeros) for _ in range(50)) + deflate.flush()  # 50 MB inflated
+
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(body=payload, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
+    tool = _tool({"max_response_bytes": 10_000})
+    async with serve({"GET /bomb": bomb}) as server:
+        tracemalloc.start()
+        try:
+            result = await tool.invoke({"url": f"{server.url}/bomb"})
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert result["body_truncated"] is True and len(result["body"]) == 10_000
+    assert peak < 20_000_000
+
+
 async def test_a_request_body_above_the_cap_is_not_sent() -> None:
     tool = _tool({"max_request_bytes": 1000})
     async with serve({"POST /echo": _echo}) as server:
@@ -197,8 +219,17 @@ async def test_https_connects_to_the_checked_address_with_sni_and_host_of_the_na
 
 
 async def test_allowed_hosts_exact_and_wildcard() -> None:
-    names = ["api.example.test", "a.svc.test", "a.b.svc.test", "svc.test", "badsvc.test", "other.test"]
-    tool = _tool({"allowed_hosts": ["API.example.test.", "*.svc.test"]}, **{n: ["127.0.0.1"] for n in names})
+    names = [
+        "api.example.test",
+        "a.svc.test",
+        "a.b.svc.test",
+        "svc.test",
+        "badsvc.test",
+        "other.test",
+        "xn--bcher-kva.test",
+    ]
+    allowed = ["API.example.test.", "*.svc.test", "b\u00fccher.test"]
+    tool = _tool({"allowed_hosts": allowed}, **{n: ["127.0.0.1"] for n in names})
     async with serve({"GET /echo": _echo}) as server:
         results = {n: await tool.invoke({"url": f"http://{n}:{server.port}/echo"}) for n in names}
     assert {n: r.get("status", r.get("reason")) for n, r in results.items()} == {
@@ -208,8 +239,9 @@ async def test_allowed_hosts_exact_and_wildcard() -> None:
         "svc.test": "not_in_allowlist",  # a wildcard is for subdomains, not the apex
         "badsvc.test": "not_in_allowlist",
         "other.test": "not_in_allowlist",
+        "xn--bcher-kva.test": 200,  # the IDNA form of an allowed Unicode name
     }
-    assert len(server.hits) == 3
+    assert len(server.hits) == 4
 
 
 async def test_allowed_hosts_cannot_allow_a_private_address() -> None:

@@ -65,6 +65,7 @@ def fake_dns(table: Mapping[str, Sequence[str]]) -> Callable[[str], Awaitable[li
     """A resolver answering from ``table``; unknown names fail like NXDOMAIN."""
 
     async def lookup(host: str) -> list[str]:
+        host = host.rstrip(".")  # as real DNS does: the name is absolute either way
         if host not in table:
             raise OSError(f"no such host {host!r} (fake DNS)")
         return list(table[host])

@@ -7,7 +7,6 @@ The three kinds of the Azure AI Agents ``OpenApiTool`` (``anonymous``, ``connect
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import Mapping
@@ -54,7 +53,6 @@ class ManagedIdentityAuth:
     audience: str
     credential: Any = None
     _token: tuple[str, float] | None = field(default=None, repr=False)
-    _lock: asyncio.Lock | None = field(default=None, repr=False)
 
     @property
     def scope(self) -> str:
@@ -62,30 +60,31 @@ class ManagedIdentityAuth:
         return audience if audience.endswith("/.default") else f"{audience}/.default"
 
     async def token(self) -> str:
-        """A current access token; raises :class:`AuthFailed` with a safe message."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._token is not None and self._token[1] - 300 > time.time():
-                return self._token[0]
-            credential = self.credential
-            if credential is None:
-                try:
-                    from azure.identity.aio import DefaultAzureCredential
-                except ImportError:
-                    raise AuthFailed(
-                        "managed identity needs the azure-identity package (agentdown[azure])"
-                    ) from None
-                credential = self.credential = DefaultAzureCredential()
+        """A current access token; raises :class:`AuthFailed` with a safe message.
+
+        No lock: parallel first calls may each fetch a token (harmless), and a lock
+        would tie the tool to the event loop it was first used on.
+        """
+        if self._token is not None and self._token[1] - 300 > time.time():
+            return self._token[0]
+        credential = self.credential
+        if credential is None:
             try:
-                got = credential.get_token(self.scope)
-                if inspect.isawaitable(got):
-                    got = await got
-                value, expires = str(got.token), float(got.expires_on)
-            except Exception as exc:
-                raise AuthFailed(f"could not get a token for the API ({type(exc).__name__})") from None
-            self._token = (value, expires)
-            return value
+                from azure.identity.aio import DefaultAzureCredential
+            except ImportError:
+                raise AuthFailed(
+                    "managed identity needs the azure-identity package (agentdown[azure])"
+                ) from None
+            credential = self.credential = DefaultAzureCredential()
+        try:
+            got = credential.get_token(self.scope)
+            if inspect.isawaitable(got):
+                got = await got
+            value, expires = str(got.token), float(got.expires_on)
+        except Exception as exc:
+            raise AuthFailed(f"could not get a token for the API ({type(exc).__name__})") from None
+        self._token = (value, expires)
+        return value
 
 
 OpenApiAuth: TypeAlias = AnonymousAuth | ApiKeyAuth | ManagedIdentityAuth

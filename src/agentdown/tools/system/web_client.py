@@ -83,15 +83,17 @@ def _precheck(url: URL, settings: WebSettings, guard: Guard) -> None:
     scheme = (url.scheme or "").lower()
     if scheme not in ("http", "https"):
         raise guard.refuse("unsupported_scheme")
-    if not url.host:
+    # raw_host (IDNA-encoded) is what aiohttp resolves and connects to.
+    host = url.raw_host
+    if not host:
         raise guard.refuse("malformed_url")
     if settings.require_https and scheme != "https":
         raise guard.refuse("https_required")
     if url.user is not None or url.password is not None:
         raise guard.refuse("userinfo_not_allowed")
-    if not host_allowed(url.host, settings.allowed_hosts):
+    if not host_allowed(host, settings.allowed_hosts):
         raise guard.refuse("not_in_allowlist")
-    guard.check_host(url.host)
+    guard.check_host(host)
 
 
 def _mime(content_type: str | None) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from yarl import URL
+
 __all__ = ["WebSettings", "host_allowed", "parse_web_settings"]
 
 logger = logging.getLogger("agentdown.tools.system")
@@ -58,12 +60,17 @@ def _normalize_host(raw: object, what: str) -> str:
         raise ValueError(f"{what}: allowed_hosts entries must be non-empty strings, got {raw!r}")
     host = raw.strip().rstrip(".").lower()
     body = host[2:] if host.startswith("*.") else host
-    if not body or any(c in body for c in "*/@: \t"):
+    try:
+        # Compared with the URL's IDNA form (what is resolved): bücher.example -> xn--bcher-kva.example
+        encoded = URL.build(scheme="http", host=body).raw_host if body else None
+    except ValueError:
+        encoded = None
+    if not encoded or any(c in body for c in "*/@: \t"):
         raise ValueError(
             f"{what}: allowed_hosts entry {raw!r} must be a host name ('api.example.com') "
             "or a wildcard for its subdomains ('*.example.com')"
         )
-    return host
+    return f"*.{encoded}" if host.startswith("*.") else encoded
 
 
 def host_allowed(host: str, allowed_hosts: tuple[str, ...] | None) -> bool:
