@@ -25,6 +25,7 @@ DNS = fake_dns(
         "cgnat.test": ["100.100.1.1"],
         "nat64.test": ["64:ff9b::a9fe:a9fe"],
         "garbage.test": ["not-an-ip"],
+        "decimal.test": ["2130706433"],  # a resolver answer in a form socket APIs would accept
     }
 )
 
@@ -85,6 +86,7 @@ REFUSED: list[tuple[str, str]] = [
     ("http://cgnat.test/", "cgnat"),
     ("http://nat64.test/", "metadata"),
     ("http://garbage.test/", "dns_resolution_failed"),
+    ("http://decimal.test:{port}/", "dns_resolution_failed"),
     ("http://nowhere.test/", "dns_resolution_failed"),
     ("http://user:pw@internal.test/", "userinfo_not_allowed"),
     ("file:///etc/passwd", "unsupported_scheme"),
@@ -142,6 +144,29 @@ async def test_refused_even_with_an_allow_list_for_other_addresses() -> None:
     assert other["reason"] == "loopback"
     assert allowed["status"] == 200 and allowed["body"] == "reached"
     assert len(server.hits) == 1
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_targets_with_the_allow_list() -> None:
+    dns = fake_dns({"six.test": ["::1"]})
+    tool = web_request_tool({"require_https": False}, allow_addresses=["::1/128"], resolve_host=dns)
+    async with serve({"GET /": _ok}, host="::1") as server:
+        literal = await tool.invoke({"url": f"{server.url}/"})
+        named = await tool.invoke({"url": f"http://six.test:{server.port}/"})
+        # The IPv4 loopback is not on this allow-list, in any of its forms.
+        mapped = await tool.invoke({"url": f"http://[::ffff:127.0.0.1]:{server.port}/"})
+    assert literal["status"] == named["status"] == 200
+    assert mapped["reason"] == "loopback"
+    assert len(server.hits) == 2
 
 
 async def test_rebinding_dns_is_asked_once_and_the_checked_address_is_used() -> None:

@@ -54,7 +54,8 @@ async def serve(
     site = web.TCPSite(runner, host, 0, ssl_context=tls)
     await site.start()
     served.port = runner.addresses[0][1]
-    served.url = f"{'https' if tls else 'http'}://{host}:{served.port}"
+    shown = f"[{host}]" if ":" in host else host
+    served.url = f"{'https' if tls else 'http'}://{shown}:{served.port}"
     try:
         yield served
     finally:
