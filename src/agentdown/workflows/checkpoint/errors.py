@@ -9,6 +9,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointFormatError",
     "CheckpointNotFoundError",
+    "CheckpointStorageError",
 ]
 
 
@@ -35,3 +36,7 @@ class CheckpointFormatError(CheckpointError, ValueError):
 
 class CheckpointNotFoundError(CheckpointError, LookupError):
     """No checkpoint with that id exists in the storage (or the id is not a valid one)."""
+
+
+class CheckpointStorageError(CheckpointError):
+    """The storage itself failed (a database or blob service error); the message names it and the cause."""

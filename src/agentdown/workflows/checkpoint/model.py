@@ -15,7 +15,7 @@ from typing import Any
 from uuid import uuid4
 
 from .codec import decode_value, encode_value
-from .errors import CheckpointFormatError
+from .errors import CheckpointEncodingError, CheckpointFormatError
 
 __all__ = ["FORMAT_VERSION", "WorkflowCheckpoint", "checkpoint_from_json", "checkpoint_to_json"]
 
@@ -68,7 +68,19 @@ def checkpoint_to_json(cp: WorkflowCheckpoint) -> bytes:
     doc: dict[str, Any] = {"format": FORMAT_VERSION}
     for name in _FIELD_NAMES:
         value = getattr(cp, name)
-        doc[name] = encode_value(value, path=f"$.{name}") if name in _VALUE_FIELDS else value
+        if name in _VALUE_FIELDS:
+            value = encode_value(value, path=f"$.{name}")
+            expected: type = list if name == "messages" else dict
+            if type(value) is not expected:
+                raise CheckpointEncodingError(
+                    f"$.{name}: must be a {expected.__name__}, not {type(value).__name__}"
+                )
+        else:
+            # What load would refuse is refused here: a checkpoint that saves also loads.
+            problem = _plain_problem(name, value)
+            if problem is not None:
+                raise CheckpointEncodingError(f"$.{name}: must be {problem}, not {value!r:.80}")
+        doc[name] = value
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
@@ -112,11 +124,14 @@ def _field(doc: dict[str, Any], name: str, where: str) -> Any:
         if type(value) is not expected:
             raise CheckpointFormatError(f"{where}: field {name!r} must be a {expected.__name__}")
         return value
-    _check_plain(name, raw, where)
+    problem = _plain_problem(name, raw)
+    if problem is not None:
+        raise CheckpointFormatError(f"{where}: field {name!r} must be {problem}, not {raw!r:.80}")
     return raw
 
 
-def _check_plain(name: str, raw: Any, where: str) -> None:
+def _plain_problem(name: str, raw: Any) -> str | None:
+    """What the plain field ``name`` must be, when ``raw`` is not that; else ``None``."""
     if name == "iteration":
         ok = type(raw) is int and raw >= 0
         expected = "a non-negative integer"
@@ -129,8 +144,7 @@ def _check_plain(name: str, raw: Any, where: str) -> None:
     else:
         ok = type(raw) is str and raw != ""
         expected = "a non-empty string"
-    if not ok:
-        raise CheckpointFormatError(f"{where}: field {name!r} must be {expected}, not {raw!r:.80}")
+    return None if ok else expected
 
 
 def _is_iso(text: str) -> bool:
