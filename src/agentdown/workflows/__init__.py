@@ -1,0 +1,117 @@
+"""Workflows in Python: Microsoft Agent Framework's graph model (executors, edges, supersteps).
+
+>>> @executor(id="upper_case")
+... async def upper_case(text: str) -> str:
+...     return text.upper()
+>>> workflow = WorkflowBuilder(start_executor=upper_case).build()
+"""
+
+from __future__ import annotations
+
+from agentdown.workflows.agents import AgentExecutor, AgentExecutorResponse
+from agentdown.workflows.builder import WorkflowBuilder
+from agentdown.workflows.checkpoint.errors import (
+    CheckpointEncodingError,
+    CheckpointError,
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+)
+from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
+from agentdown.workflows.checkpoint.storage import (
+    CheckpointStorage,
+    FileCheckpointStorage,
+    InMemoryCheckpointStorage,
+)
+from agentdown.workflows.context import WorkflowContext
+from agentdown.workflows.edges import Case, Default, Edge, EdgeGroup
+from agentdown.workflows.errors import (
+    CheckpointMismatchError,
+    DuplicateExecutorIdError,
+    EdgeDuplicationError,
+    GraphConnectivityError,
+    HandlerSignatureError,
+    StartExecutorNotInGraphError,
+    SwitchCaseDefaultError,
+    TypeCompatibilityError,
+    UnhandledMessageError,
+    UnreachableExecutorError,
+    WorkflowAlreadyRunningError,
+    WorkflowConvergenceError,
+    WorkflowError,
+    WorkflowRequestError,
+    WorkflowRunError,
+    WorkflowValidationError,
+)
+from agentdown.workflows.events import (
+    WorkflowErrorDetails,
+    WorkflowEvent,
+    WorkflowEventType,
+    WorkflowRunResult,
+    WorkflowRunState,
+)
+from agentdown.workflows.executor import Executor, handler, response_handler
+from agentdown.workflows.function_executor import FunctionExecutor, executor
+from agentdown.workflows.signature import graph_signature
+from agentdown.workflows.workflow import Workflow, WorkflowRunStream
+
+__all__ = [
+    "AgentExecutor",
+    "AgentExecutorResponse",
+    "Case",
+    "CheckpointEncodingError",
+    "CheckpointError",
+    "CheckpointFormatError",
+    "CheckpointMismatchError",
+    "CheckpointNotFoundError",
+    "CheckpointStorage",
+    "Default",
+    "DuplicateExecutorIdError",
+    "Edge",
+    "EdgeDuplicationError",
+    "EdgeGroup",
+    "Executor",
+    "FileCheckpointStorage",
+    "FunctionExecutor",
+    "GraphConnectivityError",
+    "HandlerSignatureError",
+    "InMemoryCheckpointStorage",
+    "StartExecutorNotInGraphError",
+    "SwitchCaseDefaultError",
+    "TypeCompatibilityError",
+    "UnhandledMessageError",
+    "UnreachableExecutorError",
+    "Workflow",
+    "WorkflowAlreadyRunningError",
+    "WorkflowBuilder",
+    "WorkflowCheckpoint",
+    "WorkflowContext",
+    "WorkflowConvergenceError",
+    "WorkflowError",
+    "WorkflowErrorDetails",
+    "WorkflowEvent",
+    "WorkflowEventType",
+    "WorkflowRequestError",
+    "WorkflowRunError",
+    "WorkflowRunResult",
+    "WorkflowRunState",
+    "WorkflowRunStream",
+    "WorkflowValidationError",
+    "executor",
+    "graph_signature",
+    "handler",
+    "response_handler",
+]
+
+_LAZY = {
+    "WorkflowViz": "agentdown.workflows.viz",
+    "SqliteCheckpointStorage": "agentdown.workflows.checkpoint.sqlite",
+}
+
+
+def __getattr__(name: str) -> object:
+    # The visualiser and SQLite storage load on first use: most runs need neither.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
