@@ -69,12 +69,10 @@ def checkpoint_to_json(cp: WorkflowCheckpoint) -> bytes:
     for name in _FIELD_NAMES:
         value = getattr(cp, name)
         if name in _VALUE_FIELDS:
+            shape = _shape_problem(name, value)
+            if shape is not None:
+                raise CheckpointEncodingError(f"$.{name}: {shape}")
             value = encode_value(value, path=f"$.{name}")
-            expected: type = list if name == "messages" else dict
-            if type(value) is not expected:
-                raise CheckpointEncodingError(
-                    f"$.{name}: must be a {expected.__name__}, not {type(value).__name__}"
-                )
         else:
             # What load would refuse is refused here: a checkpoint that saves also loads.
             problem = _plain_problem(name, value)
@@ -120,14 +118,30 @@ def _field(doc: dict[str, Any], name: str, where: str) -> Any:
             value = decode_value(raw)
         except CheckpointFormatError as exc:
             raise CheckpointFormatError(f"{where}: field {name!r}: {exc}") from None
-        expected: type = list if name == "messages" else dict
-        if type(value) is not expected:
-            raise CheckpointFormatError(f"{where}: field {name!r} must be a {expected.__name__}")
+        shape = _shape_problem(name, value)
+        if shape is not None:
+            raise CheckpointFormatError(f"{where}: field {name!r}: {shape}")
         return value
     problem = _plain_problem(name, raw)
     if problem is not None:
         raise CheckpointFormatError(f"{where}: field {name!r} must be {problem}, not {raw!r:.80}")
     return raw
+
+
+def _shape_problem(name: str, value: Any) -> str | None:
+    """What is wrong with the shape of the value field ``name``, or ``None``."""
+    if name == "messages":
+        if type(value) is not list:
+            return f"must be a list, not {type(value).__name__}"
+        bad = next((i for i, m in enumerate(value) if type(m) is not dict), None)
+        return None if bad is None else f"item [{bad}] must be a dict, not {type(value[bad]).__name__}"
+    if type(value) is not dict:
+        return f"must be a dict, not {type(value).__name__}"
+    if name == "pending_requests":
+        bad_key = next((k for k, v in value.items() if type(v) is not dict), None)
+        if bad_key is not None:
+            return f"request {bad_key!r} must be a dict, not {type(value[bad_key]).__name__}"
+    return None
 
 
 def _plain_problem(name: str, raw: Any) -> str | None:
