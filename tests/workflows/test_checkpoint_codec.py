@@ -33,6 +33,11 @@ class Level(enum.IntEnum):
     HIGH = 2
 
 
+class Perm(enum.Flag):
+    READ = 1
+    WRITE = 2
+
+
 @dataclass
 class Item:
     name: str
@@ -102,6 +107,8 @@ def roundtrip(value: Any) -> Any:
         decimal.Decimal("0.1000"),
         Colour.BLUE,
         Level.HIGH,
+        Perm.READ | Perm.WRITE,
+        Perm.WRITE,
         {1: "one", (2, 3): "tuple key", None: "none key"},
         Outer.Inner(5),
     ],
@@ -286,6 +293,8 @@ def test_a_module_getattr_hook_is_never_run_by_decoding(monkeypatch: pytest.Monk
         {"$type": "tuple"},
         {"$type": f"{__name__}:Colour", "value": "GREEN"},
         {"$type": f"{__name__}:Colour", "value": ["RED"]},
+        {"$type": f"{__name__}:Perm", "value": "READ"},
+        {"$type": f"{__name__}:Perm", "value": 64},
         {"$type": f"{__name__}:Item", "value": {"name": "x", "evil": 1}},
         {"$type": f"{__name__}:Item", "value": {}},
         {"$type": f"{__name__}:Item", "value": "x"},

@@ -16,8 +16,13 @@ Encoding, value by value:
   ``timedelta`` (seconds), ``uuid``, ``decimal``; ``dict`` for a dict with non-``str``
   keys (``"value"`` is a list of ``[key, value]`` pairs) or a plain dict that itself has
   a ``"$type"`` key (``"value"`` is the object, so it round-trips unchanged); and
-  ``"module:qualname"`` for an Enum member (``"value"`` is its name), a dataclass or a
-  pydantic model (``"value"`` maps field names to encoded values).
+  ``"module:qualname"`` for an Enum member (``"value"`` is its name; for a ``Flag``, whose
+  combinations have no name, its integer value), a dataclass or a pydantic model
+  (``"value"`` maps field names to encoded values).
+
+Aware datetimes keep their UTC offset (not a named zone); dataclass fields with
+``init=False`` are recomputed by the class, not stored; pydantic private attributes are
+not stored.
 
 Only exact types are accepted: a ``str`` or ``tuple`` subclass (a NamedTuple, say) would
 come back as its base type, so it is refused rather than silently changed.
@@ -43,7 +48,7 @@ from .errors import CheckpointEncodingError, CheckpointFormatError
 __all__ = ["SUPPORTED_TYPES", "decode_value", "encode_value"]
 
 SUPPORTED_TYPES = (
-    "None, bool, int, float, str, list, tuple, set, frozenset, dict, bytes, datetime, date, "
+    "None, bool, int, float, str, list, tuple, set, frozenset, dict, bytes, bytearray, datetime, date, "
     "time, timedelta, UUID, Decimal, Enum members, dataclasses and pydantic models"
 )
 """What a checkpoint can hold, as error messages say it."""
@@ -98,6 +103,9 @@ class _Encoder:
             if math.isfinite(value):
                 return value
             return {_TAG: "float", "value": repr(value)}
+        if isinstance(value, enum.Flag):
+            # A combination of flags has no member name of its own: stored by value.
+            return {_TAG: self._tag_of(kind, path), "value": self.encode(value.value, path, depth + 1)}
         if isinstance(value, enum.Enum):
             return {_TAG: self._tag_of(kind, path), "value": value.name}
         scalar = _encode_scalar(value)
@@ -303,6 +311,13 @@ def _resolve_class(tag: str, path: str) -> type:
 
 def _decode_class(tag: str, value: Any, path: str, depth: int) -> Any:
     cls = _resolve_class(tag, path)
+    if issubclass(cls, enum.Flag):
+        if type(value) is not int:
+            raise _fail(path, f"{tag} is stored as an integer, not {type(value).__name__}")
+        try:
+            return cls(value)
+        except ValueError:
+            raise _fail(path, f"{value} is not a value of {tag}") from None
     if issubclass(cls, enum.Enum):
         name = _expect(value, str, path)
         member = cls.__members__.get(name)
