@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_args, get_origin, overload
@@ -275,14 +276,22 @@ class Executor:
         """Take back what :meth:`on_checkpoint_save` returned."""
 
 
-def _marked_names(cls: type) -> list[str]:
+_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+"""Handler method names by class: scanning the MRO once per class, not once per instance."""
+
+
+def _marked_names(cls: type) -> tuple[str, ...]:
+    cached = _NAMES.get(cls)
+    if cached is not None:
+        return cached
     names: list[str] = []
     for klass in reversed(cls.__mro__):
         for name, value in vars(klass).items():
             marked = hasattr(value, _HANDLER_MARK) or hasattr(value, _RESPONSE_MARK)
             if marked and name not in names:
                 names.append(name)
-    return names
+    _NAMES[cls] = found = tuple(names)
+    return found
 
 
 def _response_spec(

@@ -73,7 +73,11 @@ class Runner:
         for group in workflow.edge_groups:
             for source in group.source_ids:
                 self.outgoing.setdefault(source, []).append(group)
-        self.targets_of = {s: {e.target_id for g in gs for e in g.edges} for s, gs in self.outgoing.items()}
+        self.fan_in_sources = {g.id: g.source_ids for g in workflow.edge_groups if g.kind == "fan_in"}
+        self.targets_of: dict[str, set[str]] = {}
+        for group in workflow.edge_groups:
+            for edge in group.edges:
+                self.targets_of.setdefault(edge.source_id, set()).add(edge.target_id)
         self.state: dict[str, Any] = {}
         self.queue: list[QueuedMessage] = []
         self.pending: dict[str, PendingRequest] = {}
@@ -295,8 +299,9 @@ class Runner:
                 raise self._unhandled(target_id, [data], source_id)
             buffers = self.fan_in.setdefault(group.id, {})
             buffers.setdefault(source_id, []).append(data)
-            sources = group.source_ids
-            if all(buffers.get(s) for s in sources):
+            sources = self.fan_in_sources[group.id]
+            # Only sources that sent have a buffer, so a full count means everyone has sent.
+            if len(buffers) == len(sources):
                 combined = [item for s in sources for item in buffers[s]]
                 self.fan_in.pop(group.id)
                 deliver(target_id, QueuedMessage(source_id, target_id, combined), sources)
