@@ -594,3 +594,35 @@ async def test_a_send_from_a_terminal_executor_is_a_warning_not_a_silent_drop() 
     result = await WorkflowBuilder(start_executor=lonely).build().run("x")
     [warning] = [e for e in result if e.type == "warning"]
     assert "'lonely' sent a str message but has no outgoing edges" in warning.data
+
+
+async def test_a_run_after_a_failed_run_does_not_see_its_leftover_messages() -> None:
+    calls: list[str] = []
+
+    @executor(id="start")
+    async def start(text: str) -> str:
+        return text
+
+    @executor(id="flaky")
+    async def flaky(text: str) -> None:
+        if text == "fail":
+            raise RuntimeError("flaky")
+
+    @executor(id="steady")
+    async def steady(text: str) -> str:
+        return text
+
+    @executor(id="after")
+    async def after(text: str) -> None:
+        calls.append(text)
+
+    workflow = (
+        WorkflowBuilder(start_executor=start)
+        .add_fan_out_edges(start, [flaky, steady])
+        .add_edge(steady, after)
+        .build()
+    )
+    with pytest.raises(RuntimeError, match="flaky"):
+        await workflow.run("fail")
+    await workflow.run("ok")
+    assert calls == ["ok"]  # "fail", which `steady` had sent on, was discarded with its run

@@ -17,6 +17,7 @@ from agentdown.workflows.checkpoint.errors import (
     CheckpointNotFoundError,
 )
 from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
+from agentdown.workflows.checkpoint.sqlite import SqliteCheckpointStorage
 from agentdown.workflows.checkpoint.storage import (
     CheckpointStorage,
     FileCheckpointStorage,
@@ -52,6 +53,7 @@ from agentdown.workflows.events import (
 from agentdown.workflows.executor import Executor, handler, response_handler
 from agentdown.workflows.function_executor import FunctionExecutor, executor
 from agentdown.workflows.signature import graph_signature
+from agentdown.workflows.viz import GraphvizNotAvailableError, WorkflowViz
 from agentdown.workflows.workflow import Workflow, WorkflowRunStream
 
 __all__ = [
@@ -73,8 +75,10 @@ __all__ = [
     "FileCheckpointStorage",
     "FunctionExecutor",
     "GraphConnectivityError",
+    "GraphvizNotAvailableError",
     "HandlerSignatureError",
     "InMemoryCheckpointStorage",
+    "SqliteCheckpointStorage",
     "StartExecutorNotInGraphError",
     "SwitchCaseDefaultError",
     "TypeCompatibilityError",
@@ -96,22 +100,9 @@ __all__ = [
     "WorkflowRunState",
     "WorkflowRunStream",
     "WorkflowValidationError",
+    "WorkflowViz",
     "executor",
     "graph_signature",
     "handler",
     "response_handler",
 ]
-
-_LAZY = {
-    "WorkflowViz": "agentdown.workflows.viz",
-    "SqliteCheckpointStorage": "agentdown.workflows.checkpoint.sqlite",
-}
-
-
-def __getattr__(name: str) -> object:
-    # The visualiser and SQLite storage load on first use: most runs need neither.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

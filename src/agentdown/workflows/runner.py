@@ -136,6 +136,15 @@ class Runner:
         )
         return rid
 
+    def discard_in_flight(self) -> None:
+        """Forget what a failed or cancelled run left queued, so the next run starts clean.
+
+        Committed state and pending requests stay; to go back to where the run was, restore
+        one of its checkpoints.
+        """
+        self.queue.clear()
+        self.fan_in.clear()
+
     # --- answers --------------------------------------------------------------------------
 
     def accept_responses(self, responses: dict[str, Any]) -> None:

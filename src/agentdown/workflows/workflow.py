@@ -234,9 +234,11 @@ class Workflow:
                 await checkpoint()
             await runner.run_until_idle(self.max_iterations, checkpoint)
         except asyncio.CancelledError:
+            runner.discard_in_flight()
             sink(WorkflowEvent("status", state=WorkflowRunState.CANCELLED))
             raise
         except Exception as exc:
+            runner.discard_in_flight()
             sink(WorkflowEvent("failed", details=WorkflowErrorDetails.from_exception(exc)))
             sink(WorkflowEvent("status", state=WorkflowRunState.FAILED))
             raise
