@@ -6,16 +6,20 @@ from typing import Any
 
 import pytest
 
-from agentdown import Agent, Message
+from agentdown import Agent, Message, tool
 from agentdown.loop.events import AgentRunResult
-from agentdown.testing import ScriptedModel
+from agentdown.testing import ScriptedModel, tool_call
 from agentdown.workflows import (
+    AgentActionRequest,
+    AgentActionResponse,
     AgentExecutor,
     AgentExecutorResponse,
     DuplicateExecutorIdError,
+    InMemoryCheckpointStorage,
     TypeCompatibilityError,
     WorkflowBuilder,
     WorkflowContext,
+    WorkflowRunState,
     executor,
 )
 
@@ -132,3 +136,57 @@ async def test_a_failing_agent_fails_the_run_with_executor_failed() -> None:
         async for event in workflow.run("hi", stream=True):
             events.append(event)
     assert any(e.type == "executor_failed" and e.executor_id == "fragile" for e in events)
+
+
+deleted: list[str] = []
+
+
+@tool(approval_mode="always_require")
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return f"deleted {path}"
+
+
+def _cautious(model: ScriptedModel) -> Agent:
+    return Agent(model=model, name="janitor", tools=[delete_file])
+
+
+async def test_an_agent_needing_approval_asks_with_request_info_and_resumes_with_the_answer() -> None:
+    deleted.clear()
+    model = ScriptedModel([[tool_call("delete_file", {"path": "/tmp/x"}, call_id="d1")], "all clean"])
+    workflow = WorkflowBuilder(start_executor=_cautious(model)).build()
+    paused = await workflow.run("clean up")
+    assert paused.get_final_state() is WorkflowRunState.IDLE_WITH_PENDING_REQUESTS
+    [event] = paused.get_request_info_events()
+    assert isinstance(event.data, AgentActionRequest) and event.response_type is AgentActionResponse
+    assert [(r.call_id, r.name) for r in event.data.approval_requests] == [("d1", "delete_file")]
+    assert deleted == []
+
+    done = await workflow.run(responses={event.request_id: AgentActionResponse(approvals={"d1": True})})
+    [output] = done.get_outputs()
+    assert output.text == "all clean"
+    assert deleted == ["/tmp/x"]
+
+
+async def test_an_agent_approval_survives_a_checkpoint_into_a_new_workflow_object() -> None:
+    deleted.clear()
+    storage = InMemoryCheckpointStorage()
+    first_model = ScriptedModel([[tool_call("delete_file", {"path": "/tmp/y"}, call_id="d2")]])
+    workflow = WorkflowBuilder(
+        start_executor=_cautious(first_model), checkpoint_storage=storage, name="jan"
+    ).build()
+    [event] = (await workflow.run("clean up")).get_request_info_events()
+    latest = await storage.get_latest("jan")
+    assert latest is not None
+
+    second_model = ScriptedModel(["left it alone"])
+    fresh = WorkflowBuilder(
+        start_executor=_cautious(second_model), checkpoint_storage=storage, name="jan"
+    ).build()
+    done = await fresh.run(
+        checkpoint_id=latest.checkpoint_id,
+        responses={event.request_id: AgentActionResponse(approvals={"d2": False})},
+    )
+    assert done.get_outputs()[0].text == "left it alone"
+    assert deleted == []

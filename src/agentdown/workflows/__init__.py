@@ -8,7 +8,12 @@
 
 from __future__ import annotations
 
-from agentdown.workflows.agents import AgentExecutor, AgentExecutorResponse
+from agentdown.workflows.agents import (
+    AgentActionRequest,
+    AgentActionResponse,
+    AgentExecutor,
+    AgentExecutorResponse,
+)
 from agentdown.workflows.builder import WorkflowBuilder
 from agentdown.workflows.checkpoint.errors import (
     CheckpointEncodingError,
@@ -57,6 +62,8 @@ from agentdown.workflows.viz import GraphvizNotAvailableError, WorkflowViz
 from agentdown.workflows.workflow import Workflow, WorkflowRunStream
 
 __all__ = [
+    "AgentActionRequest",
+    "AgentActionResponse",
     "AgentExecutor",
     "AgentExecutorResponse",
     "Case",

@@ -11,9 +11,9 @@ from agentdown.loop.events import AgentRunResult
 from agentdown.messages import Message
 from agentdown.workflows.context import WorkflowContext
 from agentdown.workflows.errors import HandlerSignatureError
-from agentdown.workflows.executor import Executor, HandlerSpec
+from agentdown.workflows.executor import Executor, HandlerSpec, ResponseHandlerSpec
 
-__all__ = ["AgentExecutor", "AgentExecutorResponse", "is_agent"]
+__all__ = ["AgentActionRequest", "AgentActionResponse", "AgentExecutor", "AgentExecutorResponse", "is_agent"]
 
 
 @dataclass(slots=True)
@@ -42,13 +42,42 @@ def is_agent(obj: Any) -> bool:
     return callable(run) and inspect.iscoroutinefunction(run) and isinstance(getattr(obj, "name", None), str)
 
 
+@dataclass(slots=True)
+class AgentActionRequest:
+    """An agent node's run paused: tool calls wait for approval or for their outputs.
+
+    It reaches the caller as a ``request_info`` event; answer it with an
+    :class:`AgentActionResponse` (``run(responses={request_id: AgentActionResponse(...)})``).
+    """
+
+    executor_id: str
+    approval_requests: list[Any]
+    """The calls awaiting a decision (``call_id``, ``name``, ``arguments``)."""
+    pending_tool_calls: list[Any]
+    """Calls of declaration-only tools, whose outputs the caller supplies."""
+    state: dict[str, Any]
+    """The agent's signed resume state (JSON), so any process can continue it."""
+    conversation: list[Message] = field(default_factory=list)
+    """The conversation the agent ran on."""
+
+
+@dataclass(slots=True)
+class AgentActionResponse:
+    """The answer to an :class:`AgentActionRequest`: a decision per call id and/or tool outputs."""
+
+    approvals: dict[str, bool] = field(default_factory=dict)
+    tool_outputs: dict[str, Any] = field(default_factory=dict)
+
+
 class AgentExecutor(Executor):
     """Runs ``agent`` on each message: a ``str``, a ``Message``, a list of them, or an upstream agent's answer.
 
     Given another agent's :class:`AgentExecutorResponse`, it runs on that conversation
     (so a chain of agents shares one). It sends an :class:`AgentExecutorResponse` along
     its outgoing edges; with none, it yields the agent's result (an ``AgentRunResult``
-    for :class:`agentdown.Agent`) as the workflow output.
+    for :class:`agentdown.Agent`) as the workflow output. When the agent's run needs
+    approvals or tool outputs, the node asks with ``request_info`` (an
+    :class:`AgentActionRequest`) and resumes the agent with the answer.
     """
 
     def __init__(self, agent: Any, id: str | None = None) -> None:
@@ -60,20 +89,51 @@ class AgentExecutor(Executor):
         self.agent = agent
         """The wrapped agent."""
         inputs = (str, Message, list[Message], AgentExecutorResponse)
-        self.handlers.append(
-            HandlerSpec("run_agent", self._handle, inputs, (AgentExecutorResponse,), (AgentRunResult,))
+        outputs = (AgentExecutorResponse,)
+        self.handlers.append(HandlerSpec("run_agent", self._handle, inputs, outputs, (AgentRunResult,)))
+        self.response_handlers.append(
+            ResponseHandlerSpec(
+                "resume_agent",
+                self._resume,
+                (AgentActionRequest,),
+                (AgentActionResponse,),
+                outputs,
+                (AgentRunResult,),
+            )
         )
 
     async def _handle(self, message: Any, ctx: WorkflowContext[Any, Any]) -> None:
         conversation = _conversation(message)
-        result = await self.agent.run(conversation)
+        await self._emit(await self.agent.run(conversation), conversation, ctx)
+
+    async def _resume(
+        self, request: AgentActionRequest, response: AgentActionResponse, ctx: WorkflowContext[Any, Any]
+    ) -> None:
+        result = await self.agent.run(
+            resume=request.state,
+            approvals=dict(response.approvals) or None,
+            tool_outputs=dict(response.tool_outputs) or None,
+        )
+        await self._emit(result, list(request.conversation), ctx)
+
+    async def _emit(self, result: Any, conversation: list[Message], ctx: WorkflowContext[Any, Any]) -> None:
+        if getattr(result, "requires_action", False) is True:
+            request = AgentActionRequest(
+                self.id,
+                list(result.approval_requests),
+                list(result.pending_tool_calls),
+                dict(result.state or {}),
+                conversation,
+            )
+            await ctx.request_info(request, AgentActionResponse)
+            return
         if ctx.is_terminal():
             await ctx.yield_output(result)
             return
         produced = list(getattr(result, "messages", []) or [])
-        # Our Agent's result repeats its input; another agent's may hold only the new messages.
-        starts_with_input = bool(conversation and produced) and produced[0] is conversation[0]
-        full = produced if starts_with_input else [*conversation, *produced]
+        # Our Agent's result repeats its input; another agent's (or a resumed run's) may not.
+        known = {m.message_id for m in conversation}
+        full = [*conversation, *(m for m in produced if getattr(m, "message_id", None) not in known)]
         await ctx.send_message(AgentExecutorResponse(self.id, result, full))
 
 
