@@ -132,7 +132,7 @@ class _Encoder:
             }
         if kind is set or kind is frozenset:
             items = [self.encode(v, f"{path}[{i}]", depth) for i, v in enumerate(value)]
-            # Sorted so that equal sets give equal documents (and equal graph-free diffs).
+            # Sorted: equal sets give byte-equal documents, whatever their iteration order.
             items.sort(key=lambda item: json.dumps(item, sort_keys=True))
             return {_TAG: kind.__name__, "value": items}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -93,7 +93,8 @@ def sortable_timestamp(cp: WorkflowCheckpoint) -> str:
     moment = dt.datetime.fromisoformat(cp.timestamp)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits (strftime's %Y does not everywhere).
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 _last_save_ns = 0
@@ -204,6 +205,7 @@ class FileCheckpointStorage:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_directory(self.directory)  # the rename itself must survive a power cut too
 
     async def load(self, checkpoint_id: str) -> WorkflowCheckpoint:
         path = self._path(checkpoint_id)
@@ -242,6 +244,16 @@ class FileCheckpointStorage:
     async def delete(self, checkpoint_id: str) -> bool:
         path = self._path(checkpoint_id)
         return path is not None and await asyncio.to_thread(_unlink, path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a directory; NTFS journals the rename
+        return
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read(path: Path) -> bytes | None:
