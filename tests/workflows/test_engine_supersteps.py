@@ -626,3 +626,23 @@ async def test_a_run_after_a_failed_run_does_not_see_its_leftover_messages() -> 
         await workflow.run("fail")
     await workflow.run("ok")
     assert calls == ["ok"]  # "fail", which `steady` had sent on, was discarded with its run
+
+
+async def test_a_raising_condition_fails_the_run_naming_the_edge() -> None:
+    @executor(id="start")
+    async def start(text: str) -> str:
+        return text
+
+    def broken(text: str) -> bool:
+        raise KeyError("missing")
+
+    workflow = (
+        WorkflowBuilder(start_executor=start)
+        .add_edge(start, FunctionExecutor(_identity, id="next"), condition=broken)
+        .build()
+    )
+    with pytest.raises(
+        WorkflowRunError, match="condition of the edge 'start' -> 'next' raised KeyError"
+    ) as info:
+        await workflow.run("x")
+    assert isinstance(info.value.__cause__, KeyError)

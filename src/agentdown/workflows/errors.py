@@ -39,7 +39,9 @@ class HandlerSignatureError(WorkflowValidationError):
     """A ``@handler``, ``@response_handler`` or function executor has a signature the engine cannot call.
 
     Handlers take ``(self, message, ctx)``; function executors ``(message)`` or ``(message, ctx)``;
-    the message type must be annotated or given explicitly, and ``ctx`` must be a ``WorkflowContext``.
+    ``ctx`` must be annotated ``WorkflowContext[...]`` (or not at all), and every annotation must
+    resolve from the function's module. An unannotated message accepts ``Any``. Also raised when
+    a handler asks (``request_info``) for an answer that none of its executor's handlers takes.
     """
 
 

@@ -326,7 +326,7 @@ class Runner:
         chosen: list[str] = []
         if kind == "single":
             edge = group.edges[0]
-            if edge.condition is None or await call_maybe_async(edge.condition, data):
+            if edge.condition is None or await _judge(edge.condition, data, edge.source_id, edge.target_id):
                 chosen = [edge.target_id]
         elif kind == "switch_case":
             chosen = [await self._switch(group, data)]
@@ -343,7 +343,7 @@ class Runner:
         default: str | None = None
         for case, edge in zip(group.cases, group.edges, strict=True):
             if isinstance(case, Case):
-                if await call_maybe_async(case.condition, data):
+                if await _judge(case.condition, data, edge.source_id, edge.target_id):
                     return edge.target_id
             else:
                 default = edge.target_id
@@ -353,7 +353,12 @@ class Runner:
     async def _select(self, group: EdgeGroup, data: Any) -> list[str]:
         assert group.selection_func is not None
         targets = group.target_ids
-        picked = await call_maybe_async(group.selection_func, data, list(targets))
+        try:
+            picked = await call_maybe_async(group.selection_func, data, list(targets))
+        except Exception as exc:
+            raise WorkflowRunError(
+                f"the selection function of {group.edges[0].source_id!r} raised {type(exc).__name__}: {exc}"
+            ) from exc
         if isinstance(picked, str) or not all(isinstance(p, str) for p in picked):
             raise WorkflowRunError(
                 f"the selection function of {group.edges[0].source_id!r} must return a list of target ids, "
@@ -366,3 +371,13 @@ class Runner:
                 f"its targets {targets}"
             )
         return list(dict.fromkeys(picked))
+
+
+async def _judge(condition: Any, data: Any, source_id: str, target_id: str) -> bool:
+    """An edge condition's verdict; its exception fails the run naming the edge."""
+    try:
+        return bool(await call_maybe_async(condition, data))
+    except Exception as exc:
+        raise WorkflowRunError(
+            f"the condition of the edge {source_id!r} -> {target_id!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
