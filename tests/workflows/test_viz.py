@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,14 @@ def test_export_dot_writes_the_digraph_needing_nothing(tmp_path: Path) -> None:
         temporary.unlink()
 
 
+def test_agent_framework_call_forms_are_accepted(tmp_path: Path) -> None:
+    viz = WorkflowViz(workflow("a", single("a", "b")))
+    assert viz.to_mermaid(include_internal_executors=True) == viz.to_mermaid()
+    assert viz.to_digraph(include_internal_executors=True) == viz.to_digraph()
+    path = viz.export("dot", str(tmp_path / "g.dot"), include_internal_executors=False)
+    assert Path(path).read_text(encoding="utf-8") == viz.to_digraph()
+
+
 def test_export_refuses_an_unknown_format_or_a_mismatched_extension(tmp_path: Path) -> None:
     viz = WorkflowViz(workflow("a", single("a", "b")))
     with pytest.raises(ValueError, match="unsupported format 'gif'"):
@@ -254,13 +263,25 @@ def graphviz_available() -> bool:
 
 @pytest.mark.skipif(graphviz_available(), reason="graphviz is installed here")
 @pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
-def test_rendering_without_graphviz_says_what_to_install(fmt: str, tmp_path: Path) -> None:
+def test_rendering_without_graphviz_says_what_to_install(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     viz = WorkflowViz(workflow("a", single("a", "b")))
     with pytest.raises(GraphvizNotAvailableError) as err:
         viz.export(format=fmt, filename=tmp_path / f"graph.{fmt}")  # type: ignore[arg-type]
     message = str(err.value)
     assert "graphviz" in message and "install" in message
     assert isinstance(err.value, ImportError)  # what MAF raises, so except ImportError still works
+    save = {"svg": viz.save_svg, "png": viz.save_png, "pdf": viz.save_pdf}[fmt]
+    with pytest.raises(GraphvizNotAvailableError):
+        save(tmp_path / f"graph.{fmt}")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(GraphvizNotAvailableError):
+        viz.export(format=fmt)  # type: ignore[arg-type]
+    assert list(scratch.iterdir()) == []  # no stray temporary file either
 
 
 @pytest.mark.skipif(not graphviz_available(), reason="needs the graphviz package and the dot program")

@@ -80,8 +80,12 @@ class WorkflowViz:
         self.workflow = workflow
         """The workflow drawn; read each time a picture is made."""
 
-    def to_mermaid(self) -> str:
-        """A Mermaid ``flowchart TD`` of the graph."""
+    def to_mermaid(self, include_internal_executors: bool = False) -> str:
+        """A Mermaid ``flowchart TD`` of the graph.
+
+        ``include_internal_executors`` is accepted for Agent Framework compatibility; our
+        graphs have no hidden executors, so it changes nothing (here and below).
+        """
         graph = _Graph.of(self.workflow)
         ids = _MermaidIds(graph.node_ids())
         lines = ["flowchart TD"]
@@ -98,7 +102,7 @@ class WorkflowViz:
             lines.append(f"  {ids[source]} {arrow} {ids[target]};")
         return "\n".join(lines)
 
-    def to_digraph(self) -> str:
+    def to_digraph(self, include_internal_executors: bool = False) -> str:
         """The graph in Graphviz DOT (``digraph Workflow { ... }``)."""
         graph = _Graph.of(self.workflow)
         lines = [
@@ -125,7 +129,12 @@ class WorkflowViz:
         lines.append("}")
         return "\n".join(lines)
 
-    def export(self, format: ExportFormat = "svg", filename: str | os.PathLike[str] | None = None) -> str:
+    def export(
+        self,
+        format: ExportFormat = "svg",
+        filename: str | os.PathLike[str] | None = None,
+        include_internal_executors: bool = False,
+    ) -> str:
         """Write the picture and return the path of the file written.
 
         ``format="dot"`` writes the DOT text and needs nothing else; ``svg``, ``png`` and
@@ -136,15 +145,28 @@ class WorkflowViz:
         """
         if format not in _FORMATS:
             raise ValueError(f"unsupported format {format!r}: expected one of {', '.join(_FORMATS)}")
+        # Checked before any file is made: a missing Graphviz leaves nothing behind.
+        graphviz = _graphviz() if format != "dot" else None
         path = _target_path(format, filename)
         source = self.to_digraph()
-        if format == "dot":
+        if graphviz is None:
             path.write_text(source, encoding="utf-8")
             return str(path)
-        graphviz = _graphviz()
         # outfile names the file exactly; cleanup removes the intermediate DOT file graphviz writes.
         rendered = graphviz.Source(source).render(outfile=str(path), format=format, cleanup=True)
         return str(rendered)
+
+    def save_svg(self, filename: str | os.PathLike[str], include_internal_executors: bool = False) -> str:
+        """``export(format="svg", filename=filename)``."""
+        return self.export("svg", filename)
+
+    def save_png(self, filename: str | os.PathLike[str], include_internal_executors: bool = False) -> str:
+        """``export(format="png", filename=filename)``."""
+        return self.export("png", filename)
+
+    def save_pdf(self, filename: str | os.PathLike[str], include_internal_executors: bool = False) -> str:
+        """``export(format="pdf", filename=filename)``."""
+        return self.export("pdf", filename)
 
 
 def _target_path(format: str, filename: str | os.PathLike[str] | None) -> Path:
