@@ -60,6 +60,10 @@ class WorkflowBuilder:
         if known is not None:
             return known[1].id
         if isinstance(obj, Executor):
+            if not hasattr(obj, "handlers"):
+                raise ConfigurationError(
+                    f"{type(obj).__name__}.__init__ must call super().__init__(id) so its handlers are registered"
+                )
             executor = obj
         elif is_agent(obj):
             executor = AgentExecutor(obj)

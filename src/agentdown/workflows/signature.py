@@ -29,8 +29,8 @@ def compute_signature(start_id: str, executors: Mapping[str, Executor], groups: 
             [
                 ex.id,
                 f"{type(ex).__module__}:{type(ex).__qualname__}",
-                [type_name(t) for t in ex.input_types],
-                [type_name(t) for t in ex.output_types],
+                [_type_key(t) for t in ex.input_types],
+                [_type_key(t) for t in ex.output_types],
             ]
             for ex in executors.values()
         ],
@@ -40,6 +40,13 @@ def compute_signature(start_id: str, executors: Mapping[str, Executor], groups: 
         ],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _type_key(spec: Any) -> str:
+    # Module-qualified, so two classes of one name in different modules differ.
+    if isinstance(spec, type) and not hasattr(spec, "__origin__"):
+        return f"{spec.__module__}:{spec.__qualname__}"
+    return type_name(spec)
 
 
 def graph_signature(workflow: Workflow) -> str:
