@@ -15,7 +15,7 @@ EXAMPLE = textwrap.dedent(
     """
     import asyncio
 
-    from agentdown.workflows import FunctionExecutor, WorkflowBuilder, executor
+    from agentdown.workflows import FunctionExecutor, WorkflowBuilder, WorkflowViz, executor
 
 
     @executor(id="upper_case")
@@ -32,6 +32,7 @@ EXAMPLE = textwrap.dedent(
     workflow = WorkflowBuilder(start_executor=upper_case).add_edge(upper_case, counter).build()
 
     print(asyncio.run(workflow.run("hello world")).get_outputs())
+    print(WorkflowViz(workflow).to_mermaid())
     """
 )
 
@@ -45,7 +46,9 @@ def test_documentation_example_prints_the_word_count(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['2']"
+    first, *diagram = done.stdout.strip().splitlines()
+    assert first == "['2']"
+    assert "upper_case --> word_counter;" in [line.strip() for line in diagram]
 
 
 def test_documentation_example_in_process_events_show_both_steps() -> None:
