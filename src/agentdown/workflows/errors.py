@@ -17,9 +17,12 @@ __all__ = [
     "UnreachableExecutorError",
     "WorkflowAlreadyRunningError",
     "WorkflowConvergenceError",
+    "WorkflowConvergenceException",
     "WorkflowError",
+    "WorkflowException",
     "WorkflowRequestError",
     "WorkflowRunError",
+    "WorkflowRunnerException",
     "WorkflowValidationError",
 ]
 
@@ -99,3 +102,9 @@ class WorkflowRequestError(WorkflowRunError, ValueError):
 
 class CheckpointMismatchError(WorkflowRunError, ValueError):
     """The checkpoint belongs to another workflow (its graph signature or name differs). Nothing ran."""
+
+
+# Agent Framework's names, for code written against it (``except WorkflowConvergenceException``).
+WorkflowException = WorkflowError
+WorkflowRunnerException = WorkflowRunError
+WorkflowConvergenceException = WorkflowConvergenceError

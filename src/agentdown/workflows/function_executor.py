@@ -25,6 +25,10 @@ class FunctionExecutor(Executor):
     """
 
     def __init__(self, func: Callable[..., Any], id: str | None = None) -> None:
+        if isinstance(func, staticmethod | classmethod):
+            raise HandlerSignatureError(
+                "@executor cannot wrap a staticmethod or classmethod; write an Executor subclass with @handler"
+            )
         if not callable(func):
             raise HandlerSignatureError(f"FunctionExecutor needs a function, got {func!r}")
         name = getattr(func, "__name__", type(func).__name__)
