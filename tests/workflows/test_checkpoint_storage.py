@@ -159,6 +159,20 @@ async def test_saving_an_id_again_replaces_the_checkpoint(storage: CheckpointSto
     assert len(await storage.list_checkpoints("review")) == 1
 
 
+async def test_a_resaved_checkpoint_sorts_as_saved_last_among_equal_timestamps(
+    storage: CheckpointStorage,
+) -> None:
+    first, second = checkpoint(timestamp=stamp(9)), checkpoint(timestamp=stamp(9))
+    await storage.save(first)
+    await storage.save(second)
+    await storage.save(first)
+    assert [cp.checkpoint_id for cp in await storage.list_checkpoints("review")] == [
+        second.checkpoint_id,
+        first.checkpoint_id,
+    ]
+    assert (await storage.get_latest("review")) == first
+
+
 async def test_delete_says_whether_there_was_one(storage: CheckpointStorage) -> None:
     cp = checkpoint()
     await storage.save(cp)

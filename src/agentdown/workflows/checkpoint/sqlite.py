@@ -13,8 +13,7 @@ from .storage import check_checkpoint_id, loaded, require_checkpoint_id, sortabl
 __all__ = ["SqliteCheckpointStorage"]
 
 # Ordered as every storage orders them: by the checkpoint's timestamp (``created``, UTC
-# text that sorts as time), then by save order (``seq``) within one clock tick. A re-save
-# updates the row in place.
+# text that sorts as time), then by save order (``seq``) within one clock tick.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentdown_workflow_checkpoints (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,11 +26,11 @@ CREATE INDEX IF NOT EXISTS agentdown_workflow_checkpoints_by_workflow
     ON agentdown_workflow_checkpoints (workflow_name, created, seq);
 """
 
-_UPSERT = """
-INSERT INTO agentdown_workflow_checkpoints (checkpoint_id, workflow_name, created, document) VALUES (?, ?, ?, ?)
-ON CONFLICT (checkpoint_id) DO UPDATE
-    SET workflow_name = excluded.workflow_name, created = excluded.created, document = excluded.document
-"""
+_DELETE = "DELETE FROM agentdown_workflow_checkpoints WHERE checkpoint_id = ?"
+_INSERT = (
+    "INSERT INTO agentdown_workflow_checkpoints (checkpoint_id, workflow_name, created, document) "
+    "VALUES (?, ?, ?, ?)"
+)
 _ORDER = "ORDER BY created, seq"
 
 
@@ -91,7 +90,10 @@ def _save(
     conn: sqlite3.Connection, checkpoint_id: str, workflow_name: str, created: str, document: bytes
 ) -> None:
     with immediate(conn):
-        conn.execute(_UPSERT, (checkpoint_id, workflow_name, created, document))
+        # Delete and insert rather than update: a re-save takes a new seq, so among equal
+        # timestamps it sorts last, as in every other storage.
+        conn.execute(_DELETE, (checkpoint_id,))
+        conn.execute(_INSERT, (checkpoint_id, workflow_name, created, document))
 
 
 def _load(conn: sqlite3.Connection, checkpoint_id: str) -> bytes | None:
