@@ -71,6 +71,20 @@ async def test_a_checkpoint_after_the_input_and_after_every_superstep() -> None:
     # A lineage: each names the one before it.
     assert [c.previous_checkpoint_id for c in checkpoints[1:]] == [c.checkpoint_id for c in checkpoints[:-1]]
     assert checkpoints[-1].status == "IDLE"
+    assert checkpoints[0].previous_checkpoint_id is None
+
+
+async def test_each_fresh_run_starts_a_new_lineage_and_a_resume_continues_one() -> None:
+    storage = InMemoryCheckpointStorage()
+    workflow = _build(storage, name="lineage")
+    await workflow.run("a")
+    first_run = await storage.list_checkpoints("lineage")
+    await workflow.run("b")
+    second_run = (await storage.list_checkpoints("lineage"))[len(first_run) :]
+    assert second_run[0].previous_checkpoint_id is None
+    await _build(storage, name="lineage").run(checkpoint_id=first_run[2].checkpoint_id)
+    resumed = (await storage.list_checkpoints("lineage"))[len(first_run) + len(second_run) :]
+    assert resumed[0].previous_checkpoint_id == first_run[2].checkpoint_id
 
 
 async def test_restoring_mid_run_finishes_with_the_same_result_including_a_half_filled_fan_in() -> None:

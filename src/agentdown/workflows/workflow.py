@@ -224,6 +224,7 @@ class Workflow:
                         )
                     )
                 runner.iteration = 0  # superstep numbers count from 1 in each fresh run, as in MAF
+                self._last_checkpoint_id = None  # and its checkpoints start a new lineage
                 start = self.executors[self.start_executor_id]
                 if not start.can_handle(message):
                     raise runner._unhandled(self.start_executor_id, message, None)
