@@ -320,3 +320,27 @@ def test_excessive_nesting_is_refused_both_ways() -> None:
         encode_value(deep)
     with pytest.raises(CheckpointFormatError, match="nested"):
         decode_value(deep)
+
+
+def test_a_settings_class_that_reads_the_environment_is_never_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    built: list[str] = []
+
+    class BaseSettings(pydantic.BaseModel):  # stands in for pydantic_settings.BaseSettings
+        def __init__(self, **data: Any) -> None:
+            built.append("read the environment")
+            super().__init__(**data)
+
+    class AppSettings(BaseSettings):
+        api_key: str = ""
+
+    settings_module = types.ModuleType("pydantic_settings")
+    settings_module.BaseSettings = BaseSettings  # type: ignore[attr-defined]
+    app_module = types.ModuleType("agentdown_settings_probe")
+    app_module.AppSettings = AppSettings  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pydantic_settings", settings_module)
+    monkeypatch.setitem(sys.modules, "agentdown_settings_probe", app_module)
+    with pytest.raises(CheckpointFormatError, match="settings class"):
+        decode_value({"$type": "agentdown_settings_probe:AppSettings", "value": {}})
+    assert built == []

@@ -4,7 +4,9 @@ A checkpoint may sit in a blob store that someone else can write to, so decoding
 built to be safe on a hostile document: it never imports a module, never calls
 ``__reduce__``/``__setstate__`` and never calls anything but the constructor (or
 pydantic validation) of a class that is already loaded and is a dataclass, a pydantic
-model or an Enum.
+model or an Enum (not a pydantic-settings class, which reads the environment). That
+constructor does run, with ``__post_init__`` and validators: keep those of the classes
+you checkpoint free of side effects.
 
 Encoding, value by value:
 
@@ -306,7 +308,16 @@ def _resolve_class(tag: str, path: str) -> type:
         raise _fail(
             path, f"type {tag!r} is not a dataclass, pydantic model or Enum; a checkpoint constructs no other"
         )
+    if _reads_environment(target):
+        raise _fail(path, f"type {tag!r} is a settings class (it reads the environment when built); refused")
     return target
+
+
+def _reads_environment(cls: type) -> bool:
+    # pydantic-settings models fill themselves from environment variables and .env files:
+    # a forged document must not be able to pull secrets into a run's state.
+    settings = getattr(sys.modules.get("pydantic_settings"), "BaseSettings", None)
+    return isinstance(settings, type) and issubclass(cls, settings)
 
 
 def _decode_class(tag: str, value: Any, path: str, depth: int) -> Any:
