@@ -493,22 +493,45 @@ async def test_leaving_a_stream_early_cancels_the_run_and_frees_the_workflow() -
     cancelled = asyncio.Event()
 
     @executor(id="forever")
-    async def forever(text: str) -> None:
+    async def forever(text: str) -> str:
+        if text == "quick":
+            return text
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
             cancelled.set()
             raise
+        return text
 
     workflow = WorkflowBuilder(start_executor=forever).build()
-    stream = workflow.run("x", stream=True)
-    iterator = aiter(stream)
-    async for event in iterator:
+    async for event in workflow.run("slow", stream=True):
         if event.type == "executor_invoked":
             break
-    await iterator.aclose()  # type: ignore[attr-defined]
-    assert cancelled.is_set()
-    assert workflow._running is False
+    # The stream is gone: the next run starts at once and the abandoned one is cancelled.
+    assert (await workflow.run("quick")).get_outputs() == ["quick"]
+    await asyncio.wait_for(cancelled.wait(), timeout=5)
+
+
+async def test_a_stream_still_held_keeps_the_run_until_it_is_closed() -> None:
+    gate = asyncio.Event()
+
+    @executor(id="waits")
+    async def waits(text: str) -> str:
+        await gate.wait()
+        return text
+
+    workflow = WorkflowBuilder(start_executor=waits).build()
+    stream = workflow.run("held", stream=True)
+    events: list[WorkflowEvent] = []
+    async for event in stream:
+        events.append(event)
+        if event.type == "executor_invoked":
+            break
+    with pytest.raises(WorkflowAlreadyRunningError, match="aclose"):
+        await workflow.run("other")
+    await stream.aclose()
+    gate.set()
+    assert (await workflow.run("other")).get_outputs() == ["other"]
 
 
 async def test_status_events_are_kept_aside_unless_asked_for() -> None:

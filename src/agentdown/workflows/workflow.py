@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -22,6 +23,19 @@ from agentdown.workflows.runner import QueuedMessage, Runner
 __all__ = ["OutputSelection", "Workflow", "WorkflowRunStream"]
 
 _DONE = object()
+
+_Body = Callable[[Callable[[WorkflowEvent], None], int], Coroutine[Any, Any, None]]
+"""A run's work: given where its events go and its generation number."""
+
+
+class _Owner:
+    """What a non-streamed run is owned by while its coroutine runs (it is weak-referenced)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _ignore(event: WorkflowEvent) -> None:
+    """The event sink between runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +94,9 @@ class Workflow:
         self.graph_signature = signature
         self.outputs = outputs
         self._runner = Runner(self)
-        self._running = False
+        self._owner: weakref.ref[object] | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._generation = 0
         self._last_checkpoint_id: str | None = None
 
     def __repr__(self) -> str:
@@ -139,19 +155,17 @@ class Workflow:
                 "restoring a checkpoint needs a storage: pass checkpoint_storage= or build with one"
             )
 
-        def body(sink: Callable[[WorkflowEvent], None]) -> Coroutine[Any, Any, None]:
-            return self._execute(
-                sink, message, dict(responses) if responses else None, checkpoint_id, storage
-            )
+        def body(sink: Callable[[WorkflowEvent], None], generation: int) -> Coroutine[Any, Any, None]:
+            answers = dict(responses) if responses else None
+            return self._execute(sink, generation, message, answers, checkpoint_id, storage)
 
         if stream:
             return WorkflowRunStream(self, body)
         return self._collect(body, include_status_events)
 
-    async def _collect(
-        self, body: Callable[[Callable[[WorkflowEvent], None]], Coroutine[Any, Any, None]], with_status: bool
-    ) -> WorkflowRunResult:
-        self._claim()
+    async def _collect(self, body: _Body, with_status: bool) -> WorkflowRunResult:
+        owner = _Owner()
+        generation = self._claim(owner)
         events: list[WorkflowEvent] = []
         statuses: list[WorkflowEvent] = []
 
@@ -163,22 +177,43 @@ class Workflow:
             events.append(event)
 
         try:
-            await body(sink)
+            await body(sink, generation)
         finally:
-            self._running = False
+            self._release(generation)
         return WorkflowRunResult(events, statuses)
 
-    def _claim(self) -> None:
-        if self._running:
+    def _claim(self, owner: object) -> int:
+        """Make ``owner`` the one run of this object; returns the run's generation number.
+
+        A run belongs to whoever awaits it, or to the stream the caller still holds. A
+        stream dropped before its end no longer holds it: its run is cancelled here so
+        the new one can start at once (the old run's clean-up then leaves the new one alone).
+        """
+        if self._owner is not None and self._owner() is not None:
             raise WorkflowAlreadyRunningError(
                 f"workflow {self.name!r} is already running; a Workflow object runs one run at a time "
-                "(build another from the same builder code for a concurrent run)"
+                "(finish or aclose() a stream you left early, or build another Workflow for a concurrent run)"
             )
-        self._running = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._generation += 1
+        self._owner = weakref.ref(owner)
+        self._task = None
+        return self._generation
+
+    def _adopt(self, task: asyncio.Future[None], generation: int) -> None:
+        if generation == self._generation:
+            self._task = task
+
+    def _release(self, generation: int) -> None:
+        if generation == self._generation:
+            self._owner = None
+            self._task = None
 
     async def _execute(
         self,
         sink: Callable[[WorkflowEvent], None],
+        generation: int,
         message: Any,
         responses: dict[str, Any] | None,
         checkpoint_id: str | None,
@@ -235,16 +270,19 @@ class Workflow:
                 await checkpoint()
             await runner.run_until_idle(self.max_iterations, checkpoint)
         except asyncio.CancelledError:
-            runner.discard_in_flight()
+            if generation == self._generation:
+                runner.discard_in_flight()
             sink(WorkflowEvent("status", state=WorkflowRunState.CANCELLED))
             raise
         except Exception as exc:
-            runner.discard_in_flight()
+            if generation == self._generation:
+                runner.discard_in_flight()
             sink(WorkflowEvent("failed", details=WorkflowErrorDetails.from_exception(exc)))
             sink(WorkflowEvent("status", state=WorkflowRunState.FAILED))
             raise
         finally:
-            runner.sink = lambda event: None
+            if generation == self._generation:
+                runner.sink = _ignore
         final = WorkflowRunState.IDLE_WITH_PENDING_REQUESTS if runner.pending else WorkflowRunState.IDLE
         sink(WorkflowEvent("status", state=final))
 
@@ -264,45 +302,54 @@ def _request_event(request_id: str, source_id: str, data: Any, response_type: An
 class WorkflowRunStream:
     """The events of a streamed run as they happen: ``async for event in workflow.run(x, stream=True)``.
 
-    Leaving the loop early cancels the run (its state is ``CANCELLED``). What failed the
-    run is raised by the iteration, after the ``failed`` event. ``await
-    stream.get_final_response()`` returns every event as a :class:`WorkflowRunResult`.
+    What failed the run is raised by the iteration, after the ``failed`` event. Leaving
+    the loop early and dropping the stream cancels the run (its state is ``CANCELLED``);
+    ``await stream.aclose()`` does so at once. ``await stream.get_final_response()``
+    returns every event as a :class:`WorkflowRunResult`.
     """
 
-    def __init__(
-        self, workflow: Workflow, body: Callable[[Callable[[WorkflowEvent], None]], Coroutine[Any, Any, None]]
-    ) -> None:
+    def __init__(self, workflow: Workflow, body: _Body) -> None:
         self._workflow = workflow
         self._body = body
         self._events: list[WorkflowEvent] = []
-        self._iterator: AsyncIterator[WorkflowEvent] | None = None
+        self._iterator: AsyncGenerator[WorkflowEvent, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[WorkflowEvent]:
         if self._iterator is None:
-            self._iterator = self._iterate()
+            generation = self._workflow._claim(self)
+            # The generator must not refer to this stream: dropping the stream is what frees the workflow.
+            self._iterator = _iterate(self._workflow, self._body, self._events, generation)
         return self._iterator
 
-    async def _iterate(self) -> AsyncIterator[WorkflowEvent]:
-        self._workflow._claim()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.ensure_future(self._body(queue.put_nowait))
-        task.add_done_callback(lambda _: queue.put_nowait(_DONE))
-        try:
-            while True:
-                item = await queue.get()
-                if item is _DONE:
-                    break
-                self._events.append(item)
-                yield item
-            task.result()
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            self._workflow._running = False
+    async def aclose(self) -> None:
+        """Stop the run now if it is still going (its state becomes ``CANCELLED``)."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
 
     async def get_final_response(self) -> WorkflowRunResult:
         """Consume what is left of the stream; every event of the run, status events included."""
         async for _ in self:
             pass
         return WorkflowRunResult(list(self._events), [e for e in self._events if e.type == "status"])
+
+
+async def _iterate(
+    workflow: Workflow, body: _Body, events: list[WorkflowEvent], generation: int
+) -> AsyncGenerator[WorkflowEvent, None]:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    task = asyncio.ensure_future(body(queue.put_nowait, generation))
+    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+    workflow._adopt(task, generation)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            events.append(item)
+            yield item
+        task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        workflow._release(generation)
