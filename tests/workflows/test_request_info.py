@@ -214,3 +214,48 @@ def test_a_paused_run_resumes_in_another_process_from_sqlite(tmp_path: Path) -> 
     [request_id] = json.loads(_run_process(script, db, "start"))
     outputs = json.loads(_run_process(script, db, "resume", request_id))
     assert outputs == ["report: True (publish report?)"]
+
+
+async def test_requests_can_be_answered_one_at_a_time_and_other_work_goes_on_meanwhile() -> None:
+    @executor(id="start")
+    async def start(text: str) -> str:
+        return text
+
+    @executor(id="asker")
+    async def asker(message: str | int, ctx: WorkflowContext[Any, str]) -> None:
+        if isinstance(message, str):
+            await ctx.request_info("first?", int, request_id="q1")
+            await ctx.request_info("second?", int, request_id="q2")
+        else:
+            await ctx.yield_output(f"answer {message}")
+
+    @executor(id="worker")
+    async def worker(text: str) -> str:
+        return f"worked on {text}"
+
+    workflow = WorkflowBuilder(start_executor=start).add_fan_out_edges(start, [asker, worker]).build()
+    paused = await workflow.run("job", include_status_events=True)
+    assert paused.get_outputs() == ["worked on job"]  # did not wait for the answers
+    states = [e.state for e in paused if e.type == "status"]
+    assert states == [
+        WorkflowRunState.IN_PROGRESS,
+        WorkflowRunState.IN_PROGRESS_PENDING_REQUESTS,
+        WorkflowRunState.IDLE_WITH_PENDING_REQUESTS,
+    ]
+    half = await workflow.run(responses={"q2": 2})
+    assert half.get_outputs() == ["answer 2"]
+    assert half.get_final_state() is WorkflowRunState.IDLE_WITH_PENDING_REQUESTS
+    assert list(workflow.pending_requests) == ["q1"]
+    done = await workflow.run(responses={"q1": 1})
+    assert done.get_outputs() == ["answer 1"]
+    assert done.get_final_state() is WorkflowRunState.IDLE
+
+
+async def test_a_request_id_already_pending_is_refused() -> None:
+    @executor(id="twice")
+    async def twice(message: str | int, ctx: WorkflowContext[Any, str]) -> None:
+        await ctx.request_info("a?", int, request_id="same")
+        await ctx.request_info("b?", int, request_id="same")
+
+    with pytest.raises(WorkflowRunError, match="'same' is already pending"):
+        await WorkflowBuilder(start_executor=twice).build().run("x")
