@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import enum
@@ -71,6 +72,32 @@ class Outer:
         value: int
 
 
+@dataclass
+class WithInitVar:
+    total: int = field(init=False)
+    base: dataclasses.InitVar[int]
+
+    def __post_init__(self, base: int) -> None:
+        self.total = base * 2
+
+
+@dataclass(init=False)
+class CustomInit:
+    value: int
+
+    def __init__(self, raw: str) -> None:
+        self.value = int(raw)
+
+
+@dataclass
+class Derived:
+    first: int
+    doubled: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.doubled = self.first * 2
+
+
 class Pair(NamedTuple):
     a: int
     b: int
@@ -111,6 +138,7 @@ def roundtrip(value: Any) -> Any:
         Perm.WRITE,
         {1: "one", (2, 3): "tuple key", None: "none key"},
         Outer.Inner(5),
+        Derived(4),  # a field with init=False is recomputed, not stored
     ],
 )
 def test_supported_values_come_back_equal_and_of_the_same_type(value: Any) -> None:
@@ -191,6 +219,8 @@ def test_an_unsupported_value_is_named_by_its_path_and_type() -> None:
         iter([1]),
         type("S", (str,), {})("str subclass"),
         Report,  # a class, not an instance
+        WithInitVar(3),  # could be saved, but never rebuilt from its fields
+        CustomInit("7"),
     ],
 )
 def test_values_that_would_not_come_back_as_they_were_are_refused(value: Any) -> None:

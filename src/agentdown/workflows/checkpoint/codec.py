@@ -37,11 +37,13 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import inspect
 import json
 import math
 import re
 import sys
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -138,6 +140,9 @@ class _Encoder:
             items.sort(key=lambda item: json.dumps(item, sort_keys=True))
             return {_TAG: kind.__name__, "value": items}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            problem = _rebuild_problem(kind)
+            if problem is not None:
+                raise CheckpointEncodingError(f"{path}: {kind.__qualname__} cannot be stored: {problem}")
             fields = {
                 f.name: self.encode(getattr(value, f.name), _key_path(path, f.name), depth)
                 for f in dataclasses.fields(value)
@@ -195,6 +200,41 @@ def _encode_scalar(value: Any) -> dict[str, Any] | None:
         return {_TAG: "uuid", "value": str(value)}
     if kind is decimal.Decimal:
         return {_TAG: "decimal", "value": str(value)}
+    return None
+
+
+_REBUILD_PROBLEMS: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
+
+
+def _rebuild_problem(cls: type) -> str | None:
+    """Why ``cls(**stored fields)`` could not rebuild an instance, or ``None``.
+
+    Checked when saving, so that a checkpoint that saves also loads: an ``InitVar`` or a
+    hand-written ``__init__`` takes other arguments than the fields stored.
+    """
+    if cls not in _REBUILD_PROBLEMS:
+        _REBUILD_PROBLEMS[cls] = _find_rebuild_problem(cls)
+    return _REBUILD_PROBLEMS[cls]
+
+
+def _find_rebuild_problem(cls: type) -> str | None:
+    stored = {f.name for f in dataclasses.fields(cls) if f.init}
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return "its constructor's signature cannot be read"
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        accepted = stored
+    else:
+        accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    required = {
+        p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    missing, refused = sorted(required - stored), sorted(stored - accepted)
+    if missing:
+        return f"its constructor needs {missing}, which are not fields (an InitVar?)"
+    if refused:
+        return f"its constructor does not take the fields {refused}"
     return None
 
 
