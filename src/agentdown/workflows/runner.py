@@ -79,9 +79,12 @@ class Runner:
             for edge in group.edges:
                 self.targets_of.setdefault(edge.source_id, set()).add(edge.target_id)
         self.state: dict[str, Any] = {}
+        """Committed shared state (what ``ctx.set_state`` wrote in finished supersteps)."""
         self.queue: list[QueuedMessage] = []
+        """Messages for the next superstep, in the order they were sent."""
         self.pending: dict[str, PendingRequest] = {}
         self.fan_in: dict[str, dict[str, list[Any]]] = {}
+        """Fan-in group id -> source id -> what it sent, until every source of the group has sent."""
         self.iteration = 0
         """Supersteps run so far, over every run of this workflow object (checkpoints record it)."""
         self.sink: Callable[[WorkflowEvent], None] = lambda event: None

@@ -85,14 +85,19 @@ class Workflow:
         """Names the workflow's checkpoints; defaults to ``workflow-`` plus the start of the graph signature."""
         self.description = description
         self.start_executor_id = start_executor_id
+        """The executor that receives ``run``'s message."""
         self.executors = executors
         """Every executor by id, in the order they were added."""
         self.edge_groups = edge_groups
+        """The edges, grouped as they were added (``WorkflowViz`` draws these)."""
         self.max_iterations = max_iterations
+        """Most supersteps one ``run`` call may take before it fails."""
         self.checkpoint_storage = checkpoint_storage
         """Where checkpoints go when ``run`` is not given a storage; ``None``: none are taken."""
         self.graph_signature = signature
+        """See :func:`graph_signature`; checkpoints record it and restoring compares it."""
         self.outputs = outputs
+        """Which executors' yields are outputs, intermediate outputs, or not emitted."""
         self._runner = Runner(self)
         self._owner: weakref.ref[object] | None = None
         self._task: asyncio.Future[None] | None = None
