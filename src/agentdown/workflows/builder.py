@@ -95,7 +95,11 @@ class WorkflowBuilder:
         return self._group("fan_out", [Edge(src, self._node(t)) for t in _non_empty(targets, "targets")])
 
     def add_fan_in_edges(self, sources: Sequence[Any], target: Any) -> WorkflowBuilder:
-        """``target`` receives one ``list`` once every source has sent (messages in source order)."""
+        """``target`` receives one ``list`` once every source has sent (messages in source order).
+
+        As in Agent Framework, what a source sends waits in the group's buffer across
+        supersteps (and checkpoints) until the last source has sent too.
+        """
         tgt = self._node(target)
         srcs = [self._node(s) for s in _non_empty(sources, "sources")]
         self._groups.append(
