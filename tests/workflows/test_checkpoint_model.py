@@ -91,7 +91,16 @@ def test_a_tampered_document_names_where_and_the_field(changes: dict[str, Any], 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"not json", b"\xff\xfe\x00", b"[1, 2]", b"null", b'{"format": 1', b"[" * 100_000 + b"]" * 100_000],
+    [
+        b"",
+        b"not json",
+        document().replace(b'"n": 1', b'"n": NaN'),
+        b"\xff\xfe\x00",
+        b"[1, 2]",
+        b"null",
+        b'{"format": 1',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
 )
 def test_damaged_bytes_are_format_errors_naming_where(raw: bytes) -> None:
     with pytest.raises(CheckpointFormatError, match=r"abc\.json"):

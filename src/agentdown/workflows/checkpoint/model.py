@@ -90,7 +90,7 @@ def checkpoint_from_json(data: bytes, *, where: str) -> WorkflowCheckpoint:
     value :func:`~.codec.decode_value` refuses.
     """
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise CheckpointFormatError(f"{where}: not a JSON checkpoint document ({exc})") from None
     if not isinstance(doc, dict):
@@ -107,6 +107,11 @@ def checkpoint_from_json(data: bytes, *, where: str) -> WorkflowCheckpoint:
         raise CheckpointFormatError(f"{where}: unknown field(s) {unknown}")
     values = {name: _field(doc, name, where) for name in _FIELD_NAMES}
     return WorkflowCheckpoint(**values)
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which no JSON writer (ours included) emits.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _field(doc: dict[str, Any], name: str, where: str) -> Any:
