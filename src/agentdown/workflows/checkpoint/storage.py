@@ -133,39 +133,43 @@ class InMemoryCheckpointStorage:
     """
 
     def __init__(self) -> None:
-        self._documents: dict[str, bytes] = {}
+        self._entries: dict[str, tuple[str, str, bytes]] = {}
+        """Checkpoint id -> (workflow name, sortable timestamp, document), in save order."""
 
     async def save(self, checkpoint: WorkflowCheckpoint) -> str:
         checkpoint_id = require_checkpoint_id(checkpoint.checkpoint_id)
         document = checkpoint_to_json(checkpoint)
         # Re-saving moves it to the end, as a later save would order it in a durable store.
-        self._documents.pop(checkpoint_id, None)
-        self._documents[checkpoint_id] = document
+        self._entries.pop(checkpoint_id, None)
+        self._entries[checkpoint_id] = (checkpoint.workflow_name, sortable_timestamp(checkpoint), document)
         return checkpoint_id
 
     async def load(self, checkpoint_id: str) -> WorkflowCheckpoint:
-        document = self._documents.get(checkpoint_id) if isinstance(checkpoint_id, str) else None
-        if document is None:
+        entry = self._entries.get(checkpoint_id) if isinstance(checkpoint_id, str) else None
+        if entry is None:
             raise CheckpointNotFoundError(f"no checkpoint {checkpoint_id!r:.140} in memory")
-        return loaded(document, checkpoint_id, where=f"in-memory checkpoint {checkpoint_id}")
+        return self._decode(checkpoint_id, entry[2])
 
     async def list_checkpoints(self, workflow_name: str | None = None) -> list[WorkflowCheckpoint]:
-        found = [
-            checkpoint_from_json(doc, where=f"in-memory checkpoint {cid}")
-            for cid, doc in self._documents.items()
-        ]
-        if workflow_name is not None:
-            found = [cp for cp in found if cp.workflow_name == workflow_name]
-        return sorted(found, key=_order_key)
+        return [self._decode(cid, entry[2]) for cid, entry in self._ordered(workflow_name)]
 
     async def get_latest(self, workflow_name: str) -> WorkflowCheckpoint | None:
-        found = await self.list_checkpoints(workflow_name)
-        return found[-1] if found else None
+        # Only the newest document is decoded.
+        ordered = self._ordered(workflow_name)
+        return self._decode(ordered[-1][0], ordered[-1][1][2]) if ordered else None
 
     async def delete(self, checkpoint_id: str) -> bool:
-        return (
-            self._documents.pop(checkpoint_id, None) is not None if isinstance(checkpoint_id, str) else False
-        )
+        return isinstance(checkpoint_id, str) and self._entries.pop(checkpoint_id, None) is not None
+
+    def _ordered(self, workflow_name: str | None) -> list[tuple[str, tuple[str, str, bytes]]]:
+        chosen = [
+            (cid, e) for cid, e in self._entries.items() if workflow_name is None or e[0] == workflow_name
+        ]
+        return sorted(chosen, key=lambda item: item[1][1])  # stable: save order within one tick
+
+    @staticmethod
+    def _decode(checkpoint_id: str, document: bytes) -> WorkflowCheckpoint:
+        return loaded(document, checkpoint_id, where=f"in-memory checkpoint {checkpoint_id}")
 
 
 class FileCheckpointStorage:
