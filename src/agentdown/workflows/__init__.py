@@ -61,6 +61,7 @@ from agentdown.workflows.events import (
 from agentdown.workflows.executor import Executor, handler, response_handler
 from agentdown.workflows.function_executor import FunctionExecutor, executor
 from agentdown.workflows.signature import graph_signature
+from agentdown.workflows.subworkflow import WorkflowExecutor
 from agentdown.workflows.viz import GraphvizNotAvailableError, WorkflowViz
 from agentdown.workflows.workflow import Workflow, WorkflowRunStream
 
@@ -106,6 +107,7 @@ __all__ = [
     "WorkflowEvent",
     "WorkflowEventType",
     "WorkflowException",
+    "WorkflowExecutor",
     "WorkflowRequestError",
     "WorkflowRunError",
     "WorkflowRunResult",

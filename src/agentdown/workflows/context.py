@@ -31,13 +31,14 @@ class WorkflowContext(Generic[OutT, W_OutT]):
     invocation at once and to every executor from the next superstep on.
     """
 
-    __slots__ = ("_executor_id", "_runner", "_sources", "_writes")
+    __slots__ = ("_answering", "_executor_id", "_runner", "_sources", "_writes")
 
     def __init__(self, runner: Runner, executor_id: str, source_executor_ids: list[str]) -> None:
         self._runner = runner
         self._executor_id = executor_id
         self._sources = source_executor_ids
         self._writes: dict[str, Any] = {}
+        self._answering: str | None = None
 
     @property
     def executor_id(self) -> str:
@@ -48,6 +49,11 @@ class WorkflowContext(Generic[OutT, W_OutT]):
     def source_executor_ids(self) -> list[str]:
         """Who sent the message being handled (several for a fan-in; empty for the run's input)."""
         return list(self._sources)
+
+    @property
+    def answering_request_id(self) -> str | None:
+        """In a ``@response_handler``: the id of the request being answered; else ``None``."""
+        return self._answering
 
     async def send_message(self, message: OutT, target_id: str | None = None) -> None:
         """Send ``message`` along this executor's outgoing edges; it is delivered in the next superstep.

@@ -268,6 +268,10 @@ class Executor:
             )
         return await spec.call(message, ctx)
 
+    def signature_parts(self) -> list[str]:
+        """What besides its id, class and types makes this executor part of the graph signature."""
+        return []
+
     async def on_checkpoint_save(self) -> dict[str, Any]:
         """What this executor keeps between supersteps, saved in checkpoints (JSON-codable)."""
         return {}

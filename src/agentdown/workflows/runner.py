@@ -225,6 +225,7 @@ class Runner:
         self.sink(WorkflowEvent("executor_invoked", message.data, executor_id=eid))
         try:
             if message.request_id is not None:
+                ctx._answering = message.request_id
                 spec = executor.find_response_handler(message.request, message.data)
                 if spec is not None:
                     result = await spec.call(message.request, message.data, ctx)

@@ -31,6 +31,7 @@ def compute_signature(start_id: str, executors: Mapping[str, Executor], groups: 
                 f"{type(ex).__module__}:{type(ex).__qualname__}",
                 [_type_key(t) for t in ex.input_types],
                 [_type_key(t) for t in ex.output_types],
+                ex.signature_parts(),
             ]
             for ex in executors.values()
         ],
