@@ -669,3 +669,9 @@ async def test_a_raising_condition_fails_the_run_naming_the_edge() -> None:
     ) as info:
         await workflow.run("x")
     assert isinstance(info.value.__cause__, KeyError)
+
+
+async def test_an_awaited_stream_is_the_stream() -> None:
+    workflow = WorkflowBuilder(start_executor=FunctionExecutor(_identity, id="echo")).build()
+    stream = await workflow.run("x", stream=True)
+    assert [e.data for e in [event async for event in stream] if e.type == "output"] == ["x"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -325,6 +325,14 @@ class WorkflowRunStream:
             # The generator must not refer to this stream: dropping the stream is what frees the workflow.
             self._iterator = _iterate(self._workflow, self._body, self._events, generation)
         return self._iterator
+
+    def __await__(self) -> Generator[Any, None, WorkflowRunStream]:
+        """``stream = await workflow.run(x, stream=True)`` works too (Agent Framework allows it)."""
+
+        async def itself() -> WorkflowRunStream:
+            return self
+
+        return itself().__await__()
 
     async def aclose(self) -> None:
         """Stop the run now if it is still going (its state becomes ``CANCELLED``)."""
