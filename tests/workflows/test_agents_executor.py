@@ -13,6 +13,7 @@ from agentdown.workflows import (
     AgentActionRequest,
     AgentActionResponse,
     AgentExecutor,
+    AgentExecutorRequest,
     AgentExecutorResponse,
     DuplicateExecutorIdError,
     InMemoryCheckpointStorage,
@@ -190,3 +191,13 @@ async def test_an_agent_approval_survives_a_checkpoint_into_a_new_workflow_objec
     )
     assert done.get_outputs()[0].text == "left it alone"
     assert deleted == []
+
+
+async def test_an_agent_executor_request_without_a_response_is_kept_for_the_next_run() -> None:
+    agent, model = _agent("listener", "Noted both.")
+    workflow = WorkflowBuilder(start_executor=agent).build()
+    quiet = await workflow.run(AgentExecutorRequest([Message.user("context first")], should_respond=False))
+    assert quiet.get_outputs() == [] and model.requests == []
+    [output] = (await workflow.run(AgentExecutorRequest([Message.user("now answer")]))).get_outputs()
+    assert output.text == "Noted both."
+    assert _texts(model.requests[0].messages) == [("user", "context first"), ("user", "now answer")]

@@ -12,6 +12,7 @@ from agentdown.workflows.agents import (
     AgentActionRequest,
     AgentActionResponse,
     AgentExecutor,
+    AgentExecutorRequest,
     AgentExecutorResponse,
 )
 from agentdown.workflows.builder import WorkflowBuilder
@@ -69,6 +70,7 @@ __all__ = [
     "AgentActionRequest",
     "AgentActionResponse",
     "AgentExecutor",
+    "AgentExecutorRequest",
     "AgentExecutorResponse",
     "Case",
     "CheckpointEncodingError",

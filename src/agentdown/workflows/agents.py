@@ -13,7 +13,14 @@ from agentdown.workflows.context import WorkflowContext
 from agentdown.workflows.errors import HandlerSignatureError
 from agentdown.workflows.executor import Executor, HandlerSpec, ResponseHandlerSpec
 
-__all__ = ["AgentActionRequest", "AgentActionResponse", "AgentExecutor", "AgentExecutorResponse", "is_agent"]
+__all__ = [
+    "AgentActionRequest",
+    "AgentActionResponse",
+    "AgentExecutor",
+    "AgentExecutorRequest",
+    "AgentExecutorResponse",
+    "is_agent",
+]
 
 
 @dataclass(slots=True)
@@ -40,6 +47,18 @@ def is_agent(obj: Any) -> bool:
         return False
     run = getattr(obj, "run", None)
     return callable(run) and inspect.iscoroutinefunction(run) and isinstance(getattr(obj, "name", None), str)
+
+
+@dataclass(slots=True)
+class AgentExecutorRequest:
+    """Messages for an agent node (Agent Framework's shape).
+
+    With ``should_respond=False`` the node only keeps them: they open the conversation
+    of its next run.
+    """
+
+    messages: list[Message]
+    should_respond: bool = True
 
 
 @dataclass(slots=True)
@@ -88,7 +107,8 @@ class AgentExecutor(Executor):
         super().__init__(id or agent.name)
         self.agent = agent
         """The wrapped agent."""
-        inputs = (str, Message, list[Message], AgentExecutorResponse)
+        self._kept: list[Message] = []
+        inputs = (str, Message, list[Message], AgentExecutorRequest, AgentExecutorResponse)
         outputs = (AgentExecutorResponse,)
         self.handlers.append(HandlerSpec("run_agent", self._handle, inputs, outputs, (AgentRunResult,)))
         self.response_handlers.append(
@@ -103,8 +123,18 @@ class AgentExecutor(Executor):
         )
 
     async def _handle(self, message: Any, ctx: WorkflowContext[Any, Any]) -> None:
-        conversation = _conversation(message)
+        if isinstance(message, AgentExecutorRequest) and not message.should_respond:
+            self._kept.extend(message.messages)
+            return
+        conversation = [*self._kept, *_conversation(message)]
+        self._kept = []
         await self._emit(await self.agent.run(conversation), conversation, ctx)
+
+    async def on_checkpoint_save(self) -> dict[str, Any]:
+        return {"kept": list(self._kept)} if self._kept else {}
+
+    async def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
+        self._kept = list(state.get("kept", []))
 
     async def _resume(
         self, request: AgentActionRequest, response: AgentActionResponse, ctx: WorkflowContext[Any, Any]
@@ -144,6 +174,8 @@ def _conversation(message: Any) -> list[Message]:
         return [message]
     if isinstance(message, AgentExecutorResponse):
         return list(message.full_conversation)
+    if isinstance(message, AgentExecutorRequest):
+        return list(message.messages)
     if isinstance(message, Sequence):
         return list(message)
     raise TypeError(f"an agent node cannot run on a {type(message).__name__}")
