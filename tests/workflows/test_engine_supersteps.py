@@ -675,3 +675,25 @@ async def test_an_awaited_stream_is_the_stream() -> None:
     workflow = WorkflowBuilder(start_executor=FunctionExecutor(_identity, id="echo")).build()
     stream = await workflow.run("x", stream=True)
     assert [e.data for e in [event async for event in stream] if e.type == "output"] == ["x"]
+
+
+async def test_each_type_goes_to_the_edge_whose_target_takes_it() -> None:
+    class Splitter(Executor):
+        @handler
+        async def run(self, text: str, ctx: WorkflowContext[str | int]) -> None:
+            await ctx.send_message(text)
+            await ctx.send_message(len(text))
+
+    @executor(id="texts")
+    async def texts(text: str) -> str:
+        return f"text {text}"
+
+    @executor(id="numbers")
+    async def numbers(n: int) -> str:
+        return f"number {n}"
+
+    splitter = Splitter("splitter")
+    workflow = (
+        WorkflowBuilder(start_executor=splitter).add_edge(splitter, texts).add_edge(splitter, numbers).build()
+    )
+    assert sorted((await workflow.run("abc")).get_outputs()) == ["number 3", "text abc"]

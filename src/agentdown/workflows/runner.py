@@ -292,13 +292,22 @@ class Runner:
                 raise WorkflowRunError(
                     f"executor {msg.source_id!r} sent a message to {msg.target_id!r}, but has no edge to it"
                 )
+            # Like Agent Framework, a target that cannot take the type is passed over (a source may
+            # send each type to the edge whose target takes it); unlike it, a message that no
+            # chosen target takes fails the run instead of vanishing.
+            taken, refused = 0, []
             for group in groups:
-                await self._route_group(group, msg, deliver)
+                count, refusing = await self._route_group(group, msg, deliver)
+                taken += count
+                refused += refusing
+            if not taken and refused:
+                raise self._unhandled(refused[0], msg.data, msg.source_id)
         return deliveries
 
     async def _route_group(
         self, group: EdgeGroup, msg: QueuedMessage, deliver: Callable[[str, QueuedMessage, list[str]], None]
-    ) -> None:
+    ) -> tuple[int, list[str]]:
+        """Deliver ``msg`` through ``group``: (how many targets took it, the chosen ones that could not)."""
         source_id = msg.source_id
         assert source_id is not None
         wanted = msg.target_id
@@ -307,9 +316,9 @@ class Runner:
         if kind == "fan_in":
             target_id = group.edges[0].target_id
             if wanted is not None and wanted != target_id:
-                return
+                return 0, []
             if not self.executors[target_id].can_handle([data]):
-                raise self._unhandled(target_id, [data], source_id)
+                return 0, [target_id]
             buffers = self.fan_in.setdefault(group.id, {})
             buffers.setdefault(source_id, []).append(data)
             sources = self.fan_in_sources[group.id]
@@ -318,17 +327,11 @@ class Runner:
                 combined = [item for s in sources for item in buffers[s]]
                 self.fan_in.pop(group.id)
                 deliver(target_id, QueuedMessage(source_id, target_id, combined), sources)
-            return
-        if kind == "fan_out":
-            targets = [e.target_id for e in group.edges if wanted is None or e.target_id == wanted]
-            accepting = [t for t in targets if self.executors[t].can_handle(data)]
-            if targets and not accepting:
-                raise self._unhandled(targets[0], data, source_id)
-            for target_id in accepting:
-                deliver(target_id, msg, [source_id])
-            return
+            return 1, []
         chosen: list[str] = []
-        if kind == "single":
+        if kind == "fan_out":
+            chosen = group.target_ids
+        elif kind == "single":
             edge = group.edges[0]
             if edge.condition is None or await _judge(edge.condition, data, edge.source_id, edge.target_id):
                 chosen = [edge.target_id]
@@ -336,12 +339,16 @@ class Runner:
             chosen = [await self._switch(group, data)]
         else:
             chosen = await self._select(group, data)
+        delivered, refused = 0, []
         for target_id in chosen:
             if wanted is not None and target_id != wanted:
                 continue
-            if not self.executors[target_id].can_handle(data):
-                raise self._unhandled(target_id, data, source_id)
-            deliver(target_id, msg, [source_id])
+            if self.executors[target_id].can_handle(data):
+                deliver(target_id, msg, [source_id])
+                delivered += 1
+            else:
+                refused.append(target_id)
+        return delivered, refused
 
     async def _switch(self, group: EdgeGroup, data: Any) -> str:
         default: str | None = None
