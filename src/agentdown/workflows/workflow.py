@@ -267,7 +267,7 @@ class Workflow:
                 self._last_checkpoint_id = None  # and its checkpoints start a new lineage
                 start = self.executors[self.start_executor_id]
                 if not start.can_handle(message):
-                    raise runner._unhandled(self.start_executor_id, message, None)
+                    raise runner.unhandled(self.start_executor_id, message, None)
                 runner.queue.append(QueuedMessage(None, self.start_executor_id, message))
                 await checkpoint()
             if responses:
