@@ -192,3 +192,13 @@ def test_unresolvable_annotation_is_a_clear_error() -> None:
 def test_an_executor_id_must_be_a_non_empty_string() -> None:
     with pytest.raises(HandlerSignatureError, match="non-empty string"):
         Desk("")
+
+
+def test_function_executor_explicit_types_override_one_thing_each() -> None:
+    @executor(id="loose", input=int | str, workflow_output=int)
+    async def loose(message, ctx: WorkflowContext[str]):  # type: ignore[no-untyped-def]
+        return None
+
+    assert loose.input_types == [int, str]
+    assert loose.output_types == [str]  # still from the annotation
+    assert loose.workflow_output_types == [int]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any, overload
@@ -10,6 +11,7 @@ from typing import Any, overload
 from agentdown.workflows.context import WorkflowContext
 from agentdown.workflows.errors import HandlerSignatureError
 from agentdown.workflows.executor import Executor, build_spec
+from agentdown.workflows.typing_utils import flatten
 
 __all__ = ["FunctionExecutor", "executor"]
 
@@ -24,7 +26,15 @@ class FunctionExecutor(Executor):
     The id defaults to the function's name.
     """
 
-    def __init__(self, func: Callable[..., Any], id: str | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        id: str | None = None,
+        *,
+        input: Any = None,
+        output: Any = None,
+        workflow_output: Any = None,
+    ) -> None:
         if isinstance(func, staticmethod | classmethod):
             raise HandlerSignatureError(
                 "@executor cannot wrap a staticmethod or classmethod; write an Executor subclass with @handler"
@@ -45,7 +55,15 @@ class FunctionExecutor(Executor):
                 return await func(*args)
             return await asyncio.to_thread(func, *args)
 
-        self.handlers.append(build_spec(func, call, None, f"function executor {self.id!r}", skip_self=False))
+        spec = build_spec(func, call, None, f"function executor {self.id!r}", skip_self=False)
+        # Each explicit type replaces what the annotations said about that one thing.
+        if input is not None:
+            spec = dataclasses.replace(spec, input_types=flatten(input))
+        if output is not None:
+            spec = dataclasses.replace(spec, output_types=flatten(output))
+        if workflow_output is not None:
+            spec = dataclasses.replace(spec, workflow_output_types=flatten(workflow_output))
+        self.handlers.append(spec)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (handy in unit tests of the function itself)."""
@@ -55,11 +73,22 @@ class FunctionExecutor(Executor):
 @overload
 def executor(func: Callable[..., Any], /) -> FunctionExecutor: ...
 @overload
-def executor(*, id: str | None = None) -> Callable[[Callable[..., Any]], FunctionExecutor]: ...
 def executor(
-    func: Callable[..., Any] | None = None, /, *, id: str | None = None
+    *, id: str | None = None, input: Any = None, output: Any = None, workflow_output: Any = None
+) -> Callable[[Callable[..., Any]], FunctionExecutor]: ...
+def executor(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    id: str | None = None,
+    input: Any = None,
+    output: Any = None,
+    workflow_output: Any = None,
 ) -> FunctionExecutor | Callable[[Callable[..., Any]], FunctionExecutor]:
-    """Turn a function into a :class:`FunctionExecutor`: ``@executor`` or ``@executor(id="...")``."""
+    """Turn a function into a :class:`FunctionExecutor`: ``@executor`` or ``@executor(id="...")``.
+
+    ``input=`` / ``output=`` / ``workflow_output=`` override the types the annotations give.
+    """
     if func is not None:
-        return FunctionExecutor(func, id=id)
-    return lambda f: FunctionExecutor(f, id=id)
+        return FunctionExecutor(func, id=id, input=input, output=output, workflow_output=workflow_output)
+    return lambda f: FunctionExecutor(f, id=id, input=input, output=output, workflow_output=workflow_output)
