@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from agentdown.workflows.agents import (
     AgentActionRequest,
     AgentActionResponse,
@@ -21,6 +23,7 @@ from agentdown.workflows.checkpoint.errors import (
     CheckpointError,
     CheckpointFormatError,
     CheckpointNotFoundError,
+    CheckpointStorageError,
 )
 from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
 from agentdown.workflows.checkpoint.sqlite import SqliteCheckpointStorage
@@ -66,12 +69,16 @@ from agentdown.workflows.subworkflow import WorkflowExecutor
 from agentdown.workflows.viz import GraphvizNotAvailableError, WorkflowViz
 from agentdown.workflows.workflow import Workflow, WorkflowRunStream
 
+if TYPE_CHECKING:
+    from agentdown.workflows.checkpoint.azure_blob import AzureBlobCheckpointStorage
+
 __all__ = [
     "AgentActionRequest",
     "AgentActionResponse",
     "AgentExecutor",
     "AgentExecutorRequest",
     "AgentExecutorResponse",
+    "AzureBlobCheckpointStorage",
     "Case",
     "CheckpointEncodingError",
     "CheckpointError",
@@ -79,6 +86,7 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "CheckpointStorage",
+    "CheckpointStorageError",
     "Default",
     "DuplicateExecutorIdError",
     "Edge",
@@ -123,3 +131,12 @@ __all__ = [
     "handler",
     "response_handler",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The Azure SDK is an optional extra: its storage is imported when it is asked for.
+    if name == "AzureBlobCheckpointStorage":
+        from agentdown.workflows.checkpoint.azure_blob import AzureBlobCheckpointStorage
+
+        return AzureBlobCheckpointStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
