@@ -1,0 +1,361 @@
+"""The sandbox's worker: a tiny notebook-like Python REPL speaking JSON lines over fd 0/1.
+
+This file runs *inside* the sandbox as a standalone script (``python -I _worker.py``):
+it imports nothing from agentdown, only the standard library. Everything it does
+before the first request runs with the privileges it was started with (inside the
+user namespace when there is one); user code only ever runs after ``_confine``
+dropped them. The server trusts nothing this process sends back: it is the same
+process as the user's code.
+
+Protocol: the server sends one JSON object a line, the worker answers one a line.
+``{"setup": {...}}`` first (the mount plan and limits), then ``{"code": "..."}``
+requests. The worker writes ``{"ready": true}`` once setup is done.
+"""
+
+from __future__ import annotations
+
+import ast
+import ctypes
+import ctypes.util
+import io
+import json
+import os
+import resource
+import stat
+import sys
+import traceback
+import types
+from typing import Any
+
+# Linux mount flags (linux/mount.h); the stdlib has no mount(2).
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_NO_NEW_PRIVS = 38
+ST_FLAGS = {  # statvfs f_flag bits -> mount flags that must be kept on a bind remount
+    1: MS_RDONLY,
+    2: MS_NOSUID,
+    4: MS_NODEV,
+    8: MS_NOEXEC,
+}
+
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_CONTROL_IN = 0
+_CONTROL_OUT = 1
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc: Any, source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(
+        libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source} on {target}",
+    )
+
+
+def _bind(libc: Any, fds: dict[str, int], source: str, target: str, writable: bool, device: bool = False) -> None:
+    if stat.S_ISDIR(os.fstat(fds[source]).st_mode):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a"):
+            pass
+    # Through the descriptor opened before the new root covered anything (the source may be under it).
+    _mount(libc, f"/proc/self/fd/{fds[source]}", target, None, MS_BIND | MS_REC, None)
+    # A bind mount inherits the source's flags; a user namespace may add flags but never
+    # clear the ones it inherited (the kernel refuses), hence the source's flags are kept.
+    kept = 0
+    st = os.statvfs(target)
+    for bit, flag in ST_FLAGS.items():
+        if st.f_flag & bit:
+            kept |= flag
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | kept | (0 if device else MS_NODEV)
+    if not writable:
+        flags |= MS_RDONLY
+    _mount(libc, "none", target, None, flags, None)
+
+
+def _build_root(plan: dict[str, Any]) -> None:
+    """Make a fresh root on a tmpfs holding only what the plan names, and pivot into it."""
+    libc = _libc()
+    new_root = plan["new_root"]
+    sources = [*plan["readonly"], plan["directory"], *(f"/dev/{d}" for d in _DEVICES)]
+    fds = {source: os.open(source, os.O_PATH | os.O_CLOEXEC) for source in sources}
+    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE, None)
+    _mount(libc, "tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    for link, target in plan.get("symlinks", {}).items():
+        path = new_root + link
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+    for source in plan["readonly"]:
+        _bind(libc, fds, source, new_root + source, writable=False)
+    for name, text in plan.get("files", {}).items():
+        path = new_root + name
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(text)
+    for dev in _DEVICES:
+        _bind(libc, fds, "/dev/" + dev, new_root + "/dev/" + dev, writable=True, device=True)
+    os.makedirs(new_root + "/dev/shm", exist_ok=True)
+    workdir = new_root + plan["workdir"]
+    _bind(libc, fds, plan["directory"], workdir, writable=True)
+    os.makedirs(new_root + "/tmp", exist_ok=True)
+    tmp_size = plan["tmp_bytes"]
+    _mount(libc, "tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size},mode=1777")
+    os.makedirs(new_root + "/proc", exist_ok=True)
+    # Our own pid namespace's /proc: the host's processes are not in it.
+    _mount(libc, "proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    old = new_root + "/.old_root"
+    os.makedirs(old, exist_ok=True)
+    _check(libc.syscall(155, new_root.encode(), old.encode()), "pivot_root")  # SYS_pivot_root, x86-64
+    os.chdir("/")
+    _check(libc.umount2(b"/.old_root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old_root")
+    for fd in fds.values():
+        os.close(fd)
+    _mount(libc, "none", "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+def _confine(setup: dict[str, Any]) -> None:
+    """Build the filesystem view (namespaces), drop privileges, set the limits."""
+    plan = setup.get("plan")
+    if plan is not None:
+        _build_root(plan)
+        try:  # no nested user namespaces: they would hand the code a fresh set of capabilities
+            with open("/proc/sys/user/max_user_namespaces", "w") as fh:
+                fh.write("0")
+        except OSError:
+            pass
+        uid = setup.get("uid")
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)  # from uid 0 to another: every capability is dropped
+    _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    os.chdir(setup["cwd"])
+    for name, value in setup["rlimits"].items():
+        limit = getattr(resource, name)
+        resource.setrlimit(limit, (value, value))
+    os.environ.clear()
+    os.environ.update(setup["env"])
+
+
+class _CappedWriter(io.TextIOBase):
+    """sys.stdout / sys.stderr: writes through to the call's fd until the cap, then only counts."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self._fd = fd
+        self._left = cap
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        part = s[: max(self._left, 0)]
+        self._left -= len(part)
+        self.dropped += len(s) - len(part)
+        data = part.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(self._fd, data) :]
+        return len(s)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Streams:
+    """fd 1 and 2 point at fresh memfds for one call: Python's and subprocesses' output alike."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.fds = [os.memfd_create("stdout"), os.memfd_create("stderr")]
+        self.saved = [os.dup(1), os.dup(2)]
+        os.dup2(self.fds[0], 1)
+        os.dup2(self.fds[1], 2)
+        self.writers = [_CappedWriter(1, cap), _CappedWriter(2, cap)]
+        sys.stdout, sys.stderr = self.writers  # type: ignore[assignment]
+
+    def close(self) -> tuple[str, bool, str, bool]:
+        out: list[Any] = []
+        for i, fd in enumerate(self.fds):
+            os.dup2(self.saved[i], 1 + i)
+            os.close(self.saved[i])
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, self.cap * 4, 0)
+            os.close(fd)
+            text = data.decode("utf-8", "replace")
+            truncated = len(text) > self.cap or size > len(data) or self.writers[i].dropped > 0
+            out += [text[: self.cap], truncated]
+        return out[0], out[1], out[2], out[3]
+
+
+def _mpl_backend(saved: list[str]) -> types.ModuleType:
+    """A matplotlib backend whose ``show()`` saves the open figures into the working directory."""
+    mod = types.ModuleType("agentdown_sandbox_backend")
+
+    def __getattr__(name: str) -> Any:
+        if name == "FigureCanvas":
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            return FigureCanvasAgg
+        if name == "FigureManager":
+            from matplotlib.backend_bases import FigureManagerBase
+
+            return FigureManagerBase
+        raise AttributeError(name)
+
+    def show(*args: Any, **kwargs: Any) -> None:
+        _save_figures(saved)
+
+    mod.__getattr__ = __getattr__  # type: ignore[method-assign]
+    mod.show = show  # type: ignore[attr-defined]
+    return mod
+
+
+_figure_counter = [0]
+
+
+def _save_figures(saved: list[str]) -> None:
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    for num in plt.get_fignums():
+        _figure_counter[0] += 1
+        name = f"figure_{_figure_counter[0]}.png"
+        plt.figure(num).savefig(name)
+        saved.append(name)
+    plt.close("all")
+
+
+class _Repl:
+    def __init__(self, cap: int, result_cap: int) -> None:
+        self.cap = cap
+        self.result_cap = result_cap
+        self.globals: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.loop: Any = None
+        self.saved: list[str] = []
+        sys.modules["agentdown_sandbox_backend"] = _mpl_backend(self.saved)
+
+    def _await(self, value: Any) -> Any:
+        if self.loop is None:
+            import asyncio
+
+            self.loop = asyncio.new_event_loop()
+        return self.loop.run_until_complete(value)
+
+    def _exec(self, code: str) -> Any:
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = ast.parse(code, "<cell>", "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]
+        value = eval(compile(tree, "<cell>", "exec", flags=flags), self.globals)
+        if value is not None and hasattr(value, "__await__"):
+            self._await(value)
+        if last is None:
+            return None
+        value = eval(compile(last, "<cell>", "eval", flags=flags), self.globals)
+        if value is not None and type(value).__name__ == "coroutine" and flags:
+            value = self._await(value)
+        return value
+
+    def run(self, code: str) -> dict[str, Any]:
+        self.saved.clear()
+        streams = _Streams(self.cap)
+        error = None
+        result = None
+        try:
+            value = self._exec(code)
+            if value is not None:
+                text = repr(value)
+                result = text if len(text) <= self.result_cap else text[: self.result_cap] + "…"
+            _save_figures(self.saved)
+        except BaseException as exc:  # the user's SystemExit and KeyboardInterrupt too
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            # Our own frames are noise to the model: keep the cell's.
+            kept = [line for line in lines if "_worker.py" not in line]
+            error = {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": "".join(kept)}
+        finally:
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        stdout, out_cut, stderr, err_cut = streams.close()
+        if error is not None:
+            tb = error["traceback"][-self.cap :]
+            stderr = (stderr + tb)[-self.cap :] if stderr else tb
+        return {
+            "result": result,
+            "stdout": stdout,
+            "stdout_truncated": out_cut,
+            "stderr": stderr,
+            "stderr_truncated": err_cut,
+            "error": error,
+            "figures": list(self.saved),
+        }
+
+
+def main() -> None:
+    control_in = os.fdopen(os.dup(_CONTROL_IN), "rb", buffering=0)
+    control_out = os.dup(_CONTROL_OUT)
+    os.set_inheritable(control_in.fileno(), False)
+    os.set_inheritable(control_out, False)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+
+    def send(obj: dict[str, Any]) -> None:
+        data = (json.dumps(obj) + "\n").encode()
+        while data:
+            data = data[os.write(control_out, data) :]
+
+    if sys.argv[1:] == ["mapped"]:
+        pass  # re-executed below: the server already heard our hello
+    else:
+        send({"hello": True})
+        if sys.argv[1:] == ["await-maps"]:
+            # The uid map was written after this process was executed, and execve
+            # computed its capabilities while uid 0 meant nothing here: none. Executing
+            # again as the now mapped uid 0 gives the namespace's full set for the setup.
+            line = b""
+            while not line.endswith(b"\n"):  # byte by byte: the setup line is not ours to read
+                chunk = os.read(control_in.fileno(), 1)
+                if not chunk:
+                    return
+                line += chunk
+            os.dup2(control_in.fileno(), 0)
+            os.dup2(control_out, 1)
+            os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__), "mapped"])
+    reader = io.BufferedReader(control_in)  # type: ignore[arg-type]
+    setup = json.loads(reader.readline())
+    _confine(setup)
+    os.dup2(os.open("/dev/null", os.O_RDWR), 2)  # the server's stderr pipe is for setup errors only
+    repl = _Repl(int(setup["output_chars"]), int(setup["result_chars"]))
+    send({"ready": True})
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        request = json.loads(line)
+        send(repl.run(request["code"]))
+
+
+if __name__ == "__main__":
+    main()
