@@ -209,27 +209,38 @@ class _Streams:
         return out[0], out[1], out[2], out[3]
 
 
-def _mpl_backend(saved: list[str]) -> types.ModuleType:
-    """A matplotlib backend whose ``show()`` saves the open figures into the working directory."""
-    mod = types.ModuleType("agentdown_sandbox_backend")
+_BACKEND = "agentdown_sandbox_backend"
+_BACKEND_SOURCE = """
+from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas
+from matplotlib.backend_bases import FigureManagerBase as FigureManager
+"""
 
-    def __getattr__(name: str) -> Any:
-        if name == "FigureCanvas":
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-            return FigureCanvasAgg
-        if name == "FigureManager":
-            from matplotlib.backend_bases import FigureManagerBase
+class _BackendFinder:
+    """Imports the matplotlib backend ``MPLBACKEND`` names: Agg, whose ``show()`` saves the
+    open figures into the working directory (a headless ``plt.show()`` would show nothing)."""
 
-            return FigureManagerBase
-        raise AttributeError(name)
+    def __init__(self, saved: list[str]) -> None:
+        self.saved = saved
 
-    def show(*args: Any, **kwargs: Any) -> None:
-        _save_figures(saved)
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != _BACKEND:
+            return None
+        import importlib.util
 
-    mod.__getattr__ = __getattr__  # type: ignore[method-assign]
-    mod.show = show  # type: ignore[attr-defined]
-    return mod
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        exec(_BACKEND_SOURCE, module.__dict__)
+        saved = self.saved
+
+        def show(*args: Any, **kwargs: Any) -> None:
+            _save_figures(saved)
+
+        module.show = show  # type: ignore[attr-defined]
 
 
 _figure_counter = [0]
@@ -254,7 +265,7 @@ class _Repl:
         self.globals: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
         self.loop: Any = None
         self.saved: list[str] = []
-        sys.modules["agentdown_sandbox_backend"] = _mpl_backend(self.saved)
+        sys.meta_path.append(_BackendFinder(self.saved))
 
     def _await(self, value: Any) -> Any:
         if self.loop is None:

@@ -98,6 +98,8 @@ def _plan(directory: Path, limits: SandboxLimits, python_dirs: list[str]) -> dic
     for d in python_dirs:
         if not any(d == r or d.startswith(r + os.sep) for r in readonly):
             readonly.append(d)
+    if os.path.isdir("/etc/fonts"):
+        readonly.append("/etc/fonts")
     for f in ("/etc/ld.so.cache", "/etc/localtime"):
         if os.path.isfile(f):
             readonly.append(os.path.realpath(f) if f == "/etc/ld.so.cache" else f)
@@ -147,6 +149,7 @@ def _env(home: str, tmp: str | None) -> dict[str, str]:
     if tmp is not None:
         env["TMPDIR"] = tmp
         env["MPLCONFIGDIR"] = tmp + "/matplotlib"
+        env["XDG_CACHE_HOME"] = tmp + "/.cache"
     return env
 
 
