@@ -67,7 +67,9 @@ def _mount(libc: Any, source: str, target: str, fstype: str | None, flags: int, 
     )
 
 
-def _bind(libc: Any, fds: dict[str, int], source: str, target: str, writable: bool, device: bool = False) -> None:
+def _bind(
+    libc: Any, fds: dict[str, int], source: str, target: str, writable: bool, device: bool = False
+) -> None:
     if stat.S_ISDIR(os.fstat(fds[source]).st_mode):
         os.makedirs(target, exist_ok=True)
     else:
@@ -193,7 +195,7 @@ class _Streams:
         os.dup2(self.fds[0], 1)
         os.dup2(self.fds[1], 2)
         self.writers = [_CappedWriter(1, cap), _CappedWriter(2, cap)]
-        sys.stdout, sys.stderr = self.writers  # type: ignore[assignment]
+        sys.stdout, sys.stderr = self.writers
 
     def close(self) -> tuple[str, bool, str, bool]:
         out: list[Any] = []
@@ -228,7 +230,7 @@ class _BackendFinder:
             return None
         import importlib.util
 
-        return importlib.util.spec_from_loader(name, self)
+        return importlib.util.spec_from_loader(name, self)  # type: ignore[arg-type]
 
     def create_module(self, spec: Any) -> None:
         return None
@@ -354,7 +356,7 @@ def main() -> None:
             os.dup2(control_in.fileno(), 0)
             os.dup2(control_out, 1)
             os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__), "mapped"])
-    reader = io.BufferedReader(control_in)  # type: ignore[arg-type]
+    reader = io.BufferedReader(control_in)
     setup = json.loads(reader.readline())
     _confine(setup)
     os.dup2(os.open("/dev/null", os.O_RDWR), 2)  # the server's stderr pipe is for setup errors only

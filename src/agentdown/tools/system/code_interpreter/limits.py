@@ -55,6 +55,8 @@ class SandboxLimits:
             value = getattr(self, f.name)
             if f.name == "isolation":
                 if value not in ("auto", "namespaces", "rlimits"):
-                    raise ValueError(f"SandboxLimits.isolation must be auto, namespaces or rlimits, not {value!r}")
+                    raise ValueError(
+                        f"SandboxLimits.isolation must be auto, namespaces or rlimits, not {value!r}"
+                    )
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"SandboxLimits.{f.name} must be a positive number, not {value!r}")

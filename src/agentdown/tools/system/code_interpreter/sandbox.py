@@ -32,7 +32,14 @@ __all__ = ["IMAGE_TYPES", "Execution", "Sandbox", "SandboxError"]
 
 logger = logging.getLogger("agentdown.tools.code_interpreter")
 
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 _MAX_SCAN = 2000
 """Directory entries looked at per call: a directory of a million files costs no more."""
 
@@ -160,7 +167,9 @@ class Sandbox:
         except Exception as exc:
             detail = await self._stderr_tail(proc)
             await self._kill()
-            raise SandboxError(f"the sandbox did not start ({type(exc).__name__}: {exc}) {detail}".strip()) from exc
+            raise SandboxError(
+                f"the sandbox did not start ({type(exc).__name__}: {exc}) {detail}".strip()
+            ) from exc
         except BaseException:
             await self._kill()
             raise
@@ -238,7 +247,7 @@ class Sandbox:
             proc.stdin.write(json.dumps({"code": code}).encode() + b"\n")
             await proc.stdin.drain()
             line = await asyncio.wait_for(proc.stdout.readline(), self.limits.wall_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._kill()
             execution = Execution(
                 error=f"TimeoutError: the code ran longer than the wall-time limit of {self.limits.wall_seconds:g} s "
@@ -247,7 +256,10 @@ class Sandbox:
             )
         except (ValueError, ConnectionError) as exc:  # a reply over the limit, or the pipe broke
             await self._kill()
-            execution = Execution(error=f"the sandbox's reply was refused ({type(exc).__name__}); it was stopped.", restarted=True)
+            execution = Execution(
+                error=f"the sandbox's reply was refused ({type(exc).__name__}); it was stopped.",
+                restarted=True,
+            )
         else:
             execution = await self._parse(line, proc)
         if execution.restarted:
@@ -281,10 +293,14 @@ class Sandbox:
                 kind, message = _text(error.get("type"))[:100], _text(error.get("message"))[:2000]
                 execution.error = f"{kind}: {message}" if message else kind
                 if kind == "MemoryError":
-                    execution.error += f" (the sandbox's memory limit is {self.limits.memory_bytes // 2**20} MiB)"
+                    execution.error += (
+                        f" (the sandbox's memory limit is {self.limits.memory_bytes // 2**20} MiB)"
+                    )
         except (ValueError, TypeError, KeyError) as exc:
             await self._kill()
-            return Execution(error=f"the sandbox sent an invalid reply ({exc}); it was stopped.", restarted=True)
+            return Execution(
+                error=f"the sandbox sent an invalid reply ({exc}); it was stopped.", restarted=True
+            )
         cap = self.limits.output_chars
         if len(execution.stdout) > cap or len(execution.stderr) > cap:
             execution.stdout_truncated |= len(execution.stdout) > cap
