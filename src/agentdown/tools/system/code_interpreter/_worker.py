@@ -15,6 +15,7 @@ requests. The worker writes ``{"ready": true}`` once setup is done.
 from __future__ import annotations
 
 import ast
+import contextlib
 import ctypes
 import ctypes.util
 import io
@@ -40,6 +41,7 @@ ST_FLAGS = {  # statvfs f_flag bits -> mount flags that must be kept on a bind r
 }
 
 _DEVICES = ("null", "zero", "full", "random", "urandom")
+_control_fd = [1]
 _CONTROL_IN = 0
 _CONTROL_OUT = 1
 
@@ -151,7 +153,10 @@ def _confine(setup: dict[str, Any]) -> None:
     os.chdir(setup["cwd"])
     for name, value in setup["rlimits"].items():
         limit = getattr(resource, name)
-        resource.setrlimit(limit, (value, value))
+        # CPU: the soft limit sends SIGXCPU (its default action ends the process, and the
+        # supervisor reports it as such); the hard one, a second later, SIGKILL.
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(limit, (value, hard))
     os.environ.clear()
     os.environ.update(setup["env"])
 
@@ -334,6 +339,8 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
 
+    _control_fd[0] = control_out
+
     def send(obj: dict[str, Any]) -> None:
         data = (json.dumps(obj) + "\n").encode()
         while data:
@@ -360,6 +367,14 @@ def main() -> None:
     setup = json.loads(reader.readline())
     _confine(setup)
     os.dup2(os.open("/dev/null", os.O_RDWR), 2)  # the server's stderr pipe is for setup errors only
+    child = os.fork()
+    if child == 0:
+        _serve(reader, send, setup)
+        os._exit(0)
+    _supervise(child, reader, send)
+
+
+def _serve(reader: io.BufferedReader, send: Any, setup: dict[str, Any]) -> None:
     repl = _Repl(int(setup["output_chars"]), int(setup["result_chars"]))
     send({"ready": True})
     while True:
@@ -368,6 +383,28 @@ def main() -> None:
             return
         request = json.loads(line)
         send(repl.run(request["code"]))
+
+
+def _supervise(child: int, reader: io.BufferedReader, send: Any) -> None:
+    """The user's code never runs as this process (pid 1 of the namespace, which signals
+    cannot kill from inside): it waits for the interpreter, reaps orphans, and tells the
+    server how the interpreter ended, since the server only sees this process end."""
+    reader.close()
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            return
+        if pid == child:
+            break
+    died: dict[str, int] = {}
+    if os.WIFSIGNALED(status):
+        died["signal"] = os.WTERMSIG(status)
+    else:
+        died["exit"] = os.waitstatus_to_exitcode(status)
+    with contextlib.suppress(OSError):
+        # A leading newline ends whatever line the interpreter was writing when it died.
+        os.write(_control_fd[0], b"\n" + json.dumps({"died": died}).encode() + b"\n")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ from typing import Any
 
 from agentdown.tools.system.code_interpreter.limits import Isolation, SandboxLimits
 
-__all__ = ["SANDBOX_UID", "WORKDIR", "Launch", "build_launch", "namespaces_available", "write_id_maps"]
+__all__ = [
+    "SANDBOX_UID",
+    "WORKDIR",
+    "Launch",
+    "SandboxError",
+    "build_launch",
+    "namespaces_available",
+    "write_id_maps",
+]
 
 logger = logging.getLogger("agentdown.tools.code_interpreter")
 
@@ -34,6 +42,10 @@ WORKDIR = "/mnt/data"
 
 WORKER = Path(__file__).with_name("_worker.py")
 _UNSHARE = ("--user", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started (the message says why)."""
 
 
 @dataclass(slots=True)
@@ -159,7 +171,7 @@ def build_launch(directory: Path, limits: SandboxLimits) -> Launch:
     want = limits.isolation
     use_ns = want != "rlimits" and namespaces_available()
     if want == "namespaces" and not use_ns:
-        raise RuntimeError(
+        raise SandboxError(
             "the code interpreter was asked for namespace isolation, but this machine has no "
             "`unshare` or does not allow user namespaces"
         )
@@ -183,11 +195,26 @@ def build_launch(directory: Path, limits: SandboxLimits) -> Launch:
             "env": env,
         }
         return Launch(argv, env, setup, "namespaces", write_maps=root, user=None)
+    if root:
+        _check_reachable([exe, *python_dirs])
     env = _env(str(directory), None)
     setup |= {"plan": None, "uid": None, "cwd": str(directory), "env": env}
     return Launch(
         [exe, "-I", str(WORKER)], env, setup, "rlimits", write_maps=False, user=SANDBOX_UID if root else None
     )
+
+
+def _check_reachable(paths: list[str]) -> None:
+    """Without namespaces the code runs as :data:`SANDBOX_UID`, which must reach Python."""
+    for path in paths:
+        parts = Path(path).parts
+        for i in range(1, len(parts)):
+            parent = Path(*parts[:i])
+            if not os.stat(parent).st_mode & 0o001:
+                raise SandboxError(
+                    f"the code interpreter cannot run without namespaces here: {parent} is not "
+                    f"searchable by other users, so uid {SANDBOX_UID} cannot reach Python at {path}"
+                )
 
 
 def write_id_maps(pid: int) -> bytes:

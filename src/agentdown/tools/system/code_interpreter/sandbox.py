@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from agentdown.messages import Content
-from agentdown.tools.system.code_interpreter.launch import SANDBOX_UID, Launch, build_launch, write_id_maps
+from agentdown.tools.system.code_interpreter.launch import (
+    SANDBOX_UID,
+    Launch,
+    SandboxError,
+    build_launch,
+    write_id_maps,
+)
 from agentdown.tools.system.code_interpreter.limits import Isolation, SandboxLimits
 
 __all__ = ["IMAGE_TYPES", "Execution", "Sandbox", "SandboxError"]
@@ -42,10 +48,6 @@ IMAGE_TYPES = {
 }
 _MAX_SCAN = 2000
 """Directory entries looked at per call: a directory of a million files costs no more."""
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be started (the message says why)."""
 
 
 @dataclass(slots=True)
@@ -271,12 +273,14 @@ class Sandbox:
         return execution
 
     async def _parse(self, line: bytes, proc: asyncio.subprocess.Process) -> Execution:
-        if not line:  # the worker is gone: say why, from how it ended
+        if line == b"\n":  # the supervisor's notice follows: the interpreter died mid-reply
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-            code = proc.returncode
+                assert proc.stdout is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), 5)
+        died = _death_notice(line)
+        if not line or died is not None:  # the interpreter is gone: say why, from how it ended
             await self._kill()
-            return Execution(error=self._death(code), restarted=True)
+            return Execution(error=self._death(died or {}), restarted=True)
         try:
             reply = json.loads(line)
             if not isinstance(reply, dict):
@@ -308,10 +312,10 @@ class Sandbox:
             execution.stdout, execution.stderr = execution.stdout[:cap], execution.stderr[:cap]
         return execution
 
-    def _death(self, code: int | None) -> str:
+    def _death(self, died: dict[str, int]) -> str:
         lim = self.limits
-        if code is not None and code < 0:
-            name = _signal_name(-code)
+        if "signal" in died:
+            name = _signal_name(died["signal"])
             if name == "SIGXCPU":
                 return f"the code used more than the CPU-time limit of {lim.cpu_seconds} s and was stopped."
             if name == "SIGXFSZ":
@@ -320,7 +324,9 @@ class Sandbox:
                 f"the interpreter was killed ({name}); the memory limit is {lim.memory_bytes // 2**20} MiB "
                 f"and the process limit is {lim.max_processes}."
             )
-        return f"the interpreter exited (status {code}), for example by os._exit() or a crash."
+        if "exit" in died:
+            return f"the interpreter exited (status {died['exit']}), for example by sys.exit() in a thread or os._exit()."
+        return "the interpreter ended unexpectedly."
 
     def _scan(self) -> dict[str, tuple[int, int]]:
         """Regular files under the directory (no symlink followed): name -> (size, mtime)."""
@@ -387,6 +393,19 @@ class Sandbox:
                 os.close(fd)
         except OSError:
             return None
+
+
+def _death_notice(line: bytes) -> dict[str, int] | None:
+    """The supervisor's ``{"died": {...}}`` (integers only), or ``None`` for anything else."""
+    if not line.startswith(b'{"died"'):
+        return None
+    try:
+        died = json.loads(line).get("died")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(died, dict):
+        return None
+    return {k: v for k, v in died.items() if k in ("signal", "exit") and type(v) is int}
 
 
 def _text(value: Any) -> str:
