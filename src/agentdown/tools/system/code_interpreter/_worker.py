@@ -374,7 +374,7 @@ def main() -> None:
     _supervise(child, reader, send)
 
 
-def _serve(reader: io.BufferedReader, send: Any, setup: dict[str, Any]) -> None:
+def _serve(reader: io.BufferedReader[Any], send: Any, setup: dict[str, Any]) -> None:
     repl = _Repl(int(setup["output_chars"]), int(setup["result_chars"]))
     send({"ready": True})
     while True:
@@ -385,7 +385,7 @@ def _serve(reader: io.BufferedReader, send: Any, setup: dict[str, Any]) -> None:
         send(repl.run(request["code"]))
 
 
-def _supervise(child: int, reader: io.BufferedReader, send: Any) -> None:
+def _supervise(child: int, reader: io.BufferedReader[Any], send: Any) -> None:
     """The user's code never runs as this process (pid 1 of the namespace, which signals
     cannot kill from inside): it waits for the interpreter, reaps orphans, and tells the
     server how the interpreter ended, since the server only sees this process end."""
