@@ -32,7 +32,7 @@ needs_ns = pytest.mark.skipif(not NAMESPACES, reason="this machine allows no use
 ROOT = os.geteuid() == 0
 
 LIMITS = SandboxLimits(
-    wall_seconds=3,
+    wall_seconds=2,
     cpu_seconds=20,
     memory_bytes=1024 * 2**20,
     max_processes=12,
@@ -147,7 +147,7 @@ async def test_infinite_loop_is_stopped_and_the_next_call_starts_fresh(sandbox: 
     starts = sandbox.starts
     execution = await sandbox.run("while True:\n    pass")
     assert execution.restarted and execution.error is not None
-    assert "wall-time limit of 3 s" in execution.error and "variables and imports are lost" in execution.error
+    assert "wall-time limit of 2 s" in execution.error and "variables and imports are lost" in execution.error
     after = await sandbox.run("import os\n'kept' in globals(), open('kept.txt').read()")
     assert after.result == "(False, 'still here')"
     assert sandbox.starts == starts + 1
@@ -281,7 +281,7 @@ def _reachable_by_others(path: str) -> bool:
 
 
 async def test_rlimits_fallback(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    box = Sandbox(data_dir / "sandboxes" / "plain", SandboxLimits(wall_seconds=3, isolation="rlimits"))
+    box = Sandbox(data_dir / "sandboxes" / "plain", SandboxLimits(wall_seconds=2, isolation="rlimits"))
     uid = SANDBOX_UID if ROOT else os.getuid()
     try:
         if ROOT and not _reachable_by_others(os.path.realpath(sys.base_prefix)):

@@ -160,8 +160,10 @@ def _env(home: str, tmp: str | None) -> dict[str, str]:
     }
     if tmp is not None:
         env["TMPDIR"] = tmp
-        env["MPLCONFIGDIR"] = tmp + "/matplotlib"
-        env["XDG_CACHE_HOME"] = tmp + "/.cache"
+    # Caches in the session's directory (hidden files are not reported as output): matplotlib
+    # builds its font list once per session rather than on every interpreter start.
+    env["MPLCONFIGDIR"] = home + "/.cache/matplotlib"
+    env["XDG_CACHE_HOME"] = home + "/.cache"
     return env
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from agentdown.tools.system.code_interpreter.limits import SandboxLimits
-from agentdown.tools.system.code_interpreter.sandbox import Execution, Sandbox
+from agentdown.tools.system.code_interpreter.sandbox import Execution, Sandbox, SandboxError
 from agentdown.tools.system.code_interpreter.tool import hashed
 
 __all__ = ["SandboxPool", "SandboxesBusy"]
@@ -72,7 +72,7 @@ class SandboxPool:
     async def run(self, key: str, code: str, *, ephemeral: bool = False) -> Execution:
         """Run ``code`` in ``key``'s sandbox."""
         if self._closed:
-            raise RuntimeError("the code interpreter was closed")
+            raise SandboxError("the code interpreter was closed")
         self._start_reaper()
         async with self._lock:
             sandbox = self.sandbox(key, ephemeral=ephemeral)
