@@ -306,3 +306,47 @@ async def test_rlimits_fallback(data_dir: Path, monkeypatch: pytest.MonkeyPatch)
 async def test_server_survives_concurrent_calls(sandbox: Sandbox) -> None:
     results = await asyncio.gather(*(sandbox.run(f"{i} * 2") for i in range(5)))
     assert [r.result for r in results] == [str(i * 2) for i in range(5)]
+
+
+async def test_directory_size_cap_deletes_the_calls_files(data_dir: Path) -> None:
+    limits = SandboxLimits(
+        wall_seconds=5, max_file_bytes=2**20, max_directory_bytes=2**20, startup_seconds=30
+    )
+    box = Sandbox(data_dir / "sandboxes" / "full", limits)
+    try:
+        ok = await box.run("_ = open('keep.bin', 'wb').write(b'k' * 1000)")
+        assert ok.error is None and [p.name for p in ok.files_created] == ["keep.bin"]
+        over = await box.run("for i in range(3):\n    _ = open(f'part{i}.bin', 'wb').write(b'0' * 600_000)")
+        assert over.error is not None and "over its limit of 1 MiB" in over.error
+        assert over.files_created == []
+        assert sorted(p.name for p in box.directory.iterdir() if not p.name.startswith(".")) == ["keep.bin"]
+    finally:
+        await box.close()
+
+
+async def test_fifos_and_devices_are_not_read(sandbox: Sandbox) -> None:
+    execution = await sandbox.run("import os\nos.mkfifo('pipe.png')")
+    assert execution.error is None and execution.images == [] and execution.files_created == []
+
+
+async def test_server_side_file_walks_never_follow_symlinks(tmp_path: Path) -> None:
+    from agentdown.tools.system.code_interpreter.files import delete_file, read_file, scan
+
+    box, outside = tmp_path / "box", tmp_path / "outside"
+    box.mkdir()
+    outside.mkdir()
+    (outside / "victim.png").write_bytes(b"host file")
+    (box / "sub").symlink_to(outside)  # a directory swapped for a symlink
+    (box / "link.png").symlink_to(outside / "victim.png")
+    (box / "real.png").write_bytes(b"mine")
+    listing, cut = scan(box)
+    assert list(listing) == ["real.png"] and not cut
+    assert read_file(box, "sub/victim.png", 100) is None
+    assert read_file(box, "link.png", 100) is None
+    assert read_file(box, "../outside/victim.png", 100) is None
+    assert read_file(box, "real.png", 100) == b"mine" and read_file(box, "real.png", 2) is None
+    delete_file(box, "sub/victim.png")
+    delete_file(box, "../outside/victim.png")
+    assert (outside / "victim.png").read_bytes() == b"host file"
+    delete_file(box, "link.png")  # the link itself goes, not its target
+    assert not (box / "link.png").is_symlink() and (outside / "victim.png").exists()

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import ctypes
-import ctypes.util
 import io
 import json
 import os
@@ -46,17 +44,35 @@ _CONTROL_IN = 0
 _CONTROL_OUT = 1
 
 
+_libc_handle: list[Any] = []
+
+
 def _libc() -> Any:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # Imported here: the first stage (before the re-exec) has no use for ctypes. The
+    # soname is tried first: ctypes.util.find_library runs ldconfig, ~70 ms per start.
+    if not _libc_handle:
+        import ctypes
+
+        try:
+            _libc_handle.append(ctypes.CDLL("libc.so.6", use_errno=True))
+        except OSError:
+            import ctypes.util
+
+            _libc_handle.append(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True))
+    return _libc_handle[0]
 
 
 def _check(result: int, what: str) -> None:
     if result != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def _mount(libc: Any, source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    import ctypes
+
     _check(
         libc.mount(
             source.encode(),

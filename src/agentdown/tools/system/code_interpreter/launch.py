@@ -188,7 +188,9 @@ def build_launch(directory: Path, limits: SandboxLimits) -> Launch:
         if not root:
             # Unprivileged: the only mapping allowed is our own uid, as root inside.
             argv.append("--map-root-user")
-        argv += [exe, "-I", str(WORKER)] + (["await-maps"] if root else [])
+        # As root the worker executes itself again once mapped (see _worker.main): its first
+        # stage needs no site-packages (-S: 7 ms less per start).
+        argv += [exe, "-I", "-S", str(WORKER), "await-maps"] if root else [exe, "-I", str(WORKER)]
         env = _env(WORKDIR, "/tmp")
         setup |= {
             "plan": _plan(directory, limits, python_dirs),

@@ -36,6 +36,8 @@ class SandboxLimits:
     """stdout and stderr kept per call, each; the rest is dropped and the result says so."""
     result_chars: int = 4_000
     """Characters of the ``repr`` of the cell's last expression kept."""
+    max_directory_bytes: int = 1024 * _MIB
+    """Total size of the session's files; past it the files a call wrote are deleted."""
     tmp_bytes: int = 64 * _MIB
     """Size of the sandbox's private ``/tmp`` (namespaces only; it is memory)."""
     max_images: int = 8

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentdown.messages import Content
+from agentdown.tools.system.code_interpreter.files import MAX_ENTRIES, delete_file, read_file, scan
 from agentdown.tools.system.code_interpreter.launch import (
     SANDBOX_UID,
     Launch,
@@ -46,8 +47,6 @@ IMAGE_TYPES = {
     ".svg": "image/svg+xml",
     ".webp": "image/webp",
 }
-_MAX_SCAN = 2000
-"""Directory entries looked at per call: a directory of a million files costs no more."""
 
 
 @dataclass(slots=True)
@@ -244,7 +243,7 @@ class Sandbox:
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         if self._snapshot is None:
-            self._snapshot = await asyncio.to_thread(self._scan)
+            self._snapshot = (await asyncio.to_thread(scan, self.directory))[0]
         try:
             proc.stdin.write(json.dumps({"code": code}).encode() + b"\n")
             await proc.stdin.drain()
@@ -328,71 +327,38 @@ class Sandbox:
             return f"the interpreter exited (status {died['exit']}), for example by sys.exit() in a thread or os._exit()."
         return "the interpreter ended unexpectedly."
 
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        """Regular files under the directory (no symlink followed): name -> (size, mtime)."""
-        found: dict[str, tuple[int, int]] = {}
-        stack = [""]
-        seen = 0
-        while stack and seen < _MAX_SCAN:
-            rel = stack.pop()
-            try:
-                entries = list(os.scandir(self.directory / rel if rel else self.directory))
-            except OSError:
-                continue
-            for entry in entries:
-                seen += 1
-                if seen > _MAX_SCAN:
-                    break
-                if entry.name.startswith("."):
-                    continue  # caches and such (fontconfig, matplotlib): not the code's output
-                name = f"{rel}/{entry.name}" if rel else entry.name
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(name)
-                elif stat.S_ISREG(st.st_mode):
-                    found[name] = (st.st_size, st.st_mtime_ns)
-        return found
-
     async def _collect(self, execution: Execution) -> None:
         before = self._snapshot or {}
-        after = await asyncio.to_thread(self._scan)
-        self._snapshot = after
+        after, cut = await asyncio.to_thread(scan, self.directory)
         changed = sorted(name for name, sig in after.items() if before.get(name) != sig)
+        total = sum(size for size, _ in after.values())
+        limit = self.limits.max_directory_bytes
+        if total > limit:
+            # Over the cap: this call's files go (the server deletes them, never through a symlink).
+            for name in changed:
+                await asyncio.to_thread(delete_file, self.directory, name)
+                after.pop(name, None)
+            note = (
+                f"The working directory would hold {total // 2**20} MiB, over its limit of "
+                f"{limit // 2**20} MiB: the files this call wrote were deleted."
+            )
+            execution.error = f"{execution.error} {note}" if execution.error else note
+            changed = []
+        elif cut:
+            note = f"The working directory has more than {MAX_ENTRIES} entries: only some were looked at."
+            execution.error = f"{execution.error} {note}" if execution.error else note
+        self._snapshot = after
         execution.directory = self.directory
         execution.files_created = [self.directory / name for name in changed]
         for name in changed:
             media_type = IMAGE_TYPES.get(os.path.splitext(name)[1].lower())
             if media_type is None or len(execution.images) >= self.limits.max_images:
                 continue
-            data = await asyncio.to_thread(self._read_file, name)
+            data = await asyncio.to_thread(read_file, self.directory, name, self.limits.max_image_bytes)
             if data is not None:
                 image = Content.from_data(data, media_type)
                 image.additional_properties["file"] = name
                 execution.images.append(image)
-
-    def _read_file(self, name: str) -> bytes | None:
-        """A file's bytes, or ``None`` if it is not a small regular file (symlinks never followed)."""
-        path = self.directory
-        try:
-            # Walk component by component with O_NOFOLLOW: a symlinked directory is refused too.
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            for part in name.split("/"):
-                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-                nxt = os.open(part, flags, dir_fd=fd)
-                os.close(fd)
-                fd = nxt
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > self.limits.max_image_bytes:
-                    return None
-                return os.read(fd, self.limits.max_image_bytes + 1)[: self.limits.max_image_bytes]
-            finally:
-                os.close(fd)
-        except OSError:
-            return None
 
 
 def _death_notice(line: bytes) -> dict[str, int] | None:
