@@ -38,16 +38,22 @@ def _row(name: str, samples: list[float]) -> str:
     return f"{name:<34} {statistics.median(ms):>9.1f} {_pct(ms, 0.95):>9.1f} {len(ms):>6}"
 
 
-async def main(rounds: int, calls: int) -> int:
+def baseline(rounds: int) -> list[float]:
+    """``python -c print(1)`` in a new process: what every call would cost without a kept worker."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "print(1)"], check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def sandbox_samples(rounds: int, calls: int) -> tuple[list[float], list[float], str]:
     cold: list[float] = []
     warm: list[float] = []
-    baseline: list[float] = []
     isolation = "?"
     with tempfile.TemporaryDirectory(prefix="agentdown-bench-") as tmp:
         for i in range(rounds):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "print(1)"], check=True, capture_output=True)
-            baseline.append(time.perf_counter() - start)
             sandbox = Sandbox(Path(tmp) / f"s{i}", SandboxLimits())
             try:
                 start = time.perf_counter()
@@ -62,11 +68,17 @@ async def main(rounds: int, calls: int) -> int:
                     assert execution.stdout == "1\n", execution
             finally:
                 await sandbox.close()
+    return cold, warm, isolation
+
+
+def main(rounds: int, calls: int) -> int:
+    base = baseline(rounds)
+    cold, warm, isolation = asyncio.run(sandbox_samples(rounds, calls))
     print(f"local code interpreter ({isolation}), Python {sys.version.split()[0]}")
     print(f"{'':<34} {'p50 ms':>9} {'p95 ms':>9} {'n':>6}")
     print(_row("cold start (first call)", cold))
     print(_row("call after the first", warm))
-    print(_row("baseline: python -c print(1)", baseline))
+    print(_row("baseline: python -c print(1)", base))
     p50 = statistics.median(warm) * 1000
     verdict = "ok" if p50 <= TARGET_MS else "OVER TARGET"
     print(f"per-call overhead p50 {p50:.1f} ms, target <= {TARGET_MS:.0f} ms: {verdict}")
@@ -78,4 +90,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.rounds, args.calls)))
+    sys.exit(main(args.rounds, args.calls))
