@@ -289,7 +289,7 @@ async def test_rlimits_fallback(data_dir: Path, monkeypatch: pytest.MonkeyPatch)
             with pytest.raises(SandboxError, match="not searchable by other users"):
                 await box.run("1")
             # ...and the rest of it is tested as a non-root server would run it (same uid).
-            monkeypatch.setattr(launch, "_is_root", lambda: False)
+            monkeypatch.setattr(launch, "server_is_root", lambda: False)
             uid = os.getuid()
         execution = await box.run(
             "import os, resource\nos.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)"
@@ -350,3 +350,30 @@ async def test_server_side_file_walks_never_follow_symlinks(tmp_path: Path) -> N
     assert (outside / "victim.png").read_bytes() == b"host file"
     delete_file(box, "link.png")  # the link itself goes, not its target
     assert not (box / "link.png").is_symlink() and (outside / "victim.png").exists()
+
+
+@needs_ns
+async def test_the_unprivileged_launch_path(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a non-root server runs it: `unshare --map-root-user`, no uid switch (the only uid
+    # a user may map is its own); namespaces and rlimits apply all the same.
+    monkeypatch.setattr(launch, "server_is_root", lambda: False)
+    box = Sandbox(data_dir / "sandboxes" / "unprivileged", LIMITS)
+    try:
+        execution = await box.run(
+            "import os, socket\ntry:\n    socket.create_connection(('127.0.0.1', 1))\nexcept OSError as e:\n    net = e.errno\nos.getuid(), os.getcwd(), net"
+        )
+        assert execution.result == "(0, '/mnt/data', 101)", execution
+        assert box.isolation == "namespaces"
+    finally:
+        await box.close()
+
+
+@needs_ns
+async def test_shared_memory_and_multiprocessing_work(sandbox: Sandbox) -> None:
+    execution = await sandbox.run(
+        "import multiprocessing as mp\n"
+        "def square(x):\n    return x * x\n"
+        "with mp.get_context('fork').Pool(2) as pool:\n    out = pool.map(square, range(4))\n"
+        "out"
+    )
+    assert execution.result == "[0, 1, 4, 9]", execution

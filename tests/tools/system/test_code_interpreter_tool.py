@@ -198,3 +198,11 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_the_agents_api_reaches_a_sessions_sandbox(interpreter: LocalCodeInterpreter) -> None:
+    box = interpreter.sandbox("thread-1")
+    box.put_file("data.csv", b"n\n1\n2\n")
+    payload, _ = await _call(interpreter, "open('data.csv').read().split()", session_id="thread-1")
+    assert payload["result"] == "['n', '1', '2']"
+    assert interpreter.sandbox("thread-1") is box

@@ -136,9 +136,14 @@ def _build_root(plan: dict[str, Any]) -> None:
     os.makedirs(new_root + "/tmp", exist_ok=True)
     tmp_size = plan["tmp_bytes"]
     _mount(libc, "tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size},mode=1777")
+    _mount(
+        libc, "tmpfs", new_root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size // 4},mode=1777"
+    )
     os.makedirs(new_root + "/proc", exist_ok=True)
-    # Our own pid namespace's /proc: the host's processes are not in it.
-    _mount(libc, "proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    # Our own pid namespace's /proc: the host's processes are not in it. A container that
+    # masks parts of its /proc forbids a new one (EPERM): the code then runs without /proc.
+    with contextlib.suppress(OSError):
+        _mount(libc, "proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     old = new_root + "/.old_root"
     os.makedirs(old, exist_ok=True)
     _check(libc.syscall(155, new_root.encode(), old.encode()), "pivot_root")  # SYS_pivot_root, x86-64
@@ -285,7 +290,12 @@ class _Repl:
     def __init__(self, cap: int, result_cap: int) -> None:
         self.cap = cap
         self.result_cap = result_cap
-        self.globals: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+        # The cells' namespace is the real __main__ module, as in Jupyter: pickle (and so
+        # multiprocessing) finds functions a cell defined by __main__.<name>.
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = __builtins__
+        sys.modules["__main__"] = main
+        self.globals: dict[str, Any] = main.__dict__
         self.loop: Any = None
         self.saved: list[str] = []
         sys.meta_path.append(_BackendFinder(self.saved))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "SandboxError",
     "build_launch",
     "namespaces_available",
+    "server_is_root",
     "write_id_maps",
 ]
 
@@ -64,7 +66,8 @@ class Launch:
     """Start the process as this uid (rlimits under root)."""
 
 
-def _is_root() -> bool:
+def server_is_root() -> bool:
+    """Whether the server runs as root (then user code runs as :data:`SANDBOX_UID`)."""
     return os.geteuid() == 0
 
 
@@ -75,12 +78,22 @@ def namespaces_available() -> bool:
     """Whether ``unshare`` exists and this kernel allows user namespaces (checked once)."""
     global _probe
     if _probe is None:
-        ok = shutil.which("unshare") is not None and sys.platform == "linux"
+        unshare = shutil.which("unshare")
+        ok = unshare is not None and sys.platform == "linux"
         if ok:
+            # Really try: a container's seccomp profile may refuse unshare(2) whatever the sysctl says.
             try:
-                ok = int(Path("/proc/sys/user/max_user_namespaces").read_text()) > 0
-            except (OSError, ValueError):
+                probe = subprocess.run(
+                    [unshare, *_UNSHARE, "--propagation", "private", "--map-root-user", "true"],
+                    capture_output=True,
+                    timeout=10,
+                    check=False,
+                )
+                ok = probe.returncode == 0
+            except (OSError, subprocess.SubprocessError):
                 ok = False
+            if not ok:
+                logger.info("code interpreter: `unshare` cannot create namespaces here")
         _probe = ok
     return _probe
 
@@ -177,7 +190,7 @@ def build_launch(directory: Path, limits: SandboxLimits) -> Launch:
             "the code interpreter was asked for namespace isolation, but this machine has no "
             "`unshare` or does not allow user namespaces"
         )
-    root = _is_root()
+    root = server_is_root()
     setup: dict[str, Any] = {
         "rlimits": _rlimits(limits),
         "output_chars": limits.output_chars,

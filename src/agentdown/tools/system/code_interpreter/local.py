@@ -11,7 +11,7 @@ from agentdown.messages import Content
 from agentdown.tools.system.code_interpreter.launch import WORKDIR, namespaces_available
 from agentdown.tools.system.code_interpreter.limits import SandboxLimits
 from agentdown.tools.system.code_interpreter.pool import SandboxesBusy, SandboxPool
-from agentdown.tools.system.code_interpreter.sandbox import Execution, SandboxError
+from agentdown.tools.system.code_interpreter.sandbox import Execution, Sandbox, SandboxError
 from agentdown.tools.system.code_interpreter.tool import PythonToolBase, error_result
 
 __all__ = ["LocalCodeInterpreter", "local_code_interpreter"]
@@ -78,6 +78,11 @@ class LocalCodeInterpreter(PythonToolBase):
             {"backend": "local", "isolation": "namespaces" if namespaces else "rlimits"},
         )
         self.pool = SandboxPool(root, limits)
+
+    def sandbox(self, session_id: str) -> Sandbox:
+        """The sandbox ``execute_python`` uses for session ``session_id`` (for the Agents API:
+        ``put_file`` its input files, collect what the code wrote)."""
+        return self.pool.sandbox("session:" + session_id)
 
     async def execute(self, code: str, key: str, ephemeral: bool) -> str | list[Content]:
         try:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentdown.messages import Content
+from agentdown.tools.system.code_interpreter import launch
 from agentdown.tools.system.code_interpreter.files import MAX_ENTRIES, delete_file, read_file, scan
 from agentdown.tools.system.code_interpreter.launch import (
     SANDBOX_UID,
@@ -119,7 +120,7 @@ class Sandbox:
 
     def _prepare_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.geteuid() == 0:
+        if launch.server_is_root():
             os.chown(self.directory, SANDBOX_UID, SANDBOX_UID)
 
     def put_file(self, name: str, data: bytes) -> Path:
@@ -135,7 +136,7 @@ class Sandbox:
                 raise ValueError(f"sandbox file {name!r} exists and is not a regular file")
             with os.fdopen(os.dup(fd), "wb") as fh:
                 fh.write(data)
-            if os.geteuid() == 0:
+            if launch.server_is_root():
                 os.fchown(fd, SANDBOX_UID, SANDBOX_UID)
         finally:
             os.close(fd)
