@@ -80,7 +80,7 @@ def namespaces_available() -> bool:
     if _probe is None:
         unshare = shutil.which("unshare")
         ok = unshare is not None and sys.platform == "linux"
-        if ok:
+        if unshare is not None and ok:
             # Really try: a container's seccomp profile may refuse unshare(2) whatever the sysctl says.
             try:
                 probe = subprocess.run(
