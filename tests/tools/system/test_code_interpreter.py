@@ -377,3 +377,28 @@ async def test_shared_memory_and_multiprocessing_work(sandbox: Sandbox) -> None:
         "out"
     )
     assert execution.result == "[0, 1, 4, 9]", execution
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the seccomp filter is x86-64 only")
+async def test_seccomp_takes_risky_kernel_interfaces_away(sandbox: Sandbox) -> None:
+    execution = await sandbox.run(
+        "import ctypes\n"
+        "libc = ctypes.CDLL('libc.so.6', use_errno=True)\n"
+        "def call(*args):\n"
+        "    ctypes.set_errno(0)\n"
+        "    return libc.syscall(*args), ctypes.get_errno()\n"
+        "[call(101, 0, 0, 0, 0),"  # ptrace(PTRACE_TRACEME): allowed to anyone without a filter
+        " call(425, 1, 0),"  # io_uring_setup
+        " call(321, 0, 0, 0),"  # bpf
+        " call(323, 0),"  # userfaultfd
+        " call(272, 0x10000000),"  # unshare(CLONE_NEWUSER)
+        " call(298, 0, 0, -1, -1, 0),"  # perf_event_open
+        " call(0x40000000 + 39)]"  # getpid through the x32 ABI
+    )
+    assert execution.result == str([(-1, 1)] * 7), execution
+    assert sandbox.seccomp
+    threads = await sandbox.run(
+        "import threading, subprocess\nt = threading.Thread(target=print, args=('t',))\nt.start()\nt.join()\n"
+        "subprocess.run(['true']).returncode"
+    )
+    assert threads.result == "0" and threads.stdout == "t\n"

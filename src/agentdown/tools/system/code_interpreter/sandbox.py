@@ -103,6 +103,8 @@ class Sandbox:
         self.last_used = time.monotonic()
         self.isolation: Isolation | None = None
         """What the current (or last) worker got: ``namespaces`` or ``rlimits``."""
+        self.seccomp = False
+        """Whether the current (or last) worker runs under the seccomp filter."""
         self.starts = 0
         """How many workers were started (statistics, tests)."""
         self._proc: asyncio.subprocess.Process | None = None
@@ -185,9 +187,10 @@ class Sandbox:
             proc.stdin.write(write_id_maps(proc.pid))
         proc.stdin.write(json.dumps(launch.setup).encode() + b"\n")
         await proc.stdin.drain()
-        ready = await proc.stdout.readline()
-        if json.loads(ready or b"null") != {"ready": True}:
+        ready = json.loads(await proc.stdout.readline() or b"null")
+        if not isinstance(ready, dict) or ready.get("ready") is not True:
             raise SandboxError("the worker failed its setup")
+        self.seccomp = ready.get("seccomp") is True
 
     async def _stderr_tail(self, proc: asyncio.subprocess.Process) -> str:
         if proc.stderr is None:
