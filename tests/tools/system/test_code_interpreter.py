@@ -295,7 +295,7 @@ async def test_rlimits_fallback(data_dir: Path, monkeypatch: pytest.MonkeyPatch)
             "import os, resource\nos.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)"
         )
         assert box.isolation == "rlimits"
-        assert execution.result == f"({uid}, (32, 32))"
+        assert execution.result == f"({uid}, (16, 16))"
         loop = await box.run("import subprocess\nsubprocess.Popen(['sleep', '60'])\nwhile True:\n    pass")
         assert loop.restarted and "wall-time" in (loop.error or "")
         assert (await box.run("2")).result == "2"

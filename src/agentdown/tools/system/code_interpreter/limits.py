@@ -24,10 +24,13 @@ class SandboxLimits:
     """Wall-clock time of one call; past it the interpreter is killed (variables are lost)."""
     cpu_seconds: int = 120
     """CPU time of one interpreter process (RLIMIT_CPU), and of each process it starts."""
-    memory_bytes: int = 2048 * _MIB
-    """Address space of each process (RLIMIT_AS): allocations past it fail with MemoryError."""
-    max_processes: int = 32
-    """Processes and threads the sandbox's user may have at once (RLIMIT_NPROC)."""
+    memory_bytes: int = 1024 * _MIB
+    """Address space of each process (RLIMIT_AS): allocations past it fail with MemoryError.
+    numpy, pandas and a matplotlib chart need about 320 MiB. It binds each process, not
+    their sum: the sandbox as a whole may use up to ``max_processes`` times this."""
+    max_processes: int = 16
+    """Processes and threads the sandbox may have at once (RLIMIT_NPROC, which the kernel
+    counts per user namespace: these are the sandbox's own)."""
     max_file_bytes: int = 64 * _MIB
     """Largest file the code may write (RLIMIT_FSIZE)."""
     max_open_files: int = 256
