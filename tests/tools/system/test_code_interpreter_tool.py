@@ -206,3 +206,31 @@ async def test_the_agents_api_reaches_a_sessions_sandbox(interpreter: LocalCodeI
     payload, _ = await _call(interpreter, "open('data.csv').read().split()", session_id="thread-1")
     assert payload["result"] == "['n', '1', '2']"
     assert interpreter.sandbox("thread-1") is box
+
+
+async def test_notebook_behaviour(interpreter: LocalCodeInterpreter) -> None:
+    awaited, _ = await _call(interpreter, "import asyncio\nawait asyncio.sleep(0)\n5", session_id="nb")
+    assert awaited["result"] == "5"
+    coroutine, _ = await _call(interpreter, "async def f():\n    return 6\nawait f()", session_id="nb")
+    assert coroutine["result"] == "6"
+    long, _ = await _call(interpreter, "'x' * 10_000", session_id="nb")
+    assert len(long["result"]) == LIMITS.result_chars + 1 and long["result"].endswith("…")
+    failed, _ = await _call(interpreter, "def g():\n    return 1 / 0\ng()", session_id="nb")
+    assert failed["error"] == "ZeroDivisionError: division by zero"
+    assert 'File "<cell>", line 2, in g' in failed["stderr"] and "_worker.py" not in failed["stderr"]
+
+
+async def test_a_sandbox_that_cannot_start_is_a_clear_result(tmp_path: Path) -> None:
+    tool = local_code_interpreter(tmp_path, limits=SandboxLimits(startup_seconds=0.001))
+    try:
+        out = await tool.invoke({"code": "1"}, _context(tool, "slow"))
+        assert isinstance(out, str) and json.loads(out)["error"].startswith("the sandbox did not start")
+    finally:
+        await tool.aclose()
+
+
+async def test_the_description_says_what_isolation_there_is(tmp_path: Path) -> None:
+    plain = local_code_interpreter(tmp_path, limits=SandboxLimits(isolation="rlimits"))
+    assert plain.additional_properties["isolation"] == "rlimits"
+    assert "no network" not in plain.description and "/mnt/data" not in plain.description
+    await plain.aclose()
