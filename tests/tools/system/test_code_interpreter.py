@@ -71,7 +71,11 @@ async def test_host_files_are_hidden(sandbox: Sandbox, data_dir: Path) -> None:
     execution = await sandbox.run("open('/etc/passwd').read()")
     assert execution.result is not None and "sandbox:x:1000" in execution.result
     assert "daemon:" in host_passwd and "daemon:" not in execution.result  # not the host's
-    for path in (data_dir / "secret.txt", Path(agentdown.__file__), Path("/etc/shadow"), Path("/var/log")):
+    app = data_dir.parent / "app"  # a stand-in app folder beside the data directory
+    app.mkdir(exist_ok=True)
+    (app / "main.agent.md").write_text("---\nname: main\n---\nsecret instructions\n")
+    hidden = (app / "main.agent.md", app, data_dir / "secret.txt", Path(agentdown.__file__))
+    for path in (*hidden, Path("/etc/shadow"), Path("/var/log"), Path("/run"), Path("/sys/kernel")):
         probe = await sandbox.run(f"import os\nos.path.exists({str(path)!r})")
         assert probe.result == "False", path
     etc = await sandbox.run("sorted(os.listdir('/etc')), os.listdir('/mnt')")
