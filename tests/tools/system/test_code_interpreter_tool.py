@@ -234,3 +234,19 @@ async def test_the_description_says_what_isolation_there_is(tmp_path: Path) -> N
     assert plain.additional_properties["isolation"] == "rlimits"
     assert "no network" not in plain.description and "/mnt/data" not in plain.description
     await plain.aclose()
+
+
+async def test_without_namespaces_the_tool_is_refused_unless_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdown.tools.system.code_interpreter import SandboxError
+    from agentdown.tools.system.code_interpreter import launch as launch_module
+    from agentdown.tools.system.code_interpreter import local as local_module
+
+    monkeypatch.setattr(local_module, "namespaces_available", lambda: False)
+    monkeypatch.setattr(launch_module, "namespaces_available", lambda: False)
+    with pytest.raises(SandboxError, match=r"isolation='rlimits'"):
+        local_code_interpreter(tmp_path)
+    box = SandboxPool(tmp_path).sandbox("k")
+    with pytest.raises(SandboxError, match="needs Linux user namespaces"):
+        await box.run("1")

@@ -183,12 +183,11 @@ def _env(home: str, tmp: str | None) -> dict[str, str]:
 def build_launch(directory: Path, limits: SandboxLimits) -> Launch:
     """The way this machine can start a worker for ``directory`` under ``limits``."""
     exe, python_dirs = _python()
-    want = limits.isolation
-    use_ns = want != "rlimits" and namespaces_available()
-    if want == "namespaces" and not use_ns:
+    use_ns = limits.isolation == "namespaces"
+    if use_ns and not namespaces_available():
         raise SandboxError(
-            "the code interpreter was asked for namespace isolation, but this machine has no "
-            "`unshare` or does not allow user namespaces"
+            "the code interpreter needs Linux user namespaces, but this machine has no `unshare` "
+            "or does not allow them (SandboxLimits(isolation='rlimits') runs code without them)"
         )
     root = server_is_root()
     setup: dict[str, Any] = {

@@ -7,10 +7,11 @@ from typing import Literal
 
 __all__ = ["Isolation", "SandboxLimits"]
 
-Isolation = Literal["auto", "namespaces", "rlimits"]
-"""``namespaces``: Linux user, mount, pid, network, IPC and UTS namespaces plus rlimits;
-``rlimits``: a plain child process under rlimits (and another uid when the server is root);
-``auto``: namespaces when this machine allows them, else rlimits with a warning logged."""
+Isolation = Literal["namespaces", "rlimits"]
+"""``namespaces`` (the default): Linux user, mount, pid, network, IPC and UTS namespaces,
+seccomp and rlimits; where the machine allows no user namespaces the tool refuses to be made.
+``rlimits``: a plain child process under rlimits and seccomp (as another uid when the server
+is root): no network or filesystem isolation, so no security boundary; for trusted code only."""
 
 _MIB = 1024 * 1024
 
@@ -53,15 +54,15 @@ class SandboxLimits:
     """Live interpreters at once; the least recently used idle one is stopped for a new one."""
     startup_seconds: float = 20.0
     """Time allowed for a new interpreter to start."""
-    isolation: Isolation = "auto"
+    isolation: Isolation = "namespaces"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "isolation":
-                if value not in ("auto", "namespaces", "rlimits"):
+                if value not in ("namespaces", "rlimits"):
                     raise ValueError(
-                        f"SandboxLimits.isolation must be auto, namespaces or rlimits, not {value!r}"
+                        f"SandboxLimits.isolation must be 'namespaces' or 'rlimits', not {value!r}"
                     )
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"SandboxLimits.{f.name} must be a positive number, not {value!r}")

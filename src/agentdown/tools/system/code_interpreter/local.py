@@ -62,16 +62,17 @@ class LocalCodeInterpreter(PythonToolBase):
     """``execute_python`` running code in a local sandbox per session (see :func:`local_code_interpreter`)."""
 
     def __init__(self, root: Path, limits: SandboxLimits) -> None:
-        namespaces = limits.isolation != "rlimits" and namespaces_available()
-        if limits.isolation == "namespaces" and not namespaces:
-            raise RuntimeError(
-                "local_code_interpreter(isolation='namespaces'): this machine has no `unshare` "
-                "or does not allow user namespaces"
+        namespaces = limits.isolation == "namespaces"
+        if namespaces and not namespaces_available():
+            raise SandboxError(
+                "the local code interpreter needs Linux user namespaces (util-linux `unshare`), which this "
+                "machine does not allow; pass SandboxLimits(isolation='rlimits') to run code under rlimits "
+                "only, which neither hides the host's files nor blocks the network (trusted code only)"
             )
-        if not namespaces and limits.isolation == "auto":
+        if not namespaces:
             logger.warning(
-                "code interpreter: user namespaces are not available here; sandboxes run with "
-                "rlimits only (no network or filesystem isolation)"
+                "code interpreter: isolation='rlimits': code runs without namespaces (host files readable, "
+                "network open); use it for trusted code only"
             )
         super().__init__(
             _description(limits, namespaces),
