@@ -46,7 +46,8 @@ def _description(limits: SandboxLimits, namespaces: bool) -> str:
         "code writes (.png, .jpg, .gif, .svg) come back to you as images; no need to print base64.\n"
         f"- Limits: {limits.wall_seconds:g} s per call, {limits.memory_bytes // 2**20} MiB of memory, "
         f"{limits.max_file_bytes // 2**20} MiB per file. Past a limit the call is stopped and the "
-        "interpreter restarts: variables are lost, files are kept."
+        "interpreter restarts: variables are lost, files are kept. After "
+        f"{limits.idle_seconds / 60:g} idle minutes the interpreter is restarted the same way."
     )
 
 

@@ -110,7 +110,6 @@ class Sandbox:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         self._snapshot: dict[str, tuple[int, int]] | None = None
-        self._closed = False
 
     @property
     def busy(self) -> bool:
