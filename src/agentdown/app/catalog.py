@@ -251,6 +251,9 @@ class AgentCatalog:
         tools += self._queue_tools(spec, queued)
         tools += [self._toolset(name) for name in self._capabilities.mcp_servers if spec.mcp.allows(name)]
         tools += kit.tools
+        tools += self._system_tools(spec, {getattr(t, "name", None) for t in tools})
+        for api in spec.openapi_tools:
+            tools += api.tools()
         if spec.knowledge is not None:
             tools.append(self.knowledge.tool(spec))
         for ref in spec.subagents:
@@ -296,6 +299,25 @@ class AgentCatalog:
         )
         self._agents[slug] = agent
         return agent
+
+    def _system_tools(self, spec: AgentSpec, taken: set[Any]) -> list[Any]:
+        """``web_request`` where the agent or ``agents.config.yaml`` switches it on; ``false`` in either wins.
+
+        An agent's own tool of the same name wins; the system tool is left out, saying so.
+        """
+        setting = self.config.system_tools.get("web_request")
+        own = spec.system_tools.get("web_request")
+        if own is False or setting is False or (own is None and not setting):
+            return []
+        if "web_request" in taken:
+            _load_log.warning(
+                "agent %s has its own tool named web_request: the web_request system tool is left out",
+                spec.slug,
+            )
+            return []
+        from agentdown.tools.system.web_request import web_request_tool
+
+        return [web_request_tool(setting if isinstance(setting, Mapping) else True)]
 
     def _queue_tools(self, spec: AgentSpec, queued: list[QueueToolSpec]) -> list[Any]:
         if not queued:
