@@ -164,9 +164,39 @@ def test_system_tools(make_app: MakeApp) -> None:
     }
     path = app / "agents.config.yaml"
     assert messages(problems_of(app)) == [
-        f"{path}:2: warning: system_tools.dynamic_sessions_code_interpreter: agentdown has no code "
-        "interpreter system tool yet; agents run without execute_python",
+        f"{path}:3: warning: system_tools.dynamic_sessions_code_interpreter.endpoint: 'https://pool' is not an "
+        "https://<pool>.dynamicsessions.io endpoint: agents run execute_python in agentdown's local sandbox instead",
     ]
+
+
+def test_code_interpreter_where_switched_on(make_app: MakeApp, tmp_path: Any) -> None:
+    from agentdown.tools.system.code_interpreter import DynamicSessionsCodeInterpreter, LocalCodeInterpreter
+
+    env = {**KEY, "AGENTDOWN_DATA_DIR": str(tmp_path / "data")}
+    files = {
+        "a.agent.md": agent_md(BASE),
+        "b.agent.md": agent_md(BASE + "system_tools:\n  dynamic_sessions_code_interpreter: false"),
+    }
+    # A sample's config with its pool variable unset: the local sandbox, for every agent that does not opt out.
+    sample = "system_tools:\n  dynamic_sessions_code_interpreter:\n    endpoint: $ACA_SESSION_POOL_ENDPOINT\n"
+    catalog = load_app(make_app({**files, "agents.config.yaml": sample}), environ=env)
+    (tool,) = [t for t in catalog.build_agent("a").tools if t.name == "execute_python"]
+    assert isinstance(tool, LocalCodeInterpreter) and "execute_python" not in _tool_names(catalog, "b")
+    pool = "system_tools:\n  dynamic_sessions_code_interpreter:\n    endpoint: https://pool1.westus.dynamicsessions.io\n"
+    remote = load_app(make_app({**files, "agents.config.yaml": pool}), environ=env)
+    (tool,) = [t for t in remote.build_agent("a").tools if t.name == "execute_python"]
+    assert isinstance(tool, DynamicSessionsCodeInterpreter)
+    # Without the config, an agent's own switch turns the local sandbox on for it alone.
+    own = load_app(
+        make_app(
+            {
+                "a.agent.md": agent_md(BASE + "system_tools:\n  dynamic_sessions_code_interpreter: true"),
+                "c.agent.md": agent_md(BASE),
+            }
+        ),
+        environ=env,
+    )
+    assert "execute_python" in _tool_names(own, "a") and "execute_python" not in _tool_names(own, "c")
 
 
 def _tool_names(catalog: Any, slug: str) -> list[str]:

@@ -46,6 +46,7 @@ from agentdown.app.queue_tools import QueueToolSpec, read_queue_tools
 from agentdown.app.spec import AgentConfiguration, HttpAuth
 from agentdown.app.substitution import has_placeholders, substitute_values
 from agentdown.app.triggers import read_http_auth
+from agentdown.tools.system.code_interpreter.dynamic_sessions import endpoint_allowed
 from agentdown.tools.system.web_settings import parse_web_settings
 
 __all__ = [
@@ -298,10 +299,13 @@ def _config_system_tools(reader: Reader) -> dict[str, Any]:
             "endpoint": endpoint,
             "client_id": reader.string((*interpreter, "client_id")),
         }
-        reader.warn(
-            interpreter,
-            "agentdown has no code interpreter system tool yet; agents run without execute_python",
-        )
+        if endpoint is not None and not endpoint_allowed(endpoint):
+            # A sample's unset `$ACA_SESSION_POOL_ENDPOINT` lands here: not an error.
+            reader.warn(
+                (*interpreter, "endpoint"),
+                f"{endpoint!r} is not an https://<pool>.dynamicsessions.io endpoint: agents run "
+                "execute_python in agentdown's local sandbox instead",
+            )
     web = (*path, "web_request")
     raw = reader.get(web)
     if isinstance(raw, dict):
