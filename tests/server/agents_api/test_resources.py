@@ -92,7 +92,7 @@ def assistants_scenario(url: str) -> None:
         client.create_agent(model="m", tools=missing.definitions)
 
     # Tools that do not run here are refused, naming the type.
-    for kind in ("bing_grounding", "code_interpreter"):
+    for kind in ("bing_grounding", "sharepoint_grounding"):
         with pytest.raises(HttpResponseError, match=f"tool type '{kind}'") as bad:
             client.create_agent(body={"model": "m", "tools": [{"type": kind, kind: {}}]})
         assert bad.value.status_code == 400

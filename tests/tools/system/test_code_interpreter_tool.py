@@ -121,10 +121,11 @@ async def test_a_matplotlib_chart_comes_back_as_an_image(interpreter: LocalCodeI
     assert payload["files"] == ["figure_1.png"] and payload["stderr"] == ""
     assert len(images) == 1 and images[0].type == "data" and images[0].media_type == "image/png"
     assert images[0].data is not None and images[0].data.startswith(b"\x89PNG\r\n\x1a\n")
-    # A figure left open is saved too; and a PNG written by plain code comes back as well.
+    # A figure left open is saved too (one the code saved itself is not saved twice).
     left_open, more = await _call(
         interpreter,
-        "fig, ax = plt.subplots()\nax.bar([1, 2], [3, 4])\nfig.savefig('bars.png')",
+        "fig, ax = plt.subplots()\nax.bar([1, 2], [3, 4])\nfig.savefig('bars.png')\n"
+        "other, ax2 = plt.subplots()\nax2.plot([1, 2])",
         session_id="charts",
     )
     assert sorted(left_open["files"]) == ["bars.png", "figure_2.png"]

@@ -77,6 +77,11 @@ def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_res
             continue
         if key == "azure_ai_search":
             continue  # checked with the connection settings when a run uses it
+        if key == "code_interpreter":
+            from agentdown.runtime.agents_api.code_interpreter import check_code_interpreter_resources
+
+            check_code_interpreter_resources(item, f"{field}.{key}")
+            continue
         if key == "file_search":
             from agentdown.runtime.agents_api.search_tools import check_file_search_resources
 

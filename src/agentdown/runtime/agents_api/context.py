@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agentdown.runtime.agents_api.runs.host import RunHost
     from agentdown.runtime.agents_api.runs.service import RunService
     from agentdown.runtime.agents_api.vector_stores import VectorStores
+    from agentdown.tools.system.code_interpreter import LocalCodeInterpreter, Sandbox
 
 __all__ = ["AgentsApi"]
 
@@ -38,6 +39,7 @@ class AgentsApi:
     _files: FileService | None = None
     _knowledge: KnowledgeBase | None = None
     _vector_stores: VectorStores | None = None
+    _interpreter: LocalCodeInterpreter | None = None
     _starting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def assistants(self) -> AssistantDirectory:
@@ -70,6 +72,15 @@ class AgentsApi:
 
             self._vector_stores = VectorStores(self)
         return self._vector_stores
+
+    def sandbox(self, thread_id: str) -> Sandbox:
+        """The code interpreter's sandbox of a thread (``<data dir>/sandboxes``; raises ``SandboxError``)."""
+        if self._interpreter is None:
+            from agentdown.sessions.config import data_dir
+            from agentdown.tools.system.code_interpreter import local_code_interpreter
+
+            self._interpreter = local_code_interpreter(data_dir(self.environ) / "sandboxes")
+        return self._interpreter.sandbox("thread:" + thread_id)
 
     async def search_stores(
         self, store_ids: Sequence[str], query: str, max_results: int = 20, score_threshold: float = 0.0
@@ -107,6 +118,9 @@ class AgentsApi:
             self._host = None
             self.runs = None
         await self.close_knowledge()
+        if self._interpreter is not None:
+            interpreter, self._interpreter = self._interpreter, None
+            await interpreter.aclose()
         await self.store.aclose()
 
     async def close_knowledge(self) -> None:

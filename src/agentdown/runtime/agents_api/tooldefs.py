@@ -20,13 +20,19 @@ __all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search", "azure_ai_search", "openapi")
-SINGLETONS = ("file_search", "azure_ai_search")
+RUNS_HERE = (
+    "function",
+    "connected_agent",
+    "azure_function",
+    "file_search",
+    "azure_ai_search",
+    "openapi",
+    "code_interpreter",
+)
+SINGLETONS = ("file_search", "azure_ai_search", "code_interpreter")
 """Tool types a list may hold once, without a name of their own (the model calls them by their type)."""
 
-LATER: dict[str, str] = {
-    "code_interpreter": "the code interpreter",
-}
+LATER: dict[str, str] = {}
 """Tool types of the service that agentdown does not run yet, and the feature that will add each."""
 
 CLOUD_ONLY: dict[str, str] = {
@@ -91,7 +97,7 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
             from agentdown.runtime.agents_api.search_tools import check_file_search_definition
 
             check_file_search_definition(body, f"{where}.{kind}")
-        elif kind == "azure_ai_search":
+        elif kind in ("azure_ai_search", "code_interpreter"):
             if body is not None and not isinstance(body, dict):
                 raise bad_request(f"{where}.{kind} must be an object", f"{where}.{kind}")
         elif not isinstance(body, dict):

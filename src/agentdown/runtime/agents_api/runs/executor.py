@@ -31,6 +31,7 @@ from agentdown.loop.events import (
     ToolCallEndEvent,
 )
 from agentdown.messages import Content, Message, Usage
+from agentdown.runtime.agents_api.code_interpreter import RunCodeInterpreter
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.objects import message_object, now, text_block, to_model_message
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
@@ -107,6 +108,8 @@ class _Execution:
         Usually that is the run's completion, so a short run costs one write fewer;
         nobody can observe the difference, since nothing was emitted yet."""
         self.search: FileSearchTool | None = None
+        self.interpreter: RunCodeInterpreter | None = None
+        """The run's ``code_interpreter`` (its calls are steps of that type, its images the answer's)."""
         self.openapi: set[str] = set()
         """Names of the run's ``openapi`` operations (their calls are steps of that type)."""
         self.kinds: set[str] = set()
@@ -127,6 +130,13 @@ class _Execution:
             _, citations = cite(text, self.search.hits)
             block["text"]["annotations"] = [c.to_annotation() for c in citations]
         return block
+
+    def image_blocks(self) -> list[dict[str, Any]]:
+        """``image_file`` contents of the images the code interpreter wrote since the last answer."""
+        if self.interpreter is None or not self.interpreter.images:
+            return []
+        images, self.interpreter.images = self.interpreter.images, []
+        return [{"type": "image_file", "image_file": {"file_id": i}} for i in images]
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -254,6 +264,13 @@ class _Execution:
                 "type": "azure_ai_search",
                 "azure_ai_search": {"input": text, "output": None},
             }
+        if self.interpreter is not None and name == self.interpreter.name:
+            code = arguments.get("code") if isinstance(arguments, dict) else arguments
+            return {
+                "id": call_id,
+                "type": "code_interpreter",
+                "code_interpreter": {"input": str(code or ""), "outputs": []},
+            }
         if name in self.openapi:
             text = (
                 arguments if isinstance(arguments, str) else json.dumps(arguments or {}, ensure_ascii=False)
@@ -274,6 +291,9 @@ class _Execution:
                 continue
             if call["type"] in ("azure_ai_search", "openapi"):
                 call[call["type"]]["output"] = event.output
+            elif call["type"] == "code_interpreter" and self.interpreter is not None:
+                done = self.interpreter.calls.get(event.call_id) or {}
+                call["code_interpreter"]["outputs"] = done.get("outputs", [])
             elif call["type"] == "file_search":
                 found = self.search.calls.get(event.call_id) if self.search is not None else None
                 call["file_search"]["results"] = file_search_results(found[1] if found else [])
@@ -311,7 +331,9 @@ class _Execution:
         assert self.message is not None and self.message_step is not None
         body = dict(self.message.body)
         body.update(
-            status="completed", completed_at=now(), content=[self.answer_block(self.text or answer.text)]
+            status="completed",
+            completed_at=now(),
+            content=[self.answer_block(self.text or answer.text), *self.image_blocks()],
         )
         step = dict(self.message_step.body)
         step.update(status="completed", completed_at=now(), usage=usage_object(usage))
@@ -330,7 +352,7 @@ class _Execution:
         body = message_object(
             self.thread_id,
             "assistant",
-            [self.answer_block(answer.text)],
+            [self.answer_block(answer.text), *self.image_blocks()],
             assistant_id=str(self.run["assistant_id"]),
             run_id=self.run_id,
         )
@@ -404,6 +426,7 @@ async def execute_run(
         ex.search = plan.file_search()
         ex.kinds = {t.name for t in plan.agent.tools if getattr(t, "kind", None) == "azure_ai_search"}
         ex.openapi = {t.name for t in plan.agent.tools if getattr(t, "kind", None) == "openapi"}
+        ex.interpreter = next((t for t in plan.agent.tools if isinstance(t, RunCodeInterpreter)), None)
         if ex.search is not None and (run.get("_conversation") or run.get("_state") is not None):
             await _seed_hits(ex, ex.search)
         events = await _start(ex, plan)

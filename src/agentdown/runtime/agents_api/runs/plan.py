@@ -231,6 +231,17 @@ async def _tools(
                     schema=spec.get("parameters") or {"type": "object", "properties": {}},
                 )
             )
+        elif kind == "code_interpreter":
+            from agentdown.runtime.agents_api.code_interpreter import RunCodeInterpreter, input_file_ids
+
+            tools.append(
+                RunCodeInterpreter(
+                    api,
+                    thread_id=run.thread_id or "",
+                    owner=run.owner or "",
+                    file_ids=input_file_ids(run.resources),
+                )
+            )
         elif kind == "openapi":
             tools.extend(_openapi_tools(api, definition, f"tools[{index}].openapi"))
         elif kind == "azure_function":

@@ -117,6 +117,16 @@ class _BackendFinder:
             _save_figures(saved)
 
         module.show = show  # type: ignore[attr-defined]
+        from matplotlib.figure import Figure
+
+        original = Figure.savefig
+
+        def savefig(figure: Any, *args: Any, **kwargs: Any) -> Any:
+            # The code saved this figure itself: it is not saved a second time as figure_N.png.
+            figure._agentdown_saved = True
+            return original(figure, *args, **kwargs)
+
+        Figure.savefig = savefig  # type: ignore[method-assign,assignment]
 
 
 _figure_counter = [0]
@@ -127,6 +137,8 @@ def _save_figures(saved: list[str]) -> None:
     if plt is None:
         return
     for num in plt.get_fignums():
+        if getattr(plt.figure(num), "_agentdown_saved", False):
+            continue
         _figure_counter[0] += 1
         name = f"figure_{_figure_counter[0]}.png"
         plt.figure(num).savefig(name)
