@@ -74,7 +74,7 @@ def test_check_json_prints_the_resolved_app(runner: CliRunner, deployed: Path) -
         "enabled": True,
         "exclude": [],
         "subagents": ["digest"],
-        "honoured": False,
+        "tools": [],
     }
     first = report["problems"][0]
     assert first == {
