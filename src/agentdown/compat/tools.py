@@ -46,6 +46,7 @@ __all__ = [
     "workflow_tool_mark",
 ]
 
+
 def single_model_parameter(func: Callable[..., Any]) -> type[BaseModel] | None:
     """The pydantic model ``func``'s only parameter is annotated with, else ``None``."""
     try:
