@@ -33,6 +33,7 @@ class WorkflowHost:
         self.queues: QueueService = open_queue_service(resolve_account(setting, env))
         self.store = open_agents_store(env)
         self.service = WorkflowService(catalog, self.store, self.queues.queue(settings.queue), settings)
+        self.settings = settings
 
     def describe(self) -> str:
         return f"workflows queue {self.service.queue.name!r} on {self.queues.describe()}"
@@ -58,18 +59,19 @@ def workflows_enabled(catalog: AgentCatalog) -> bool:
 
 
 async def ensure_workflow_host(catalog: AgentCatalog, *, consume: bool = True) -> WorkflowHost:
-    """The catalog's host on this loop, started (consuming jobs unless ``consume`` is false)."""
+    """The catalog's host on this loop, started; it consumes jobs when ``consume`` and
+    ``AGENTDOWN_WORKFLOW_EXECUTE`` allow (``agentdown worker`` runs its own :class:`WorkflowHost`)."""
     loop = asyncio.get_running_loop()
     lock = _lock.setdefault(loop, asyncio.Lock())
     async with lock:
         held = _hosts.get(catalog)
         if held is not None and held[0] is loop:
             host = held[1]
-            if consume and not host.service.consuming:
+            if consume and host.settings.execute and not host.service.consuming:
                 await host.start(consume=True)
             return host
         host = WorkflowHost(catalog)
-        await host.start(consume=consume)
+        await host.start(consume=consume and host.settings.execute)
         _hosts[catalog] = (loop, host)
         return host
 

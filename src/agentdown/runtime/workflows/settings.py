@@ -6,6 +6,8 @@
   renewal; a worker that dies holding one loses it after this long.
 * ``AGENTDOWN_WORKFLOW_CONCURRENCY`` (16): jobs one process runs at once.
 * ``AGENTDOWN_WORKFLOW_POLL_SECONDS`` (1): how often an idle consumer asks the queue.
+* ``AGENTDOWN_WORKFLOW_EXECUTE`` (``true``): ``false`` makes ``serve`` (and any process
+  whose chat turns start workflows) only queue steps, leaving them to ``agentdown worker``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class WorkflowSettings:
     lease_seconds: float = 30.0
     concurrency: int = 16
     poll_seconds: float = 1.0
+    execute: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkflowSettings:
@@ -53,4 +56,14 @@ class WorkflowSettings:
             lease_seconds=number("AGENTDOWN_WORKFLOW_LEASE_SECONDS", defaults.lease_seconds),
             concurrency=positive_int(env, "AGENTDOWN_WORKFLOW_CONCURRENCY") or defaults.concurrency,
             poll_seconds=number("AGENTDOWN_WORKFLOW_POLL_SECONDS", defaults.poll_seconds),
+            execute=_flag(env, "AGENTDOWN_WORKFLOW_EXECUTE"),
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
