@@ -19,10 +19,10 @@ from serverkit import HELPER, live_server, post_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime" / "workflows"))
 
-from wfkit import model, wait_for, write_triage_app  # noqa: E402
+from wfkit import model, wait_for, write_triage_app
 
-from agentdown.server import ServerSettings  # noqa: E402
-from agentdown.workflows.planned.ownership import session_prefix  # noqa: E402
+from agentdown.server import ServerSettings
+from agentdown.workflows.planned.ownership import session_prefix
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ async def test_another_principal_with_the_session_id_is_refused(tmp_path: Path, 
         alice, mallory = principal("alice"), principal("mallory")
         session_id, workflow_id = await start(http, live.url, alice)
         # A second workflow from a later turn records Alice as its owner too.
-        status, _, body = await post_json(
+        _status, _, body = await post_json(
             http,
             f"{live.url}/agents/main/chat",
             {"prompt": "triage billing wait PT1H"},
@@ -183,7 +183,7 @@ async def test_the_list_is_newest_first_and_shows_the_notification_once_ended(
     async with live_server(app, model, environ=env) as live, aiohttp.ClientSession() as http:
         session_id, slow = await start(http, live.url)
         headers = {"x-ms-session-id": session_id}
-        status, _, body = await post_json(
+        _status, _, body = await post_json(
             http, f"{live.url}/agents/main/chat", {"prompt": "triage search wait PT0.1S"}, headers
         )
         fast = json.loads(body["tool_calls"][0]["result"])["workflow_id"]
