@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agentdown.app.bindings import validate_queue_name
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
 
@@ -51,8 +52,13 @@ class WorkflowSettings:
                 raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
             return value
 
+        queue = (env.get("AGENTDOWN_WORKFLOWS_QUEUE") or "").strip() or WORKFLOWS_QUEUE
+        try:
+            validate_queue_name(queue)
+        except ValueError as exc:
+            raise ConfigurationError(f"AGENTDOWN_WORKFLOWS_QUEUE: {exc}") from None
         return cls(
-            queue=(env.get("AGENTDOWN_WORKFLOWS_QUEUE") or "").strip() or WORKFLOWS_QUEUE,
+            queue=queue,
             lease_seconds=number("AGENTDOWN_WORKFLOW_LEASE_SECONDS", defaults.lease_seconds),
             concurrency=positive_int(env, "AGENTDOWN_WORKFLOW_CONCURRENCY") or defaults.concurrency,
             poll_seconds=number("AGENTDOWN_WORKFLOW_POLL_SECONDS", defaults.poll_seconds),
