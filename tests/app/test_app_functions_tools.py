@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,10 @@ def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> No
     (site / "azure_functions_agents").mkdir(parents=True)
     (site / "azure_functions_agents" / "__init__.py").write_text(textwrap.dedent(source))
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delitem(sys.modules, "azure_functions_agents", raising=False)
+    # Recorded first, so the fake package imported by the test is removed again afterwards
+    # (delitem alone restores nothing when the name was absent, and later tests would import it).
+    monkeypatch.setitem(sys.modules, "azure_functions_agents", types.ModuleType("placeholder"))
+    monkeypatch.delitem(sys.modules, "azure_functions_agents")
 
 
 def test_an_installed_package_whose_tools_fit_is_used_as_is(
