@@ -101,7 +101,7 @@ async def test_a_duplicate_job_while_the_call_runs_is_put_back_not_run(
     [dup] = await service.queue.receive(1, 30)
     await service._handle_job(dup)
     assert marks(tmp_path / "marks.txt") == []  # not run a second time
-    assert await service.queue.approximate_count() == 2  # both still there: the duplicate comes back later
+    assert await service.queue.approximate_count() == 3  # both still there (and the start's kick)
 
 
 async def test_a_started_call_whose_lease_ran_out_is_interrupted_not_rerun(
@@ -159,7 +159,7 @@ async def test_jobs_left_in_the_outbox_by_a_crash_are_sent_by_the_next_job(servi
 
     outcome = await apply_step(service.store, wid, step)
     assert [j["key"] for j in outcome.jobs] == ["metrics"]
-    assert await service.queue.approximate_count() == 1  # only the undeleted job
+    assert await service.queue.approximate_count() == 2  # the undeleted job and the start's kick
     found = await service.get(wid)
     assert found is not None and [j["key"] for j in found.body["outbox"]] == ["metrics"]
     # Its job comes back; handling it sends the lost jobs first, then drops itself as done.
@@ -185,13 +185,13 @@ async def test_a_timer_that_is_not_due_re_arms(service: WorkflowService) -> None
     await service._handle_job(message)
     found = await service.get(wid)
     assert found is not None and found.state.units["nap"].status == "running"
-    assert await service.queue.approximate_count() == 2  # the original and the re-armed one
+    assert await service.queue.approximate_count() == 3  # the original, the re-armed one, the kick
     # A timer job for another time (stale) is dropped.
     stale = {**early, "due": (due - timedelta(minutes=5)).isoformat()}
     await service.queue.send(json.dumps(stale))
     [message] = await service.queue.receive(1, 30)
     await service._handle_job(message)
-    assert await service.queue.approximate_count() == 2
+    assert await service.queue.approximate_count() == 3
 
 
 async def test_a_session_may_run_ten_workflows_at_once(service: WorkflowService) -> None:
@@ -229,3 +229,26 @@ async def test_tool_failures_keep_tracebacks_and_long_values_out_of_the_status(
     # A tool the plan names that is no longer an allowed workflow tool (excluded) fails, without running.
     outcome = await run_tool(service.catalog, "main", "page_oncall", {})
     assert isinstance(outcome, TaskFailure) and "no longer a workflow tool" in outcome.message
+
+
+async def test_a_start_whose_process_died_before_sending_is_kicked(
+    service: WorkflowService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.settings = WorkflowSettings(lease_seconds=0.3)
+    real_flush = service._flush
+
+    async def die(*args: Any) -> None:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(service, "_flush", die)
+    p = plan({"id": "logs", "tool": "fetch_logs", "args": {"service": "s"}})
+    with pytest.raises(ConnectionError):
+        await service.start_workflow("main", "sess-a", None, p)
+    monkeypatch.setattr(service, "_flush", real_flush)
+    [found] = await service.all_workflows()
+    assert [j["key"] for j in found.body["outbox"]] == ["logs"]
+    assert await service.queue.receive(1, 30) == []  # only the kick, delayed by a lease
+    await asyncio.sleep(0.4)
+    await drain(service)  # any worker receiving the kick sends the outbox, then the run follows
+    done = await service.get(found.workflow_id)
+    assert done is not None and done.state.runtime_status == "Completed" and done.body["outbox"] == []

@@ -8,6 +8,8 @@ number of processes (``serve``, ``agentdown worker``) consume the queue.
 
 Delivery is at least once; effects are guarded so a finished step is never redone:
 
+* a new workflow's first jobs are backed by a delayed *kick* job sent before the record
+  is created, so a process that dies right after ``start_workflow`` loses nothing;
 * a job for an execution that is no longer running (finished, cancelled, an older
   attempt) or of an ended workflow is dropped;
 * before a tool or sub-agent runs, a ``started`` marker is written (compare-and-set)
@@ -116,6 +118,10 @@ class WorkflowService:
         workflow_id = new_workflow_id(session_id)
         state, actions = start(plan, r.utcnow(), workflow_id)
         body, jobs = r.new_body(state, actions, agent=agent, session_id=session_id, owner=owner)
+        # Sent before the record exists: if this process dies before the first jobs are sent,
+        # the kick comes back after a lease and sends the outbox (with no record, it is dropped).
+        kick = {"job_id": "", "workflow_id": workflow_id, "kind": "kick", "key": ""}
+        await self.queue.send(json.dumps(kick), visibility_delay=self.settings.lease_seconds, time_to_live=-1)
         await self.store.create(r.KIND, "", workflow_id, body)
         await self._flush(workflow_id, jobs)
         logger.info("workflow %s started by agent %s", workflow_id, agent)
@@ -207,7 +213,7 @@ class WorkflowService:
             await self._timer(message, record, key, str(job.get("due", "")))
         elif kind == "run":
             await self._run(message, workflow_id, key, int(job.get("attempt", 0)))
-        else:
+        else:  # a kick: the outbox is sent
             await self._delete(message)
 
     async def _timer(self, message: QueueMessage, record: Record, key: str, due_text: str) -> None:
