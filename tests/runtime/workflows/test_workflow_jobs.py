@@ -19,11 +19,13 @@ import pytest
 from wfkit import marks, write_triage_app
 
 from agentdown.app.catalog import load_app
+from agentdown.exceptions import ConfigurationError
 from agentdown.runtime.agents_api.sqlite_store import SqliteAgentsStore
 from agentdown.runtime.queues.sqlite import SqliteQueueService
 from agentdown.runtime.workflows import KIND, ActiveLimitError, WorkflowService, WorkflowSettings
 from agentdown.runtime.workflows.execute import failure_message, run_tool
 from agentdown.runtime.workflows.records import apply_step, utcnow
+from agentdown.runtime.workflows.service import MAX_DELIVERIES
 from agentdown.testing import ScriptedModel
 from agentdown.workflows.planned import PlanPolicy, TaskFailure, on_result, validate_plan
 from agentdown.workflows.planned.plan import MAX_ACTIVE_WORKFLOWS_PER_SESSION
@@ -40,7 +42,13 @@ async def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     catalog = load_app(write_triage_app(tmp_path), model=ScriptedModel(["REPORT"]), environ={})
     queues = SqliteQueueService(tmp_path / "queues.db")
     store = SqliteAgentsStore(tmp_path / "agents.db")
-    svc = WorkflowService(catalog, store, queues.queue("wf-jobs"), WorkflowSettings(lease_seconds=30))
+    svc = WorkflowService(
+        catalog,
+        store,
+        queues.queue("wf-jobs"),
+        WorkflowSettings(lease_seconds=30),
+        poison_queue=queues.queue("wf-jobs-poison"),
+    )
     await svc.start(consume=False)
     yield svc
     await svc.aclose()
@@ -242,8 +250,8 @@ async def test_a_start_whose_process_died_before_sending_is_kicked(
 
     monkeypatch.setattr(service, "_flush", die)
     p = plan({"id": "logs", "tool": "fetch_logs", "args": {"service": "s"}})
-    with pytest.raises(ConnectionError):
-        await service.start_workflow("main", "sess-a", None, p)
+    # The run exists, so its id is the answer even though its jobs were not sent.
+    wid = await service.start_workflow("main", "sess-a", None, p)
     monkeypatch.setattr(service, "_flush", real_flush)
     [found] = await service.all_workflows()
     assert [j["key"] for j in found.body["outbox"]] == ["logs"]
@@ -252,3 +260,48 @@ async def test_a_start_whose_process_died_before_sending_is_kicked(
     await drain(service)  # any worker receiving the kick sends the outbox, then the run follows
     done = await service.get(found.workflow_id)
     assert done is not None and done.state.runtime_status == "Completed" and done.body["outbox"] == []
+    assert done.workflow_id == wid
+
+
+async def test_a_job_that_fails_every_time_goes_to_the_poison_queue(service: WorkflowService) -> None:
+    wid = await service.start_workflow(
+        "main", "sess-a", None, plan({"id": "nap", "type": "wait", "duration": "PT1H"})
+    )
+
+    def corrupt(state: Any, body: dict[str, Any]) -> None:
+        body["state"]["tasks"] = "broken"  # no longer a PlanState: every handling raises
+
+    await apply_step(service.store, wid, corrupt)
+    job = {"job_id": "", "workflow_id": wid, "kind": "timer", "key": "nap", "due": utcnow().isoformat()}
+    await service.queue.send(json.dumps(job))
+    for _ in range(MAX_DELIVERIES):
+        [message] = await service.queue.receive(1, 0)
+        await service._handle(message)  # fails, logged; the job stays
+    [message] = await service.queue.receive(1, 0)
+    await service._handle(message)
+    assert service.poison is not None
+    assert await service.poison.approximate_count() == 1
+    assert await service.queue.receive(1, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AGENTDOWN_WORKFLOWS_QUEUE", "Bad_Name"),
+        ("AGENTDOWN_WORKFLOWS_QUEUE", "q" * 60),
+        ("AGENTDOWN_WORKFLOW_LEASE_SECONDS", "0"),
+        ("AGENTDOWN_WORKFLOW_POLL_SECONDS", "soon"),
+        ("AGENTDOWN_WORKFLOW_CONCURRENCY", "-1"),
+        ("AGENTDOWN_WORKFLOW_EXECUTE", "maybe"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        WorkflowSettings.from_env({name: value})
+
+
+def test_settings_from_the_environment() -> None:
+    settings = WorkflowSettings.from_env(
+        {"AGENTDOWN_WORKFLOWS_QUEUE": "my-flows", "AGENTDOWN_WORKFLOW_EXECUTE": "off"}
+    )
+    assert (settings.queue, settings.execute, settings.lease_seconds) == ("my-flows", False, 30.0)

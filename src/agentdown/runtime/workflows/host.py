@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from agentdown.app.catalog import AgentCatalog
 from agentdown.runtime.agents_api.config import open_agents_store
-from agentdown.runtime.queues.base import QueueService
+from agentdown.runtime.queues.base import QueueService, poison_queue_name
 from agentdown.runtime.queues.config import DEFAULT_CONNECTION, open_queue_service, resolve_account
 from agentdown.runtime.workflows.service import WorkflowService
 from agentdown.runtime.workflows.settings import WorkflowSettings
@@ -32,7 +32,10 @@ class WorkflowHost:
         settings = WorkflowSettings.from_env(env)
         self.queues: QueueService = open_queue_service(resolve_account(setting, env))
         self.store = open_agents_store(env)
-        self.service = WorkflowService(catalog, self.store, self.queues.queue(settings.queue), settings)
+        poison = self.queues.queue(poison_queue_name(settings.queue))
+        self.service = WorkflowService(
+            catalog, self.store, self.queues.queue(settings.queue), settings, poison_queue=poison
+        )
         self.settings = settings
 
     def describe(self) -> str:

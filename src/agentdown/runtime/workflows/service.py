@@ -35,7 +35,12 @@ from typing import Any
 
 from agentdown.app.catalog import AgentCatalog
 from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record
-from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
+from agentdown.runtime.queues.base import (
+    MessageQueue,
+    QueueMessage,
+    QueueMessageLostError,
+    move_to_poison,
+)
 from agentdown.runtime.workflows import records as r
 from agentdown.runtime.workflows.execute import run_subagent, run_tool
 from agentdown.runtime.workflows.settings import MAX_DELAY_SECONDS, WorkflowSettings
@@ -54,10 +59,12 @@ from agentdown.workflows.planned.ownership import new_workflow_id
 from agentdown.workflows.planned.plan import MAX_ACTIVE_WORKFLOWS_PER_SESSION
 from agentdown.workflows.planned.state import Action
 
-__all__ = ["INTERRUPTED", "ActiveLimitError", "WorkflowService"]
+__all__ = ["INTERRUPTED", "MAX_DELIVERIES", "ActiveLimitError", "WorkflowService"]
 
 logger = logging.getLogger("agentdown.workflows")
 
+MAX_DELIVERIES = 20
+"""Deliveries of one job before it goes to ``<queue>-poison`` (a run job ends long before: see the marker)."""
 INTERRUPTED = "interrupted: the worker running this attempt stopped before it finished"
 
 
@@ -78,11 +85,13 @@ class WorkflowService:
         store: AgentsStore,
         queue: MessageQueue,
         settings: WorkflowSettings | None = None,
+        poison_queue: MessageQueue | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.queue = queue
         self.settings = settings or WorkflowSettings()
+        self.poison = poison_queue
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -92,6 +101,8 @@ class WorkflowService:
 
     async def start(self, *, consume: bool = True) -> None:
         await self.queue.create()
+        if self.poison is not None:
+            await self.poison.create()
         if consume and self._consumer is None:
             self._consumer = asyncio.create_task(self._consume(), name="agentdown-workflows-consumer")
 
@@ -123,7 +134,10 @@ class WorkflowService:
         kick = {"job_id": "", "workflow_id": workflow_id, "kind": "kick", "key": ""}
         await self.queue.send(json.dumps(kick), visibility_delay=self.settings.lease_seconds, time_to_live=-1)
         await self.store.create(r.KIND, "", workflow_id, body)
-        await self._flush(workflow_id, jobs)
+        try:
+            await self._flush(workflow_id, jobs)
+        except Exception as exc:  # the run exists: the kick sends its jobs, so the id is still the answer
+            logger.warning("workflow %s: sending its first jobs failed (%s); the kick will", workflow_id, exc)
         logger.info("workflow %s started by agent %s", workflow_id, agent)
         return workflow_id
 
@@ -182,6 +196,19 @@ class WorkflowService:
                     await asyncio.wait_for(self._wake.wait(), settings.poll_seconds)
 
     async def _handle(self, message: QueueMessage) -> None:
+        if message.dequeue_count > MAX_DELIVERIES:
+            # A job that fails every time (a broken record, a store that refuses it) stops looping.
+            logger.error(
+                "workflows queue: job %s failed %d times; moved to the poison queue",
+                message.id,
+                MAX_DELIVERIES,
+            )
+            with contextlib.suppress(QueueMessageLostError):
+                if self.poison is not None:
+                    await move_to_poison(self.queue, self.poison, message)
+                else:
+                    await self.queue.delete(message)
+            return
         try:
             await self._handle_job(message)
         except Exception as exc:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from agentdown.app.bindings import validate_queue_name
 from agentdown.exceptions import ConfigurationError
 from agentdown.models.env import positive_int
+from agentdown.runtime.queues.base import poison_queue_name
 
 __all__ = ["MAX_DELAY_SECONDS", "WORKFLOWS_QUEUE", "WorkflowSettings"]
 
@@ -55,6 +56,7 @@ class WorkflowSettings:
         queue = (env.get("AGENTDOWN_WORKFLOWS_QUEUE") or "").strip() or WORKFLOWS_QUEUE
         try:
             validate_queue_name(queue)
+            poison_queue_name(queue)
         except ValueError as exc:
             raise ConfigurationError(f"AGENTDOWN_WORKFLOWS_QUEUE: {exc}") from None
         return cls(
