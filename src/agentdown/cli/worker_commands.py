@@ -160,6 +160,7 @@ async def _run_worker(
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    hurry = asyncio.Event()
     signals = 0
     hurried: list[asyncio.Task[None]] = []
 
@@ -170,6 +171,7 @@ async def _run_worker(
             typer.echo("stopping: finishing runs in progress (signal again to abandon them)", err=True)
             stop.set()
         elif not hurried:
+            hurry.set()
             hurried.append(loop.create_task(host.stop(timeout=0)))
             if functions is not None:
                 hurried.append(loop.create_task(functions.stop(timeout=0)))
@@ -198,6 +200,14 @@ async def _run_worker(
         if functions is not None:
             await functions.stop()
         if flows is not None:
+            # Workflow calls in progress finish (a second signal cuts this short, as for the triggers).
+            draining = loop.create_task(flows.aclose(drain=host.settings.drain_seconds))
+            hurrying = loop.create_task(hurry.wait())
+            await asyncio.wait([draining, hurrying], return_when=asyncio.FIRST_COMPLETED)
+            hurrying.cancel()
+            draining.cancel()
+            with contextlib.suppress(BaseException):
+                await draining
             await flows.aclose()
         if runs is not None:
             await runs.aclose()

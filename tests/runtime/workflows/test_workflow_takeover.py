@@ -211,3 +211,48 @@ async def test_a_call_cut_short_by_a_kill_is_interrupted_and_retried(tmp_path: P
         pids = [int(line.split()[1]) for line in marker.read_text().splitlines()]
         assert pids == [worker_a.pid, worker_b.pid]
         assert INTERRUPTED.startswith("interrupted")
+
+
+GENTLE_TOOL = """
+
+import time
+
+
+@workflow_tool(description="A short export.")
+def short_export(args: dict[str, Any]) -> dict[str, Any]:
+    _mark("short_export")
+    time.sleep(2)
+    return {"exported": True}
+"""
+
+
+async def test_a_stopped_worker_finishes_the_call_in_progress(tmp_path: Path) -> None:
+    backend = {"AGENTDOWN_DATA_DIR": str(tmp_path / "data")}
+    app = write_triage_app(tmp_path)
+    with (app / "tools" / "incident_tools.py").open("a") as f:
+        f.write(GENTLE_TOOL)
+    marker = tmp_path / "marks.txt"
+    plan = {"tasks": [{"id": "export", "tool": "short_export"}]}  # no retry: an interruption would fail it
+    server_env = base_env(tmp_path, backend, "")
+    async with live_server(app, model, environ=server_env) as live, aiohttp.ClientSession() as http:
+        env = {**server_env, "OPENAI_BASE_URL": live.fake.base_url}
+        worker = start_worker(app, env)
+        try:
+            _, _, started = await post_json(
+                http, f"{live.url}/agents/main/chat", {"prompt": "plan " + json.dumps(plan)}
+            )
+            session_id = started["session_id"]
+            workflow_id = json.loads(started["tool_calls"][0]["result"])["workflow_id"]
+
+            async def running() -> bool:
+                return marks(marker) == ["short_export"]
+
+            await wait_for(running, 60, "the export to start")
+            worker.send_signal(signal.SIGTERM)  # a deploy: the call in progress is drained
+            assert worker.wait(30) == 0
+        finally:
+            stop(worker)
+        view = await status(http, live.url, session_id, workflow_id)
+        assert view["runtime_status"] == "Completed", view
+        assert view["tasks"][0]["attempts"] == 1
+        assert marks(marker) == ["short_export"]

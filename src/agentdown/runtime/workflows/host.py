@@ -44,8 +44,8 @@ class WorkflowHost:
     async def start(self, *, consume: bool = True) -> None:
         await self.service.start(consume=consume)
 
-    async def aclose(self) -> None:
-        await self.service.aclose()
+    async def aclose(self, *, drain: float = 0.0) -> None:
+        await self.service.aclose(drain=drain)
         await self.store.aclose()
         await self.queues.aclose()
 

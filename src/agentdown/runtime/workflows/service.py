@@ -110,14 +110,25 @@ class WorkflowService:
     def consuming(self) -> bool:
         return self._consumer is not None
 
-    async def aclose(self) -> None:
-        tasks = [*self._tasks, *([self._consumer] if self._consumer else [])]
+    async def aclose(self, *, drain: float = 0.0) -> None:
+        """Stop taking jobs; give those in progress ``drain`` seconds, then cancel them.
+
+        A cancelled call's job comes back to another worker, which reports that attempt
+        interrupted (the retry policy decides), so a graceful stop should drain.
+        """
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._consumer
+            self._consumer = None
+        if self._tasks and drain > 0:
+            await asyncio.wait(list(self._tasks), timeout=drain)
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
-        self._consumer = None
 
     # --- what the tools and routes call -------------------------------------------------------
 
