@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apphelpers import MakeApp, agent_md, messages, problems_of
 
 from agentdown.app.catalog import load_app
@@ -162,11 +164,92 @@ def test_system_tools(make_app: MakeApp) -> None:
     }
     path = app / "agents.config.yaml"
     assert messages(problems_of(app)) == [
-        f"{path}:2: warning: system_tools.dynamic_sessions_code_interpreter: agentdown has no code "
-        "interpreter system tool yet; agents run without execute_python",
-        f"{path}:4: warning: system_tools.web_request: agentdown has no web_request system tool yet; "
-        "agents run without it",
+        f"{path}:3: warning: system_tools.dynamic_sessions_code_interpreter.endpoint: 'https://pool' is not an "
+        "https://<pool>.dynamicsessions.io endpoint: agents run execute_python in agentdown's local sandbox instead",
     ]
+
+
+def test_code_interpreter_where_switched_on(make_app: MakeApp, tmp_path: Any) -> None:
+    from agentdown.tools.system.code_interpreter import DynamicSessionsCodeInterpreter, LocalCodeInterpreter
+
+    env = {**KEY, "AGENTDOWN_DATA_DIR": str(tmp_path / "data")}
+    files = {
+        "a.agent.md": agent_md(BASE),
+        "b.agent.md": agent_md(BASE + "system_tools:\n  dynamic_sessions_code_interpreter: false"),
+    }
+    # A sample's config with its pool variable unset: the local sandbox, for every agent that does not opt out.
+    sample = "system_tools:\n  dynamic_sessions_code_interpreter:\n    endpoint: $ACA_SESSION_POOL_ENDPOINT\n"
+    catalog = load_app(make_app({**files, "agents.config.yaml": sample}), environ=env)
+    (tool,) = [t for t in catalog.build_agent("a").tools if t.name == "execute_python"]
+    assert isinstance(tool, LocalCodeInterpreter) and "execute_python" not in _tool_names(catalog, "b")
+    pool = "system_tools:\n  dynamic_sessions_code_interpreter:\n    endpoint: https://pool1.westus.dynamicsessions.io\n"
+    remote = load_app(make_app({**files, "agents.config.yaml": pool}), environ=env)
+    (tool,) = [t for t in remote.build_agent("a").tools if t.name == "execute_python"]
+    assert isinstance(tool, DynamicSessionsCodeInterpreter)
+    # Without the config, an agent's own switch turns the local sandbox on for it alone.
+    own = load_app(
+        make_app(
+            {
+                "a.agent.md": agent_md(BASE + "system_tools:\n  dynamic_sessions_code_interpreter: true"),
+                "c.agent.md": agent_md(BASE),
+            }
+        ),
+        environ=env,
+    )
+    assert "execute_python" in _tool_names(own, "a") and "execute_python" not in _tool_names(own, "c")
+
+
+def _tool_names(catalog: Any, slug: str) -> list[str]:
+    return [t.name for t in catalog.build_agent(slug).tools]
+
+
+def test_web_request_is_off_unless_switched_on(make_app: MakeApp) -> None:
+    on = BASE + "system_tools:\n  web_request: true"
+    files = {"a.agent.md": agent_md(BASE), "b.agent.md": agent_md(on)}
+    catalog = load_app(make_app(files), environ=KEY)
+    assert "web_request" not in _tool_names(catalog, "a") and "web_request" in _tool_names(catalog, "b")
+    everyone = {**files, "c.agent.md": agent_md(BASE + "system_tools:\n  web_request: false")}
+    config_on = load_app(
+        make_app({**everyone, "agents.config.yaml": "system_tools:\n  web_request: true\n"}), environ=KEY
+    )
+    assert [("web_request" in _tool_names(config_on, s)) for s in "abc"] == [True, True, False]
+    # The config's false is app-wide: an agent cannot switch it back on.
+    config_off = load_app(
+        make_app({**files, "agents.config.yaml": "system_tools:\n  web_request: false\n"}), environ=KEY
+    )
+    assert "web_request" not in _tool_names(config_off, "b")
+
+
+def test_an_app_of_the_functions_runtime_hears_that_web_request_is_off(make_app: MakeApp) -> None:
+    entry = "from azure_functions_agents import create_function_app\napp = create_function_app()\n"
+    app = make_app({"a.agent.md": agent_md(BASE), "function_app.py": entry})
+    (warning,) = messages(problems_of(app, KEY))
+    assert "warning: system_tools.web_request" in warning and "system_tools: {web_request: true}" in warning
+    configured = make_app(
+        {
+            "a.agent.md": agent_md(BASE),
+            "function_app.py": entry,
+            "agents.config.yaml": "system_tools:\n  web_request: false\n",
+        }
+    )
+    assert messages(problems_of(configured, KEY)) == []
+
+
+def test_web_request_settings_from_the_config(make_app: MakeApp) -> None:
+    config = "system_tools:\n  web_request:\n    allowed_hosts: [api.example.com]\n    timeout_seconds: 5\n"
+    catalog = load_app(make_app({"agents.config.yaml": config, "a.agent.md": agent_md(BASE)}), environ=KEY)
+    (tool,) = [t for t in catalog.build_agent("a").tools if t.name == "web_request"]
+    assert tool.settings.allowed_hosts == ("api.example.com",) and tool.settings.timeout_seconds == 5
+
+
+def test_bad_web_request_settings_name_the_line(make_app: MakeApp) -> None:
+    config = "system_tools:\n  web_request:\n    allowed_hosts: [ 'http://x/' ]\n"
+    app = make_app({"agents.config.yaml": config, "a.agent.md": agent_md(BASE)})
+    (problem,) = messages(problems_of(app))
+    assert (
+        problem.startswith(f"{app / 'agents.config.yaml'}:") and "error: system_tools.web_request" in problem
+    )
+    assert "allowed_hosts" in problem
 
 
 def test_sdk_mode_is_accepted_and_ignored(make_app: MakeApp) -> None:

@@ -123,3 +123,6 @@ def test_run_indexes_then_searches(root: Path, tmp_path: Path, server: FakeModel
     assert "knowledge: 2 files, 2 chunks (3 indexed now, 1 failed" in result.output
     tool_result = server.requests[-1].body["messages"][-1]["content"]
     assert "【0†docs/a.md】" in tool_result and "Refunds take 14 days." in tool_result
+    # The answer's source is shown beside it, on stderr: stdout stays the answer alone.
+    assert "【0†docs/a.md】 docs/a.md: Refunds take 14 days." in result.stderr
+    assert "docs/a.md:" not in result.stdout

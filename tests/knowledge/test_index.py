@@ -208,3 +208,31 @@ async def test_a_corrupt_index_file_is_a_knowledge_error(tmp_path: Path) -> None
     (tmp_path / "bad.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(KnowledgeError, match="not a usable index"):
         StoreIndex.open(tmp_path / "bad.sqlite", None)
+
+
+async def test_a_large_index_searched_in_two_halves_ranks_as_one_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdown.knowledge import index as index_module
+
+    words = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "glacier", "harbour"]
+    index = StoreIndex.open(tmp_path / "s.sqlite", None)
+    for f in range(4):
+        chunks = [
+            Chunk(i, " ".join(words[(f * 7 + i * k) % len(words)] for k in range(1, 9)), 10)
+            for i in range(50)
+        ]
+        await index.add_file(f"file{f}", f"file{f}.txt", chunks)
+    queries = ["amber cobalt", "fjord", "glacier harbour dune", "basalt ember amber"]
+    whole = [await index.search(q, mode="bm25", max_results=30) for q in queries]
+    monkeypatch.setattr(index_module, "SPLIT_MIN_CHUNKS", 10)
+    halves = [await index.search(q, mode="bm25", max_results=30) for q in queries]
+    assert [[(h.file_id, h.chunk_index, round(h.score, 9)) for h in r] for r in halves] == [
+        [(h.file_id, h.chunk_index, round(h.score, 9)) for h in r] for r in whole
+    ]
+    assert index._reader is not None  # the second thread searched over its own connection
+    # A write makes a new generation: the second connection is opened again and sees it.
+    await index.add_file("late", "late.txt", [Chunk(0, "zircon " * 5, 5)])
+    found = await index.search("zircon", mode="bm25")
+    assert [h.file_id for h in found] == ["late"]
+    await index.aclose()

@@ -24,6 +24,7 @@ from agentdown.app.config import (
 from agentdown.app.diagnostics import Problems
 from agentdown.app.frontmatter import KeyPath, parse_yaml, split_front_matter
 from agentdown.app.knowledge_config import KNOWLEDGE_FORM, KnowledgeSpec, read_knowledge
+from agentdown.app.openapi_config import OPENAPI_FORM, read_openapi_tools
 from agentdown.app.queue_tools import merge_queue_tools, read_queue_tools
 from agentdown.app.spec import (
     AgentSpec,
@@ -59,6 +60,7 @@ AGENT_KEYS: dict[str, str] = {
     "tools": "true, false, {exclude: [tool names]} or {include: [tool names]}",
     "subagents": "a list of {agent: <slug>, when: <when to delegate>}",
     "queue_tools": "a list of {name, description, parameters, input_queue, output_queue, connection, timeout, encoding}",
+    "openapi_tools": OPENAPI_FORM,
     "input_schema": "a JSON Schema (mapping) for the request body",
     "response_example": "an example answer as a JSON document",
     "response_schema": "a JSON Schema (mapping) the answer must satisfy",
@@ -166,6 +168,7 @@ def read_agent_file(
         skills=_selection(r, "skills", ()),
         subagents=_subagents(r, slug),
         queue_tools=merge_queue_tools(config.queue_tools, read_queue_tools(r, ("queue_tools",))),
+        openapi_tools=read_openapi_tools(r, ("openapi_tools",), app_dir),
         input_schema=_schema(r, ("input_schema",)),
         response_example=response_example,
         response_schema=response_schema,

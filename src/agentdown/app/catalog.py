@@ -88,6 +88,8 @@ class AgentCatalog:
         self._model = model
         self._models: dict[str | None, ChatModel] = {}
         self._toolsets: dict[str, Any] = {}
+        self._interpreter: Any = None
+        """The app's ``execute_python`` (built on first use, shared by its agents, closed with the catalog)."""
         self._agents: dict[str, Agent] = {}
         self._queue_tool_objects: list[Any] = []
         self._knowledge: AppKnowledge | None = None
@@ -264,6 +266,9 @@ class AgentCatalog:
         tools += self._queue_tools(spec, queued)
         tools += [self._toolset(name) for name in self._capabilities.mcp_servers if spec.mcp.allows(name)]
         tools += kit.tools
+        tools += self._system_tools(spec, {getattr(t, "name", None) for t in tools})
+        for api in spec.openapi_tools:
+            tools += api.tools()
         if spec.knowledge is not None:
             tools.append(self.knowledge.tool(spec))
         workflow_tools, workflow_prompt = workflow_setup(self, spec)
@@ -313,6 +318,66 @@ class AgentCatalog:
         self._agents[slug] = agent
         return agent
 
+    def _system_tools(self, spec: AgentSpec, taken: set[Any]) -> list[Any]:
+        """``web_request`` where the agent or ``agents.config.yaml`` switches it on; ``false`` in either wins.
+
+        An agent's own tool of the same name wins; the system tool is left out, saying so.
+        """
+        out: list[Any] = []
+        setting = self.config.system_tools.get("web_request")
+        own = spec.system_tools.get("web_request")
+        if not (own is False or setting is False or (own is None and not setting)):
+            from agentdown.tools.system.web_request import web_request_tool
+
+            out.append(web_request_tool(setting if isinstance(setting, Mapping) else True))
+        interpreter = self.config.system_tools.get("dynamic_sessions_code_interpreter")
+        own = spec.system_tools.get("dynamic_sessions_code_interpreter")
+        if own is True or (own is None and interpreter):
+            tool = self._code_interpreter(interpreter if isinstance(interpreter, Mapping) else None)
+            if tool is not None:
+                out.append(tool)
+        kept = []
+        for tool in out:
+            if tool.name in taken:
+                _load_log.warning(
+                    "agent %s has its own tool named %s: the system tool of that name is left out",
+                    spec.slug,
+                    tool.name,
+                )
+            else:
+                kept.append(tool)
+        return kept
+
+    def _code_interpreter(self, settings: Mapping[str, Any] | None) -> Any:
+        """One ``execute_python`` for the app: ACA dynamic sessions when the endpoint is one, else local.
+
+        Each session (or agent run) gets its own sandbox either way; the local sandboxes
+        live under ``<data dir>/sandboxes``. A machine without user namespaces has no
+        local sandbox: the agents run without the tool, and the log says why.
+        """
+        if self._interpreter is not None:
+            return self._interpreter
+        from agentdown.tools.system.code_interpreter import (
+            SandboxError,
+            dynamic_sessions_code_interpreter,
+            local_code_interpreter,
+        )
+        from agentdown.tools.system.code_interpreter.dynamic_sessions import endpoint_allowed
+
+        endpoint = str((settings or {}).get("endpoint") or "")
+        if endpoint and endpoint_allowed(endpoint):
+            client_id = (settings or {}).get("client_id")
+            self._interpreter = dynamic_sessions_code_interpreter(endpoint, client_id=client_id or None)
+            return self._interpreter
+        from agentdown.sessions.config import data_dir
+
+        try:
+            self._interpreter = local_code_interpreter(data_dir(self._environ) / "sandboxes")
+        except SandboxError as exc:
+            _load_log.warning("no code interpreter: %s; agents run without execute_python", exc)
+            return None
+        return self._interpreter
+
     def _queue_tools(self, spec: AgentSpec, queued: list[QueueToolSpec]) -> list[Any]:
         if not queued:
             return []
@@ -336,6 +401,10 @@ class AgentCatalog:
 
     async def aclose(self) -> None:
         """Close MCP connections and the models this catalog created (an injected model is the caller's)."""
+        if self._interpreter is not None:
+            interpreter, self._interpreter = self._interpreter, None
+            with contextlib.suppress(Exception):
+                await interpreter.aclose()
         for toolset in [*self._toolsets.values(), *self._queue_tool_objects]:
             with contextlib.suppress(Exception):
                 await toolset.aclose()

@@ -18,8 +18,11 @@ Per key:
   tool the config excludes there brings it back for that agent.
 * ``agent_configuration``: merged key by key, recursively; an explicit ``null`` in
   the front matter clears an inherited value.
-* ``system_tools``: the config describes them, an agent may switch one off
-  (``system_tools: {web_request: false}``).
+* ``system_tools``: the config describes them and switches them on for every agent;
+  an agent may switch one off (``system_tools: {web_request: false}``) or, without
+  the config, on (``system_tools: {web_request: true}``). ``web_request`` is off unless
+  switched on (the Azure Functions runtime has it on by default: see
+  :func:`_note_web_request_default`).
 
 ``$VAR`` / ``%VAR%`` are substituted in every string value of this file (the
 per-agent ``substitute_variables`` switch does not apply to it).
@@ -27,6 +30,7 @@ per-agent ``substitute_variables`` switch does not apply to it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +46,8 @@ from agentdown.app.queue_tools import QueueToolSpec, read_queue_tools
 from agentdown.app.spec import AgentConfiguration, HttpAuth
 from agentdown.app.substitution import has_placeholders, substitute_values
 from agentdown.app.triggers import read_http_auth
+from agentdown.tools.system.code_interpreter.dynamic_sessions import endpoint_allowed
+from agentdown.tools.system.web_settings import parse_web_settings
 
 __all__ = [
     "CONFIG_FILE",
@@ -112,6 +118,33 @@ class AppConfig:
 
 def load_config(app_dir: Path, environ: Mapping[str, str], problems: Problems) -> AppConfig:
     """Read ``agents.config.yaml`` from ``app_dir`` (an absent file is an empty config)."""
+    config = _load_config(app_dir, environ, problems)
+    _note_web_request_default(app_dir, config, problems)
+    return config
+
+
+def _note_web_request_default(app_dir: Path, config: AppConfig, problems: Problems) -> None:
+    """An app of the Azure Functions agents runtime that relied on its web_request hears it is off here.
+
+    That runtime gives every agent ``web_request`` unless switched off; agentdown only
+    where it is switched on, because a tool that reaches the internet is also a way
+    out for whatever a prompt-injected page or document asks the agent to send.
+    """
+    entry = app_dir / "function_app.py"
+    if "web_request" in config.system_tools or not entry.is_file():
+        return
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if "azure_functions_agents" in entry.read_text(encoding="utf-8"):
+            problems.warn(
+                config.file or entry,
+                config.lines.get("system_tools", 0) if config.file else 0,
+                "system_tools.web_request: the Azure Functions agents runtime gives every agent web_request "
+                "unless it is switched off; agentdown only where it is switched on: add "
+                "`system_tools: {web_request: true}` to agents.config.yaml to keep it",
+            )
+
+
+def _load_config(app_dir: Path, environ: Mapping[str, str], problems: Problems) -> AppConfig:
     path = app_dir / CONFIG_FILE
     if not path.is_file():
         return AppConfig()
@@ -266,28 +299,35 @@ def _config_system_tools(reader: Reader) -> dict[str, Any]:
             "endpoint": endpoint,
             "client_id": reader.string((*interpreter, "client_id")),
         }
-        reader.warn(
-            interpreter,
-            "agentdown has no code interpreter system tool yet; agents run without execute_python",
-        )
+        if endpoint is not None and not endpoint_allowed(endpoint):
+            # A sample's unset `$ACA_SESSION_POOL_ENDPOINT` lands here: not an error.
+            reader.warn(
+                (*interpreter, "endpoint"),
+                f"{endpoint!r} is not an https://<pool>.dynamicsessions.io endpoint: agents run "
+                "execute_python in agentdown's local sandbox instead",
+            )
     web = (*path, "web_request")
     raw = reader.get(web)
     if isinstance(raw, dict):
         web_form = {
-            "allowed_hosts": "a list of host names",
+            "allowed_hosts": "a list of host names (*.example.com: its subdomains)",
             "require_https": "true or false",
             "timeout_seconds": "a number of seconds",
             "max_response_bytes": "a number of bytes",
             "max_request_bytes": "a number of bytes",
+            "max_redirects": "how many redirects to follow (agentdown's addition; 0: none)",
         }
         reader.keys(web, web_form, "web_request")
-        out["web_request"] = dict(raw)
+        try:
+            parse_web_settings(raw, "web_request")
+        except ValueError as exc:
+            reader.error(web, str(exc).removeprefix("web_request: "))
+        else:
+            out["web_request"] = dict(raw)
     elif raw is not MISSING and raw is not None:
         switch = reader.boolean(web)
         if switch is not None:
             out["web_request"] = switch
-    if out.get("web_request"):
-        reader.warn(web, "agentdown has no web_request system tool yet; agents run without it")
     return out
 
 

@@ -282,6 +282,25 @@ def front_matter_schema() -> dict[str, Any]:
             },
         },
         "queue_tools": _queue_tools(),
+        "openapi_tools": {
+            "type": "array",
+            "description": "HTTP APIs from OpenAPI 3 spec files in the app: one tool per operation.",
+            "items": {
+                "oneOf": [
+                    {"type": "string", "description": "The spec file, relative to the app folder."},
+                    {
+                        "type": "object",
+                        "required": ["spec"],
+                        "properties": {
+                            "spec": {"type": "string"},
+                            "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                            "description": {"type": "string"},
+                            "auth": {"type": "object", "required": ["type"]},
+                        },
+                    },
+                ]
+            },
+        },
         "input_schema": {"type": "object"},
         "response_example": {
             "type": ["string", "object", "array"],

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from agentdown.app.bindings import OutputBinding
 from agentdown.app.knowledge_config import KnowledgeSpec
+from agentdown.app.openapi_config import OpenApiToolSpec
 from agentdown.app.queue_tools import QueueToolSpec
 
 __all__ = [
@@ -244,6 +245,8 @@ class AgentSpec:
     subagents: tuple[SubagentRef, ...] = ()
     queue_tools: tuple[QueueToolSpec, ...] = ()
     """``queue_tools`` of the front matter over ``agents.config.yaml``'s (see :mod:`.queue_tools`)."""
+    openapi_tools: tuple[OpenApiToolSpec, ...] = ()
+    """``openapi_tools``: APIs from spec files of the app, one tool per operation (:mod:`.openapi_config`)."""
     input_schema: Mapping[str, Any] | None = None
     response_example: Any = None
     """Parsed JSON (``response_example`` is written as a JSON document); ``None``: none."""

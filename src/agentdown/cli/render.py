@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agentdown.agent import Agent
+from agentdown.knowledge.folder_search import attach_citations
 from agentdown.loop.events import (
     AgentRunResult,
     ApprovalRequest,
@@ -99,4 +100,8 @@ async def run_turn(
     if result.pending_tool_calls:
         names = ", ".join(c.name or "?" for c in result.pending_tool_calls)
         printer.note(f"the run stopped: declaration-only tools were called ({names})", "yellow")
+    # Sources go to stderr with the tool lines: stdout stays the answer alone.
+    for citation in attach_citations(session, result):
+        quote = _short(str(citation["quote"]))
+        printer.note(f"{citation['marker']} {citation['file_name']}: {quote}", "blue")
     return result

@@ -101,6 +101,10 @@ class StoreIndex:
         self._generation = 0
         self._matrix: _Matrix | None = None
         self._count: tuple[int, int] | None = None
+        self._middle: tuple[int, int | None] | None = None
+        self._helper: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reader: tuple[int, sqlite3.Connection] | None = None
+        """The second thread's connection and the generation it was opened at."""
         self._lock = threading.Lock()
         self._closed = False
         self.rrf_k = RRF_K
@@ -221,6 +225,8 @@ class StoreIndex:
     def _reopen(self, replace_with: Path | None) -> None:
         """On the index thread: close, put the file ``replace_with`` in place of the index
         (when given), and open it again."""
+        if self._helper is not None:
+            self._helper.submit(self._close_reader).result()
         self._db.close()
         if replace_with is not None:
             for suffix in ("-wal", "-shm"):
@@ -271,7 +277,7 @@ class StoreIndex:
         want = max(self.candidates, 5 * max_results) if mode == "fused" else max_results
         semantic: list[tuple[int, float]] = []
         if qvec is None:
-            lexical = await self._run(lambda: self._bm25(query, want))
+            lexical = await self._lexical(query, want)
         else:
             # The matrix is built on the index thread (it reads SQLite); the product runs on
             # another thread meanwhile FTS5 answers on this one: fused costs the slower of
@@ -279,9 +285,7 @@ class StoreIndex:
             cached, model = self._matrix, self.embedder.name if self.embedder is not None else ""
             fresh = cached is not None and cached.generation == self._generation and cached.model == model
             matrix = cached if fresh else await self._run(self._vectors)
-            pending = (
-                asyncio.ensure_future(self._run(lambda: self._bm25(query, want))) if mode == "fused" else None
-            )
+            pending = asyncio.ensure_future(self._lexical(query, want)) if mode == "fused" else None
             semantic = await asyncio.to_thread(_nearest, matrix, qvec, want)
             lexical = await pending if pending is not None else []
         if mode == "bm25":
@@ -296,16 +300,61 @@ class StoreIndex:
         kept = [(r, sc) for r, sc in scored if sc >= score_threshold][:max_results]
         return await self._run(lambda: self._hits(kept))
 
-    def _bm25(self, query: str, limit: int) -> list[tuple[int, float]]:
-        terms = self._useful_terms(query_terms(query))
-        match = fts_query(terms)
-        if match is None:
+    async def _lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """BM25's best ``limit`` chunks; a large index is searched in two halves at once.
+
+        FTS5 scores every chunk that holds a query word, so on a large index the time
+        is that scoring: the two halves (by rowid) are scored on two threads, each over
+        its own connection (SQLite releases the GIL), and their best merged. The scores
+        are the same as of one query: the statistics BM25 uses are the whole index's.
+        """
+        plan = await self._run(lambda: self._bm25_plan(query))
+        if plan is None:
             return []
-        rows = self._db.execute(
-            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [(int(r), float(s)) for r, s in rows]
+        match, middle = plan
+        if middle is None:
+            return await self._run(lambda: _bm25_rows(self._db, match, limit, None, None))
+        upper = asyncio.wrap_future(self._second().submit(self._bm25_upper, match, limit, middle))
+        lower = await self._run(lambda: _bm25_rows(self._db, match, limit, None, middle - 1))
+        merged = sorted([*lower, *await upper], key=lambda row: row[1])
+        return merged[:limit]
+
+    def _bm25_plan(self, query: str) -> tuple[str, int | None] | None:
+        match = fts_query(self._useful_terms(query_terms(query)))
+        if match is None:
+            return None
+        return match, self._middle_rowid()
+
+    def _middle_rowid(self) -> int | None:
+        """The rowid halving the chunks, once they are many enough for two threads to pay."""
+        if self._chunk_count() < SPLIT_MIN_CHUNKS:
+            return None
+        if self._middle is None or self._middle[0] != self._generation:
+            row = self._db.execute(
+                "SELECT id FROM chunks ORDER BY id LIMIT 1 OFFSET ?", (self._chunk_count() // 2,)
+            ).fetchone()
+            self._middle = (self._generation, int(row[0]) if row is not None else None)
+        return self._middle[1]
+
+    def _second(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._helper is None:
+            self._helper = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="agentdown-index-2"
+            )
+        return self._helper
+
+    def _bm25_upper(self, match: str, limit: int, middle: int) -> list[tuple[int, float]]:
+        """On the second thread, over its own connection (opened again after a reopen)."""
+        if self._reader is None or self._reader[0] != self._generation:
+            if self._reader is not None:
+                self._reader[1].close()
+            self._reader = (self._generation, _connect(self.path))
+        return _bm25_rows(self._reader[1], match, limit, middle, None)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader[1].close()
+            self._reader = None
 
     def _useful_terms(self, terms: list[str]) -> list[str]:
         """``terms`` without those in more than half of the chunks, if others remain.
@@ -397,12 +446,32 @@ class StoreIndex:
         """Close the database; later calls raise :class:`KnowledgeError`."""
         if self._closed:
             return
+        if self._helper is not None:
+            await asyncio.wrap_future(self._helper.submit(self._close_reader))
+            self._helper.shutdown(wait=False)
         await self._run(self._db.close)
         self._closed = True
         self._executor.shutdown(wait=False)
 
     def __repr__(self) -> str:
         return f"StoreIndex({str(self.path)!r})"
+
+
+def _bm25_rows(
+    db: sqlite3.Connection, match: str, limit: int, low: int | None, high: int | None
+) -> list[tuple[int, float]]:
+    bounds = "" if low is None else " AND rowid >= ?"
+    bounds += "" if high is None else " AND rowid <= ?"
+    args = [match, *(b for b in (low, high) if b is not None), limit]
+    rows = db.execute(
+        f"SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?{bounds} ORDER BY rank LIMIT ?",
+        args,
+    ).fetchall()
+    return [(int(r), float(s)) for r, s in rows]
+
+
+SPLIT_MIN_CHUNKS = 20_000
+"""From this many chunks on, BM25 scores the two halves of the index on two threads."""
 
 
 def _nearest(matrix: _Matrix | None, qvec: list[float], limit: int) -> list[tuple[int, float]]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from agentdown.exceptions import ConfigurationError
 
-__all__ = ["positive_int"]
+__all__ = ["positive_int", "positive_seconds"]
 
 
 def positive_int(environ: Mapping[str, str], name: str, *, unit: str | None = None) -> int | None:
@@ -30,4 +30,22 @@ def positive_int(environ: Mapping[str, str], name: str, *, unit: str | None = No
     if value <= 0:
         what = f"a positive whole number of {unit}" if unit else "a positive whole number"
         raise ConfigurationError(f"{name} must be {what}, got {raw!r}")
+    return value
+
+
+def positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """The variable ``name`` as a finite number of seconds > 0; ``default`` when unset or blank.
+
+    Anything else (``0``, ``-1``, ``inf``, ``soon``) is a :class:`ConfigurationError`
+    naming the variable.
+    """
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
     return value

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentdown.exceptions import AgentdownError, ConfigurationError
+from agentdown.exceptions import AgentdownError
 from agentdown.messages import Content, Message
+from agentdown.models.env import positive_seconds
 
 __all__ = [
     "DEFAULT_PENDING_TTL",
@@ -148,16 +149,7 @@ def calls_of(state: dict[str, Any]) -> list[PendingCall]:
 
 def pending_ttl_from_env(environ: Mapping[str, str]) -> float:
     """``AGENTDOWN_PENDING_TTL`` (seconds a paused turn waits for decisions), default 24 h."""
-    raw = environ.get("AGENTDOWN_PENDING_TTL", "").strip()
-    if not raw:
-        return DEFAULT_PENDING_TTL
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise ConfigurationError(f"AGENTDOWN_PENDING_TTL must be a number of seconds > 0, got {raw!r}")
-    return value
+    return positive_seconds(environ, "AGENTDOWN_PENDING_TTL", DEFAULT_PENDING_TTL)
 
 
 def mark_pending(message: Message, state: dict[str, Any], ttl: float) -> None:

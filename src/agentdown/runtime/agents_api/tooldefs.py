@@ -20,13 +20,12 @@ __all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search", "azure_ai_search")
+RUNS_HERE = ("function", "connected_agent", "azure_function", "file_search", "azure_ai_search", "openapi")
 SINGLETONS = ("file_search", "azure_ai_search")
 """Tool types a list may hold once, without a name of their own (the model calls them by their type)."""
 
 LATER: dict[str, str] = {
     "code_interpreter": "the code interpreter",
-    "openapi": "OpenAPI tools",
 }
 """Tool types of the service that agentdown does not run yet, and the feature that will add each."""
 
@@ -101,6 +100,8 @@ def check_tool_definitions(tools: Any, field: str = "tools") -> list[dict[str, A
             _check_function(body, f"{where}.function")
         elif kind == "azure_function":
             _check_azure_function(body, f"{where}.azure_function")
+        elif kind == "openapi":
+            _check_openapi(definition, f"{where}.openapi")
         else:
             _check_connected(body, f"{where}.connected_agent")
         name = tool_name(definition)
@@ -174,3 +175,31 @@ def _check_azure_function(body: dict[str, Any], where: str) -> None:
             )
         if not isinstance(name, str) or not name:
             raise bad_request(f"{at}.storage_queue.queue_name is required", f"{at}.storage_queue.queue_name")
+
+
+class _AnyKey(dict[str, str]):
+    """Every connection resolves (to a placeholder): a definition is checked before its key is looked up."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return "placeholder"
+
+
+def _check_openapi(definition: dict[str, Any], where: str) -> None:
+    """The spec parses, its operations become tools, the auth is one of the three kinds; else a 400."""
+    from agentdown.tools.system.openapi import openapi_tools_from_definition
+
+    body = definition["openapi"]
+    if not isinstance(body.get("name"), str) or not _NAME.match(body["name"]):
+        raise bad_request(f"{where}.name must be 1-64 letters, digits, _ or -", f"{where}.name")
+    try:
+        tools = openapi_tools_from_definition(definition, connections=_AnyKey(), credential=object())
+    except (ValueError, TypeError) as exc:
+        raise bad_request(f"{where}: {exc}", where) from None
+    if not tools:
+        raise bad_request(f"{where}.spec: the spec has no operation this tool could call", f"{where}.spec")

@@ -14,13 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentdown.runtime.agents_api.leased import LeaseLost, write_leased
 from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record
 
 __all__ = ["FileLease", "LeaseLost", "Taken", "take"]
-
-
-class LeaseLost(Exception):
-    """The file was cancelled, deleted or taken over meanwhile: its result must not be kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +47,18 @@ class FileLease:
         return await self._write({**changes, "_lease": None})
 
     async def _write(self, changes: dict[str, Any]) -> dict[str, Any]:
+        def lost(body: dict[str, Any]) -> str | None:
+            owner = (body.get("_lease") or {}).get("owner")
+            if body.get("status") == "in_progress" and owner == self.owner:
+                return None
+            return f"store file {self.record.id} is {body.get('status')}, held by {owner!r}"
+
+        def build(body: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in {**body, **changes}.items() if not (k == "_lease" and v is None)}
+
         async with self._lock:
-            record = self.record
-            for attempt in range(50):
-                body = record.body
-                lease = body.get("_lease") or {}
-                if body.get("status") != "in_progress" or lease.get("owner") != self.owner:
-                    raise LeaseLost(
-                        f"store file {record.id} is {body.get('status')}, held by {lease.get('owner')!r}"
-                    )
-                merged = {k: v for k, v in {**body, **changes}.items() if not (k == "_lease" and v is None)}
-                try:
-                    self.record = await self.store.replace(record, merged)
-                    return self.record.body
-                except ETagMismatchError:
-                    fresh = await self.store.get(record.kind, record.parent, record.id)
-                    if fresh is None:
-                        raise LeaseLost(f"store file {record.id} was removed") from None
-                    record = fresh
-                    await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
-            raise LeaseLost(f"store file {record.id}: could not write it after 50 attempts")
+            self.record = await write_leased(self.store, self.record, build, lost=lost)
+            return self.record.body
 
     async def keep_alive(self) -> None:
         """Renew the lease until cancelled (run it as a task beside the ingestion)."""

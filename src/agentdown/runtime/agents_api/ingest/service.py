@@ -33,13 +33,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentdown.exceptions import ConfigurationError
-from agentdown.models.env import positive_int
+from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.ingest.job import ingest_store_file, server_error
 from agentdown.runtime.agents_api.ingest.lease import LeaseLost, take
 from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record, mutate
 from agentdown.runtime.agents_api.vector_stores import FILE_KIND, STORE_KIND, move_counts
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
+from agentdown.runtime.queues.consumer import JobLoop
 
 if TYPE_CHECKING:
     from agentdown.runtime.agents_api.context import AgentsApi
@@ -49,19 +49,6 @@ __all__ = ["INGEST_QUEUE", "IngestService", "IngestSettings"]
 logger = logging.getLogger("agentdown.agents_api")
 
 INGEST_QUEUE = "agentdown-ingest"
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +71,12 @@ class IngestSettings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            lease_seconds=_seconds(env, "AGENTDOWN_INGEST_LEASE_SECONDS", d.lease_seconds),
+            lease_seconds=positive_seconds(env, "AGENTDOWN_INGEST_LEASE_SECONDS", d.lease_seconds),
             concurrency=positive_int(env, "AGENTDOWN_INGEST_CONCURRENCY") or d.concurrency,
-            poll_seconds=_seconds(env, "AGENTDOWN_INGEST_POLL_SECONDS", d.poll_seconds),
-            sweep_seconds=_seconds(env, "AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS", d.sweep_seconds),
+            poll_seconds=positive_seconds(env, "AGENTDOWN_INGEST_POLL_SECONDS", d.poll_seconds),
+            sweep_seconds=positive_seconds(env, "AGENTDOWN_VECTOR_STORE_SWEEP_SECONDS", d.sweep_seconds),
             max_attempts=positive_int(env, "AGENTDOWN_INGEST_MAX_ATTEMPTS") or d.max_attempts,
-            requeue_seconds=_seconds(env, "AGENTDOWN_INGEST_REQUEUE_SECONDS", d.requeue_seconds),
+            requeue_seconds=positive_seconds(env, "AGENTDOWN_INGEST_REQUEUE_SECONDS", d.requeue_seconds),
         )
 
 
@@ -101,27 +88,30 @@ class IngestService:
         self.queue = queue
         self.settings = settings or IngestSettings.from_env(api.environ)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._jobs = JobLoop(
+            queue,
+            self._handle_job,
+            label="ingest",
+            concurrency=self.settings.concurrency,
+            visibility_seconds=self.settings.lease_seconds,
+            poll_seconds=self.settings.poll_seconds,
+        )
+        self._sweeper: asyncio.Task[None] | None = None
         api.ingest = self
 
     async def start(self, *, consume: bool = True) -> None:
         await self.queue.create()
         if consume:
-            self._loops = [
-                asyncio.create_task(self._consume(), name="agentdown-ingest-consumer"),
-                asyncio.create_task(self._sweep(), name="agentdown-vector-store-sweep"),
-            ]
+            self._jobs.start("agentdown-ingest-consumer")
+            self._sweeper = asyncio.create_task(self._sweep(), name="agentdown-vector-store-sweep")
 
     async def aclose(self) -> None:
-        tasks = [*self._tasks, *self._loops]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
             with contextlib.suppress(BaseException):
-                await task
-        self._loops = []
+                await self._sweeper
+            self._sweeper = None
+        await self._jobs.aclose()
         if self.api.ingest is self:
             self.api.ingest = None
         # What ingestion opened (``agentdown worker`` closes only the store after this).
@@ -129,41 +119,9 @@ class IngestService:
 
     async def enqueue(self, store_id: str, file_id: str) -> None:
         await self.queue.send(json.dumps({"vector_store_id": store_id, "file_id": file_id}))
-        self._wake.set()
+        self._jobs.wake()
 
     # --- consuming ------------------------------------------------------------------------
-
-    async def _consume(self) -> None:
-        settings = self.settings
-        while True:
-            free = settings.concurrency - len(self._tasks)
-            messages: list[QueueMessage] = []
-            if free > 0:
-                try:
-                    messages = await self.queue.receive(min(free, 32), settings.lease_seconds)
-                except Exception as exc:
-                    logger.warning("ingest queue %s: %s", self.queue.name, exc)
-            for message in messages:
-                task = asyncio.create_task(self._handle(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            if not messages:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), settings.poll_seconds)
-
-    async def _handle(self, message: QueueMessage) -> None:
-        try:
-            await self._handle_job(message)
-        except Exception as exc:
-            logger.warning(
-                "ingest queue: job %s failed (%s: %s); it will be retried",
-                message.id,
-                type(exc).__name__,
-                exc,
-            )
-        finally:
-            self._wake.set()  # a slot is free
 
     async def _handle_job(self, message: QueueMessage) -> None:
         try:

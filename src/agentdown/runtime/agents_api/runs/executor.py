@@ -107,6 +107,8 @@ class _Execution:
         Usually that is the run's completion, so a short run costs one write fewer;
         nobody can observe the difference, since nothing was emitted yet."""
         self.search: FileSearchTool | None = None
+        self.openapi: set[str] = set()
+        """Names of the run's ``openapi`` operations (their calls are steps of that type)."""
         self.kinds: set[str] = set()
         """Names of the run's ``azure_ai_search`` tools (their calls are steps of that type)."""
         """The run's ``file_search`` tool: its calls' results go to the steps, its hits to citations."""
@@ -252,6 +254,15 @@ class _Execution:
                 "type": "azure_ai_search",
                 "azure_ai_search": {"input": text, "output": None},
             }
+        if name in self.openapi:
+            text = (
+                arguments if isinstance(arguments, str) else json.dumps(arguments or {}, ensure_ascii=False)
+            )
+            return {
+                "id": call_id,
+                "type": "openapi",
+                "openapi": {"name": name, "arguments": text, "output": None},
+            }
         return tool_call_detail(call_id, name, arguments)
 
     async def on_tool_end(self, event: ToolCallEndEvent) -> None:
@@ -261,8 +272,8 @@ class _Execution:
         for call in body["step_details"]["tool_calls"]:
             if call["id"] != event.call_id:
                 continue
-            if call["type"] == "azure_ai_search":
-                call["azure_ai_search"]["output"] = event.output
+            if call["type"] in ("azure_ai_search", "openapi"):
+                call[call["type"]]["output"] = event.output
             elif call["type"] == "file_search":
                 found = self.search.calls.get(event.call_id) if self.search is not None else None
                 call["file_search"]["results"] = file_search_results(found[1] if found else [])
@@ -392,6 +403,7 @@ async def execute_run(
         ex.expires = bool(plan.azure_functions())
         ex.search = plan.file_search()
         ex.kinds = {t.name for t in plan.agent.tools if getattr(t, "kind", None) == "azure_ai_search"}
+        ex.openapi = {t.name for t in plan.agent.tools if getattr(t, "kind", None) == "openapi"}
         if ex.search is not None and (run.get("_conversation") or run.get("_state") is not None):
             await _seed_hits(ex, ex.search)
         events = await _start(ex, plan)

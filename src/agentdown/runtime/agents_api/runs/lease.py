@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agentdown.runtime.agents_api.leased import LeaseLost, write_leased
 from agentdown.runtime.agents_api.objects import now
 from agentdown.runtime.agents_api.runs.schemas import TERMINAL
 from agentdown.runtime.agents_api.store import (
@@ -32,10 +33,6 @@ from agentdown.runtime.agents_api.store import (
 )
 
 __all__ = ["Lease", "LeaseLost", "acquire"]
-
-
-class LeaseLost(Exception):
-    """Another worker holds the run now (this one stalled past its lease): stop without writing."""
 
 
 def _merge(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -78,30 +75,24 @@ class Lease:
             return await self._write({**changes, "_lease": None}, before)
 
     async def _write(self, changes: dict[str, Any], before: Sequence[Create] = ()) -> dict[str, Any]:
-        record = self.record
-        for attempt in range(50):
-            lease = record.body.get("_lease") or {}
-            if lease.get("owner") != self.owner:
-                raise LeaseLost(f"run {record.id} is now executed by {lease.get('owner')!r}")
-            try:
-                if before and attempt == 0:
-                    written = await self.store.write([*before, Replace(record, _merge(record.body, changes))])
-                    self.record = written[-1]
-                else:
-                    if before:
-                        # After a conflict, with the lease still ours: a store without transactions
-                        # across records may have written some of them in the failed batch.
-                        await _create_missing(self.store, before)
-                        before = ()
-                    self.record = await self.store.replace(record, _merge(record.body, changes))
-                return self.record.body
-            except ETagMismatchError:
-                fresh = await self.store.get(record.kind, record.parent, record.id)
-                if fresh is None:
-                    raise LeaseLost(f"run {record.id} was deleted") from None
-                record = fresh
-                await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
-        raise LeaseLost(f"run {record.id}: could not write it after 50 attempts")
+        async def replace(record: Record, body: dict[str, Any], attempt: int) -> Record:
+            if not before:
+                return await self.store.replace(record, body)
+            if attempt == 0:
+                return (await self.store.write([*before, Replace(record, body)]))[-1]
+            # After a conflict, with the lease still ours: a store without transactions
+            # across records may have written some of them in the failed batch.
+            await _create_missing(self.store, before)
+            return await self.store.replace(record, body)
+
+        def lost(body: dict[str, Any]) -> str | None:
+            owner = (body.get("_lease") or {}).get("owner")
+            return None if owner == self.owner else f"run {self.record.id} is now executed by {owner!r}"
+
+        self.record = await write_leased(
+            self.store, self.record, lambda body: _merge(body, changes), lost=lost, replace=replace
+        )
+        return self.record.body
 
     async def keep_alive(self) -> None:
         """Renew the lease until cancelled (run it as a task beside the execution)."""

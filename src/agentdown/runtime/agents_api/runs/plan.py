@@ -10,6 +10,7 @@ stops in ``requires_action`` until the caller submits its output. A
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,6 +231,8 @@ async def _tools(
                     schema=spec.get("parameters") or {"type": "object", "properties": {}},
                 )
             )
+        elif kind == "openapi":
+            tools.extend(_openapi_tools(api, definition, f"tools[{index}].openapi"))
         elif kind == "azure_function":
             # Imported here: only runs with such a tool load the queue clients.
             from agentdown.runtime.agents_api.runs.azure_functions import AzureFunctionTool
@@ -255,6 +258,34 @@ async def _tools(
                 )
             tools.append(delegate.agent.as_tool(name=name, description=str(spec.get("description") or "")))
     return tools, client
+
+
+def _openapi_tools(api: AgentsApi, definition: dict[str, Any], field: str) -> list[Tool]:
+    """The operations of an ``openapi`` definition as tools; ``connection`` auth keys from the environment.
+
+    A connection is named by the last segment of its id, and its key is read from
+    ``AGENTDOWN_CONNECTION_<NAME>_KEY`` (the variables ``azure_ai_search`` reads).
+    """
+    from agentdown.tools.system.openapi import openapi_tools_from_definition
+
+    environ = api.environ if api.environ is not None else os.environ
+    auth = definition["openapi"].get("auth") or {}
+    connections: dict[str, str] = {}
+    if isinstance(auth, Mapping) and auth.get("type") == "connection":
+        connection_id = str((auth.get("security_scheme") or {}).get("connection_id") or "")
+        name = re.sub(r"[^A-Z0-9]", "_", connection_id.rstrip("/").rsplit("/", 1)[-1].upper())
+        var = f"AGENTDOWN_CONNECTION_{name}_KEY"
+        key = (environ.get(var) or "").strip()
+        if not key:
+            raise bad_request(
+                f"{field}.auth: connection {name!r} has no key here: set {var}",
+                f"{field}.auth.security_scheme.connection_id",
+            )
+        connections[connection_id] = key
+    try:
+        return list(openapi_tools_from_definition(definition, connections=connections))
+    except ValueError as exc:
+        raise bad_request(f"{field}: {exc}", field) from None
 
 
 def _response_format(value: Any) -> tuple[JsonSchema | None, dict[str, Any] | None]:

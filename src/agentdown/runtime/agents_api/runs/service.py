@@ -26,8 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentdown.exceptions import ConfigurationError
-from agentdown.models.env import positive_int
+from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
@@ -57,6 +56,7 @@ from agentdown.runtime.agents_api.store import (
     public,
 )
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage, QueueMessageLostError
+from agentdown.runtime.queues.consumer import JobLoop
 
 __all__ = ["RUNS_QUEUE", "Frames", "RunService", "RunSettings", "busy_run"]
 
@@ -86,23 +86,11 @@ class RunSettings:
         env = os.environ if environ is None else environ
         defaults = cls()
 
-        def number(name: str, default: float) -> float:
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not value > 0 or value == float("inf"):
-                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {raw!r}")
-            return value
-
         return cls(
-            lease_seconds=number("AGENTDOWN_RUN_LEASE_SECONDS", defaults.lease_seconds),
-            expires_seconds=number("AGENTDOWN_RUN_EXPIRES_SECONDS", defaults.expires_seconds),
+            lease_seconds=positive_seconds(env, "AGENTDOWN_RUN_LEASE_SECONDS", defaults.lease_seconds),
+            expires_seconds=positive_seconds(env, "AGENTDOWN_RUN_EXPIRES_SECONDS", defaults.expires_seconds),
             concurrency=positive_int(env, "AGENTDOWN_RUN_CONCURRENCY") or defaults.concurrency,
-            poll_seconds=number("AGENTDOWN_RUN_POLL_SECONDS", defaults.poll_seconds),
+            poll_seconds=positive_seconds(env, "AGENTDOWN_RUN_POLL_SECONDS", defaults.poll_seconds),
         )
 
 
@@ -141,11 +129,16 @@ class RunService:
         self.queue = queue
         self.settings = settings or RunSettings.from_env()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs = JobLoop(
+            queue,
+            self._handle_job,
+            label="runs",
+            concurrency=self.settings.concurrency,
+            visibility_seconds=self.settings.lease_seconds,
+            poll_seconds=self.settings.poll_seconds,
+        )
         self._cancels: dict[str, asyncio.Event] = {}
-        self._consumer: asyncio.Task[None] | None = None
         self._requeued: dict[str, float] = {}
         self._plans: dict[str, RunPlan] = {}
         api.runs = self
@@ -155,15 +148,10 @@ class RunService:
     async def start(self, *, consume: bool = True) -> None:
         await self.queue.create()
         if consume:
-            self._consumer = asyncio.create_task(self._consume(), name="agentdown-runs-consumer")
+            self._jobs.start("agentdown-runs-consumer")
 
     async def aclose(self) -> None:
-        tasks = [*self._tasks, *([self._consumer] if self._consumer else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await self._jobs.aclose()
 
     # --- creating runs ------------------------------------------------------------------------
 
@@ -195,7 +183,7 @@ class RunService:
 
     def _local_owner(self) -> str | None:
         """This process's lease owner when it executes new runs itself (it consumes, and has room)."""
-        if self._consumer is None or len(self._tasks) >= self.settings.concurrency:
+        if not self._jobs.running or self._jobs.free <= 0:
             return None
         return self.owner
 
@@ -208,9 +196,7 @@ class RunService:
             self._spawn(self._enqueue(record.body))
 
     def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._jobs.spawn(work)
 
     async def _new_thread_and_run(
         self, request: ThreadAndRunCreate, owner: str | None, lease_owner: str | None
@@ -461,7 +447,7 @@ class RunService:
     async def _enqueue(self, body: Mapping[str, Any], delay: float = 0.0) -> None:
         job = json.dumps({"thread_id": body["thread_id"], "run_id": body["id"]})
         await self.queue.send(job, visibility_delay=delay)
-        self._wake.set()
+        self._jobs.wake()
 
     def _may_requeue(self, run_id: str) -> bool:
         now_ = time.monotonic()
@@ -552,34 +538,6 @@ class RunService:
                 await keeper
             self._cancels.pop(run_id, None)
             self._plans.pop(run_id, None)
-
-    async def _consume(self) -> None:
-        settings = self.settings
-        while True:
-            free = settings.concurrency - (len(self._tasks))
-            messages: list[QueueMessage] = []
-            if free > 0:
-                try:
-                    messages = await self.queue.receive(min(free, 32), settings.lease_seconds)
-                except Exception as exc:
-                    logger.warning("runs queue %s: %s", self.queue.name, exc)
-            for message in messages:
-                task = asyncio.create_task(self._handle(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            if not messages:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), settings.poll_seconds)
-
-    async def _handle(self, message: QueueMessage) -> None:
-        try:
-            await self._handle_job(message)
-        except Exception as exc:
-            # The job stays on the queue and comes back after its visibility timeout.
-            logger.warning(
-                "runs queue: job %s failed (%s: %s); it will be retried", message.id, type(exc).__name__, exc
-            )
 
     async def _handle_job(self, message: QueueMessage) -> None:
         try:
