@@ -183,6 +183,14 @@ async def test_the_list_is_newest_first_and_shows_the_notification_once_ended(
     async with live_server(app, model, environ=env) as live, aiohttp.ClientSession() as http:
         session_id, slow = await start(http, live.url)
         headers = {"x-ms-session-id": session_id}
+        status_url = f"{live.url}/agents/main/workflow-status?workflow_id={slow}"
+
+        async def slow_idle() -> bool:  # every task before the hour-long wait is done
+            _, view = await get(http, status_url, headers)
+            states = {t["id"]: t["status"] for t in view["tasks"]}
+            return states["settle"] == "running" and states["check"] == "succeeded"
+
+        await wait_for(slow_idle, 60, "the long workflow to reach its wait")
         _status, _, body = await post_json(
             http, f"{live.url}/agents/main/chat", {"prompt": "triage search wait PT0.1S"}, headers
         )
