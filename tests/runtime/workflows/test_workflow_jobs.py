@@ -305,3 +305,26 @@ def test_settings_from_the_environment() -> None:
         {"AGENTDOWN_WORKFLOWS_QUEUE": "my-flows", "AGENTDOWN_WORKFLOW_EXECUTE": "off"}
     )
     assert (settings.queue, settings.execute, settings.lease_seconds) == ("my-flows", False, 30.0)
+
+
+async def test_for_each_elements_run_once_each(service: WorkflowService, tmp_path: Path) -> None:
+    p = plan(
+        {"id": "deploys", "tool": "fetch_logs", "args": {"service": "s"}},
+        {
+            "id": "each",
+            "tool": "fetch_metrics",
+            "for_each": "${deploys.result.lines}",
+            "args": {"service": "${item}"},
+            "depends_on": ["deploys"],
+            "max_parallelism": 1,
+        },
+    )
+    wid = await service.start_workflow("main", "sess-a", None, p)
+    jobs = await drain(service)
+    found = await service.get(wid)
+    assert found is not None and found.state.runtime_status == "Completed", found.state
+    assert found.state.output["results"]["each"] == [
+        {"service": "[ERROR] upstream timeout", "cpu_p99": 91.5, "saturation": "high"}
+    ]
+    assert [j["key"] for j in jobs if j["kind"] == "run"] == ["deploys", "each[0]"]
+    assert marks(tmp_path / "marks.txt") == ["fetch_logs", "fetch_metrics"]
