@@ -41,9 +41,6 @@ def test_it_loads_with_a_warning_for_each_thing_not_honoured(app: Path) -> None:
         f"{app / 'Agents' / 'digest.claude.md'}:8: warning: trigger.args.timezone: unknown key 'timezone' in "
         "timer_trigger arguments; expected one of: schedule, run_on_startup, use_monitor; Azure Functions "
         "passes it to the trigger as a binding property; agentdown does not use it",
-        f"{app / 'Agents' / 'triage.agent.md'}:6: warning: workflows: dynamic workflows are not honoured yet: "
-        "this agent runs as a plain agent, without planning or running a workflow; its workflow subagents "
-        "(digest) are not delegated to",
         f"{app / 'inbox.agent.md'}:5: warning: trigger.type: 'generic_trigger' {deployed}",
         f"{app / 'orders.agent.md'}:5: warning: trigger.type: 'service_bus_queue_trigger' {deployed}",
         f"{app / 'telemetry.agent.md'}:5: warning: trigger.type: 'event_hub_message_trigger' {deployed}",

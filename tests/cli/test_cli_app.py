@@ -103,7 +103,8 @@ def test_check_prints_every_problem_and_fails(runner: CliRunner, tmp_path: Path)
         f"{app_dir / 'a.agent.md'}:4: error: colour: unknown key 'colour' in the front matter; expected one of: "
         "name, description, trigger, output, session_key, builtin_endpoints, http_auth, model, timeout, logger, "
         "substitute_variables, "
-        "system_tools, mcp, skills, tools, subagents, queue_tools, input_schema, response_example, response_schema, "
+        "system_tools, mcp, skills, tools, subagents, queue_tools, openapi_tools, input_schema, response_example, "
+        "response_schema, "
         "agent_configuration, structured_output, workflows, knowledge, metadata, runtime",
         f"{app_dir / 'a.agent.md'}:2: error: description: required: expected what the agent does (a string)",
         f"{app_dir / 'b.agent.md'}:4: error: trigger.schedule: required: expected an NCRONTAB schedule such as "

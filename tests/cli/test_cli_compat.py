@@ -74,7 +74,7 @@ def test_check_json_prints_the_resolved_app(runner: CliRunner, deployed: Path) -
         "enabled": True,
         "exclude": [],
         "subagents": ["digest"],
-        "honoured": False,
+        "tools": [],
     }
     first = report["problems"][0]
     assert first == {
@@ -141,7 +141,7 @@ def test_serve_prints_the_load_warnings_at_start_up(
     checked = runner.invoke(app, ["check", str(deployed)], env=ENV)
     assert served.exit_code == 1, served.output
     warnings = [line for line in checked.stdout.splitlines() if ": warning: " in line]
-    assert len(warnings) == 8
+    assert len(warnings) == 7
     for line in warnings:
         assert line in served.stderr.splitlines()
 

@@ -66,7 +66,7 @@ AGENT_KEYS: dict[str, str] = {
     "response_schema": "a JSON Schema (mapping) the answer must satisfy",
     "agent_configuration": "{max_output_tokens: N}",
     "structured_output": "auto, native or prompt (how a structured answer is requested from the model)",
-    "workflows": "{enabled, exclude, subagents} (dynamic workflows; accepted, not honoured yet)",
+    "workflows": "{enabled, exclude, subagents} (planned workflows)",
     "knowledge": KNOWLEDGE_FORM,
     "metadata": "a free-form mapping",
     "runtime": "ignored (accepted for compatibility)",
@@ -322,18 +322,4 @@ def _workflows(r: Reader, slug: str) -> WorkflowSettings | None:
     enabled = bool(r.boolean((*path, "enabled")))
     exclude = r.string_list((*path, "exclude")) or ()
     subagents = _subagents(r, slug, (*path, "subagents"))
-    r.warn(
-        path,
-        "dynamic workflows are not honoured yet: "
-        + (
-            "this agent runs as a plain agent, without planning or running a workflow"
-            if enabled
-            else "the key is accepted and has no effect"
-        )
-        + (
-            f"; its workflow subagents ({', '.join(s.agent for s in subagents)}) are not delegated to"
-            if subagents
-            else ""
-        ),
-    )
     return WorkflowSettings(enabled=enabled, exclude=tuple(exclude), subagents=subagents)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +26,7 @@ from agentdown.app.links import check_links, delegate_tool_name
 from agentdown.app.queue_tools import QueueToolSpec, queue_tool_factory
 from agentdown.app.skills import Skill
 from agentdown.app.spec import AgentSpec
+from agentdown.app.workflow_tools import WorkflowToolDef, workflow_setup
 from agentdown.exceptions import ConfigurationError
 from agentdown.loop.structured import JsonSchema, ResponseExample
 from agentdown.models.base import ChatModel, ChatOptions
@@ -75,6 +76,7 @@ class AgentCatalog:
         problems: Problems,
         environ: Mapping[str, str],
         model: ChatModel | None = None,
+        workflow_tools: Sequence[WorkflowToolDef] = (),
     ) -> None:
         self._app_dir = app_dir
         self._config = config
@@ -91,6 +93,7 @@ class AgentCatalog:
         self._agents: dict[str, Agent] = {}
         self._queue_tool_objects: list[Any] = []
         self._knowledge: AppKnowledge | None = None
+        self._workflow_tools = tuple(workflow_tools)
 
     # -- what was loaded -------------------------------------------------------------------------
 
@@ -111,6 +114,16 @@ class AgentCatalog:
     def tools(self) -> tuple[DiscoveredTool, ...]:
         """Everything found in ``tools/``."""
         return self._tools
+
+    @property
+    def workflow_tools(self) -> tuple[WorkflowToolDef, ...]:
+        """The ``@workflow_tool`` callables of ``tools/`` (what planned workflows may call)."""
+        return self._workflow_tools
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The settings the app was loaded with."""
+        return self._environ
 
     @property
     def mcp_servers(self) -> Mapping[str, Any]:
@@ -258,6 +271,8 @@ class AgentCatalog:
             tools += api.tools()
         if spec.knowledge is not None:
             tools.append(self.knowledge.tool(spec))
+        workflow_tools, workflow_prompt = workflow_setup(self, spec)
+        tools += workflow_tools
         for ref in spec.subagents:
             delegate = self.build_agent(ref.agent)
             tools.append(
@@ -279,7 +294,8 @@ class AgentCatalog:
             # runtime does, and the answer must be a JSON object.
             response_format = JsonSchema({"type": "object"}, name=spec.slug)
             example_text = EXAMPLE_TEXT_INSTRUCTION + f"\n```\n{spec.response_example_text}\n```"
-        instructions = "\n\n".join(p for p in (spec.instructions, kit.instructions, example_text) if p)
+        parts = (spec.instructions, kit.instructions, example_text, workflow_prompt.strip())
+        instructions = "\n\n".join(p for p in parts if p)
         # Only when the file sets it, so the Agent's own default applies otherwise.
         extra: dict[str, Any] = {}
         if spec.structured_output is not None:
@@ -441,7 +457,8 @@ def check_app(
     specs = {
         f.slug: s for f in files if (s := read_agent_file(f.path, f.slug, config, env, problems, app_dir))
     }
-    tools = discover_tools(app_dir, problems)
+    workflow_tools: list[WorkflowToolDef] = []
+    tools = discover_tools(app_dir, problems, workflow_tools)
     capabilities = load_capabilities(app_dir, env, problems)
     slugs = {f.slug for f in files}
     servers = [*capabilities.mcp_servers, *capabilities.skipped_mcp_servers]
@@ -459,6 +476,7 @@ def check_app(
         problems=problems,
         environ=env,
         model=model,
+        workflow_tools=workflow_tools,
     )
     if check_models or require_model:
         _check_models(catalog, problems, require_model)

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from agentdown.app.diagnostics import Problems
 from agentdown.app.requirements import Requirement, find_requirement, read_requirements
+from agentdown.app.workflow_tools import WorkflowToolDef, workflow_tool_def
 from agentdown.compat.packages import tool_import_context
 from agentdown.compat.tools import is_workflow_tool, plain_function_tool
 from agentdown.tools.function import FunctionTool
 from agentdown.tools.normalize import protocol_problems
 from agentdown.tools.protocol import TOOL_NAME_PATTERN, Tool
 from agentdown.tools.toolset import Toolset, is_toolset
+from agentdown.workflows.planned.plan import RESERVED_TOOL_NAMES
 
 __all__ = ["AgentFile", "DiscoveredTool", "discover_agent_files", "discover_tools", "slugify"]
 
@@ -189,7 +191,9 @@ def _agentdown_objects() -> set[int]:
     }
 
 
-def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
+def discover_tools(
+    app_dir: Path, problems: Problems, workflow_tools: list[WorkflowToolDef] | None = None
+) -> list[DiscoveredTool]:
     """Import each top-level module of ``tools/`` and collect its tools.
 
     Modules are imported as the Azure Functions agents runtime imports them (see
@@ -204,6 +208,9 @@ def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
     bound to several names (or imported by several modules) counts once. An import error is
     a problem naming the file and line, with the traceback; a missing module that
     ``requirements.txt`` lists is a warning saying what to install.
+
+    ``@workflow_tool`` callables are appended to ``workflow_tools`` (a marked ``@tool`` is
+    both an agent tool and a workflow tool; a marked plain function only a workflow tool).
     """
     tools_dir = app_dir / "tools"
     if not tools_dir.is_dir():
@@ -223,7 +230,7 @@ def discover_tools(app_dir: Path, problems: Problems) -> list[DiscoveredTool]:
             except (Exception, SystemExit) as exc:
                 _report_import_error(exc, path, app_dir, requirements, problems)
                 continue
-            _collect(module, path, own, bindings, problems)
+            _collect(module, path, own, bindings, problems, workflow_tools)
     found: list[DiscoveredTool] = []
     for places in bindings.values():
         path, line, attr, value = max(places, key=lambda place: place[1] > 0)
@@ -249,27 +256,24 @@ def _collect(
     own: set[int],
     bindings: dict[int, list[tuple[Path, int, str, object]]],
     problems: Problems,
+    workflow_tools: list[WorkflowToolDef] | None = None,
 ) -> None:
-    """Add the tools of one imported module to ``bindings``."""
+    """Add the tools of one imported module to ``bindings`` (and its workflow tools to ``workflow_tools``)."""
     lines = _definition_lines(path)
     candidates = 0
     workflow: list[str] = []
     for attr, value in vars(module).items():
         if attr.startswith("_") or isinstance(value, type | types.ModuleType) or id(value) in own:
             continue
+        marked = is_workflow_tool(value) and (
+            isinstance(value, FunctionTool) or getattr(value, "__module__", None) == module.__name__
+        )
+        if marked:
+            workflow.append(attr)
+            _add_workflow_tool(value, path, lines.get(attr, 0), attr, problems, workflow_tools)
         if isinstance(value, FunctionTool) or is_toolset(value) or _looks_like_tool(value):
             bindings.setdefault(id(value), []).append((path, lines.get(attr, 0), attr, value))
             candidates += 1
-        elif is_workflow_tool(value) and getattr(value, "__module__", None) == module.__name__:
-            workflow.append(attr)
-    if workflow:
-        names = ", ".join(workflow)
-        problems.warn(
-            path,
-            min(lines.get(a, 0) for a in workflow),
-            f"@workflow_tool functions ({names}) are for dynamic workflows, which agentdown does not "
-            "run yet (not honoured yet): they are not agent tools here, as in the Azure Functions runtime",
-        )
     if candidates:
         return
     # As in the Azure Functions agents runtime: a module with no explicit tool offers its
@@ -284,6 +288,41 @@ def _collect(
         bindings.setdefault(id(wrapped), []).append((path, lines.get(attr, 0), attr, wrapped))
     if not plain and not workflow:
         _report_empty(path, problems)
+
+
+def _add_workflow_tool(
+    value: object,
+    path: Path,
+    line: int,
+    attr: str,
+    problems: Problems,
+    workflow_tools: list[WorkflowToolDef] | None,
+) -> None:
+    """Collect one ``@workflow_tool``; a name clash with an earlier one is an error at its line."""
+    if workflow_tools is None:
+        return
+    try:
+        found = workflow_tool_def(value, path, line)
+    except TypeError as exc:
+        problems.add(path, line, f"`{attr}` cannot be a workflow tool: {exc}")
+        return
+    if any(t.target is value for t in workflow_tools):
+        return  # imported by another module as well
+    if not TOOL_NAME_PATTERN.fullmatch(found.name):
+        problems.add(path, line, f"workflow tool name {found.name!r} must match {TOOL_NAME_PATTERN.pattern}")
+        return
+    if found.name in RESERVED_TOOL_NAMES:
+        problems.add(
+            path, line, f"workflow tool name '{found.name}' is reserved for the workflow-management tools"
+        )
+        return
+    for other in workflow_tools:
+        if other.name == found.name:
+            problems.add(
+                path, line, f"workflow tool '{found.name}' is already defined at {other.file}:{other.line}"
+            )
+            return
+    workflow_tools.append(found)
 
 
 def _report_import_error(

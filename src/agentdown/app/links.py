@@ -43,8 +43,8 @@ def check_links(
     referenced: set[str] = set()
     for spec in specs.values():
         if spec.workflows is not None:
-            # Workflow subagents are reached through the workflow (not honoured yet, said at
-            # the workflows key); an unknown one still fails as it would there.
+            # Workflow subagents are run by the workflow's sub_agent tasks, not as chat tools;
+            # an unknown one fails as it would there.
             for ref in spec.workflows.subagents:
                 referenced.add(ref.agent)
                 if ref.agent not in slugs:

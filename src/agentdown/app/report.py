@@ -14,6 +14,7 @@ from agentdown.app.catalog import AgentCatalog
 from agentdown.app.diagnostics import Problem
 from agentdown.app.links import delegate_tool_name
 from agentdown.app.spec import AgentSpec, HttpAuth, HttpTrigger
+from agentdown.app.workflow_tools import workflow_tools_of
 
 __all__ = ["REPORT_VERSION", "app_report", "problem_record"]
 
@@ -130,7 +131,7 @@ def _agent(catalog: AgentCatalog, spec: AgentSpec) -> dict[str, Any]:
             "enabled": spec.workflows.enabled,
             "exclude": list(spec.workflows.exclude),
             "subagents": [r.agent for r in spec.workflows.subagents],
-            "honoured": False,
+            "tools": [t.name for t in workflow_tools_of(catalog, spec)],
         },
         "knowledge": spec.knowledge.to_dict() if spec.knowledge is not None else None,
         "metadata": _plain(spec.metadata),

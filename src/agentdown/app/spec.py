@@ -201,7 +201,7 @@ class FunctionsTrigger:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowSettings:
-    """``workflows``: the Azure Functions runtime's dynamic workflows (accepted, not honoured yet)."""
+    """``workflows``: planned workflows (the Azure Functions runtime's dynamic workflows), see :mod:`.workflow_tools`."""
 
     enabled: bool = False
     exclude: tuple[str, ...] = ()
@@ -258,7 +258,7 @@ class AgentSpec:
     """How structured answers are requested (front matter, else ``agents.config.yaml``); ``None``:
     the agent's default."""
     workflows: WorkflowSettings | None = None
-    """``workflows`` as written; agentdown does not run dynamic workflows yet."""
+    """``workflows`` as written; with ``enabled`` the agent plans and starts durable workflows."""
     agent_configuration: AgentConfiguration = field(default_factory=AgentConfiguration)
     knowledge: KnowledgeSpec | None = None
     """``knowledge`` (front matter, else ``agents.config.yaml``): the app folders it searches."""

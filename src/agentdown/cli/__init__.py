@@ -12,6 +12,7 @@ from agentdown.cli import (
     serve_commands,
     session_commands,
     worker_commands,
+    workflow_commands,
 )
 from agentdown.cli.main import app
 
@@ -24,4 +25,5 @@ __all__ = [
     "serve_commands",
     "session_commands",
     "worker_commands",
+    "workflow_commands",
 ]

@@ -4,7 +4,8 @@ N workers pointed at the same Azure Storage account share its queues: each messa
 is handled once, and again by another worker if the one handling it dies. Without
 a storage setting, workers and ``enqueue`` share the embedded queue of this machine.
 The runs of the Agents API are jobs on one more queue (``agentdown-runs``), so
-workers execute them too, beside ``agentdown serve``.
+workers execute them too, beside ``agentdown serve``; so are the steps of planned
+workflows (``agentdown-workflows``) when an agent of the app has ``workflows: {enabled: true}``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from agentdown.runtime.queues import (
 )
 from agentdown.runtime.runner import Runner
 from agentdown.runtime.triggers import TriggerHost, TriggerSettings
+from agentdown.runtime.workflows import WorkflowHost, workflows_enabled
 from agentdown.server.redact import install_log_redaction
 from agentdown.sessions import store_from_env
 
@@ -124,6 +126,7 @@ def worker(
         runner = Runner(catalog, store_from_env(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
         runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None
+        flows = WorkflowHost(catalog) if workflows_enabled(catalog) else None
         functions = None
         if queue_tools:
             served = served_tools(
@@ -135,24 +138,29 @@ def worker(
     except (ConfigurationError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if not host.triggers and runs is None and functions is None:
+    if not host.triggers and runs is None and functions is None and flows is None:
         typer.echo(
             f"error: {path} has no timer, queue or blob triggers and --no-agents-api: a worker has nothing to run",
             err=True,
         )
         raise typer.Exit(1)
     try:
-        eventloop.run(_run_worker(host, runner, runs, functions))
+        eventloop.run(_run_worker(host, runner, runs, functions, flows))
     except (AgentdownError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
 async def _run_worker(
-    host: TriggerHost, runner: Runner, runs: RunHost | None, functions: QueueFunctionHost | None = None
+    host: TriggerHost,
+    runner: Runner,
+    runs: RunHost | None,
+    functions: QueueFunctionHost | None = None,
+    flows: WorkflowHost | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    hurry = asyncio.Event()
     signals = 0
     hurried: list[asyncio.Task[None]] = []
 
@@ -163,6 +171,7 @@ async def _run_worker(
             typer.echo("stopping: finishing runs in progress (signal again to abandon them)", err=True)
             stop.set()
         elif not hurried:
+            hurry.set()
             hurried.append(loop.create_task(host.stop(timeout=0)))
             if functions is not None:
                 hurried.append(loop.create_task(functions.stop(timeout=0)))
@@ -183,10 +192,23 @@ async def _run_worker(
         if runs is not None:
             await runs.start()
             typer.echo(f"worker executing Agents API runs from the {runs.describe()}", err=True)
+        if flows is not None:
+            await flows.start()
+            typer.echo(f"worker executing planned workflow steps from the {flows.describe()}", err=True)
         await stop.wait()
     finally:
         if functions is not None:
             await functions.stop()
+        if flows is not None:
+            # Workflow calls in progress finish (a second signal cuts this short, as for the triggers).
+            draining = loop.create_task(flows.aclose(drain=host.settings.drain_seconds))
+            hurrying = loop.create_task(hurry.wait())
+            await asyncio.wait([draining, hurrying], return_when=asyncio.FIRST_COMPLETED)
+            hurrying.cancel()
+            draining.cancel()
+            with contextlib.suppress(BaseException):
+                await draining
+            await flows.aclose()
         if runs is not None:
             await runs.aclose()
             await runs.service.api.store.aclose()

@@ -10,8 +10,8 @@ agentdown :class:`~agentdown.tools.FunctionTool` objects:
   model's fields as the tool's parameters (the other runtime's convention);
 * a plain function whose only parameter is a pydantic model gets the same treatment
   when ``tools/`` discovery wraps it (:func:`plain_function_tool`);
-* ``workflow_tool`` only marks a callable for dynamic workflows, which agentdown does
-  not run yet: a marked plain function is not an agent tool (as there).
+* ``workflow_tool`` (:mod:`agentdown.workflows.planned.tools`) marks a callable for
+  planned workflows: a marked plain function is a workflow tool, not an agent tool (as there).
 """
 
 from __future__ import annotations
@@ -19,13 +19,19 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from agentdown.tools.callables import is_async_callable
 from agentdown.tools.function import FunctionTool as _FunctionTool
+from agentdown.workflows.planned.tools import (
+    WORKFLOW_TOOL_ATTRIBUTE,
+    WorkflowToolMark,
+    is_workflow_tool,
+    workflow_tool,
+    workflow_tool_mark,
+)
 
 __all__ = [
     "WORKFLOW_TOOL_ATTRIBUTE",
@@ -37,50 +43,8 @@ __all__ = [
     "plain_function_tool",
     "single_model_parameter",
     "workflow_tool",
+    "workflow_tool_mark",
 ]
-
-WORKFLOW_TOOL_ATTRIBUTE = "__azure_functions_agents_workflow_tool__"
-"""Where ``@workflow_tool`` records its mark; the attribute the other runtime uses, so a
-callable marked by the real package is recognised too."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowToolMark:
-    """What ``@workflow_tool(...)`` was given."""
-
-    name: str | None = None
-    description: str | None = None
-    public: bool = True
-
-
-def is_workflow_tool(value: object) -> bool:
-    """``True`` for a callable marked ``@workflow_tool`` (by this module or the real package)."""
-    try:
-        return getattr(value, WORKFLOW_TOOL_ATTRIBUTE, None) is not None
-    except Exception:  # an object whose __getattr__ raises is no workflow tool
-        return False
-
-
-def workflow_tool(
-    func: Any = None,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    public: bool = True,
-    **unknown: Any,
-) -> Any:
-    """Mark a callable (or tool) for dynamic workflows and return it unchanged."""
-    if unknown:
-        raise TypeError(f"unknown workflow_tool argument(s): {', '.join(sorted(unknown))}")
-    mark = WorkflowToolMark(name, description, public)
-
-    def decorate(inner: Any) -> Any:
-        if not callable(inner) and not isinstance(inner, _FunctionTool):
-            raise TypeError("@workflow_tool decorates a function or a tool")
-        setattr(inner, WORKFLOW_TOOL_ATTRIBUTE, mark)
-        return inner
-
-    return decorate if func is None else decorate(func)
 
 
 def single_model_parameter(func: Callable[..., Any]) -> type[BaseModel] | None:

@@ -30,6 +30,7 @@ from agentdown.knowledge.folder_search import attach_citations
 from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunEvent
 from agentdown.messages import Message, new_id
 from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (registers the queue tool factory)
+from agentdown.runtime import workflows as _workflows  # noqa: F401  (registers the workflow tool factory)
 from agentdown.runtime.pending import (
     NothingPendingError,
     PendingExpiredError,

@@ -23,6 +23,7 @@ from agentdown.app.catalog import AgentCatalog
 from agentdown.runtime import Runner
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.store import AgentsStore
+from agentdown.runtime.workflows import close_workflow_host, ensure_workflow_host, workflows_enabled
 from agentdown.server.agents_api import LazyAgentsStore, agents_api_mount
 from agentdown.server.auth import Authorizer, LoopbackHostGuard
 from agentdown.server.chat import chat_routes
@@ -32,6 +33,7 @@ from agentdown.server.http_triggers import trigger_routes
 from agentdown.server.mcp_endpoint import McpEndpoint
 from agentdown.server.openai_api import openai_routes
 from agentdown.server.settings import ServerSettings, is_loopback
+from agentdown.server.workflows import workflow_routes
 from agentdown.version import __version__
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ def create_app(
     agents_api = AgentsApi(
         agents_store if agents_store is not None else LazyAgentsStore(environ), runner, environ=environ
     )
-    agent_routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx)]
+    agent_routes: list[BaseRoute] = [*chat_routes(ctx), *workflow_routes(ctx), *trigger_routes(ctx)]
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__, "agents": len(catalog)})
@@ -103,6 +105,13 @@ def create_app(
                     await agents_api.ensure_runs()
                 except Exception as exc:  # the rest of the app serves; run requests answer 503
                     logger.warning("Agents API runs are not executed by this server: %s", exc)
+            if workflows_enabled(catalog):
+                # Workflow steps run here as well as in any `agentdown worker` sharing the queue.
+                try:
+                    await ensure_workflow_host(catalog)
+                    stack.push_async_callback(close_workflow_host, catalog)
+                except Exception as exc:  # chat still serves; workflow tools answer with an error
+                    logger.warning("planned workflows are not executed by this server: %s", exc)
             await stack.enter_async_context(mcp.manager.run())
             if catalog.has_knowledge:
                 # In the background: searches answer from what is indexed meanwhile.
