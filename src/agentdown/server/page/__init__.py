@@ -55,6 +55,7 @@ def render_page(spec: AgentSpec, *, key_needed: bool) -> tuple[str, str]:
         "name": spec.name,
         "description": spec.description,
         "key_needed": key_needed,
+        "workflows": bool(spec.workflows is not None and spec.workflows.enabled),
     }
     # A JSON data block ends at the first "</script"; escaping "<" (and the JS line
     # separators) keeps any agent name or description inside it.
