@@ -27,7 +27,8 @@ from agentdown.models.retry import RetryPolicy
 from agentdown.models.session import LoopBoundSession
 from agentdown.models.sse import sse_data
 from agentdown.models.tokens import AZURE_COGNITIVE_SCOPE, BearerTokens, TokenCredential, TokenProvider
-from agentdown.models.wire import StreamAssembler, build_request_body, parse_completion
+from agentdown.models.wire import StreamAssembler, parse_completion
+from agentdown.models.wire_payload import request_payload
 from agentdown.version import __version__
 
 __all__ = ["ModelTimeoutError", "OpenAIChatModel", "TokenProvider"]
@@ -38,10 +39,6 @@ logger = logging.getLogger("agentdown.models")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 USER_AGENT = f"agentdown/{__version__}"
-
-
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class _Retry(Exception):
@@ -202,11 +199,10 @@ class OpenAIChatModel:
         tools: Sequence[ToolDefinition] = (),
         options: ChatOptions | None = None,
     ) -> ChatResponse:
-        body = build_request_body(
+        model, payload = request_payload(
             self._model, messages, tools, options, stream=False, max_tokens_field=self._max_tokens_field
         )
-        url = self.url_for(body["model"])
-        payload = _dumps(body)
+        url = self.url_for(model)
         attempt = 0
         while True:
             try:
@@ -222,10 +218,10 @@ class OpenAIChatModel:
         tools: Sequence[ToolDefinition] = (),
         options: ChatOptions | None = None,
     ) -> AsyncIterator[ModelStreamEvent]:
-        body = build_request_body(
+        model, payload = request_payload(
             self._model, messages, tools, options, stream=True, max_tokens_field=self._max_tokens_field
         )
-        return self._stream(body)
+        return self._stream(model, payload)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -307,9 +303,8 @@ class OpenAIChatModel:
             raise _Retry(error, headers)
         raise error
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[ModelStreamEvent]:
-        url = self.url_for(body["model"])
-        payload = _dumps(body)
+    async def _stream(self, model: str, payload: bytes) -> AsyncIterator[ModelStreamEvent]:
+        url = self.url_for(model)
         attempt = 0
         while True:
             try:
