@@ -1,0 +1,89 @@
+"""Invoking the HTTP functions with the package's own ``func.HttpRequest``."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+from _hosting_kit import Hosted, http
+
+
+def _json(response: func.HttpResponse) -> dict[str, object]:
+    body: dict[str, object] = json.loads(response.get_body())
+    return body
+
+
+def _events(body: bytes) -> list[dict[str, object]]:
+    lines = body.decode().splitlines()
+    return [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+
+
+async def test_a_chat_turn_with_a_tool_then_its_history(hosted: Hosted) -> None:
+    response = await hosted.call("agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "time?"}))
+    assert response.status_code == 200, response.get_body()
+    body = _json(response)
+    session = str(body["session_id"])
+    assert response.headers["x-ms-session-id"] == session
+    assert body["response"] == "Done. Tool results: clock: 12:00"
+    assert [c["tool_name"] for c in body["tool_calls"]] == ["clock"]  # type: ignore[union-attr,index]
+    assert body["model"] == "fake-model"
+
+    again = http("POST", "/agents/main/chat", {"prompt": "again"}, {"x-ms-session-id": session})
+    assert (await hosted.call("agent_main_builtin_chat", again)).status_code == 200
+    history = await hosted.call(
+        "agent_main_builtin_history", http("GET", "/agents/main/history", headers={"x-ms-session-id": session})
+    )
+    entries = _json(history)["messages"]
+    assert [(e["role"], e["text"]) for e in entries] == [  # type: ignore[union-attr,index]
+        ("user", "time?"),
+        ("assistant", "Done. Tool results: clock: 12:00"),
+        ("user", "again"),
+        ("assistant", "Done. Tool results: clock: 12:00"),
+    ]
+
+
+async def test_the_stream_answers_the_whole_event_stream(hosted: Hosted) -> None:
+    response = await hosted.call("agent_main_builtin_chatstream", http("POST", "/agents/main/chatstream", {"prompt": "t"}))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = _events(response.get_body())
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "session" and kinds[-1] == "done"
+    assert {"tool_start", "tool_end", "delta"} <= set(kinds)
+    assert events[0]["session_id"] == response.headers["x-ms-session-id"]
+
+
+async def test_bad_requests_get_our_errors(hosted: Hosted) -> None:
+    response = await hosted.call("agent_main_builtin_chat", http("POST", "/agents/main/chat", {"nope": 1}))
+    assert response.status_code == 400
+    assert _json(response)["code"] == "missing_prompt"
+    bad = http("GET", "/agents/main/history", headers={"x-ms-session-id": "no/slashes"})
+    assert (await hosted.call("agent_main_builtin_history", bad)).status_code == 400
+    empty = await hosted.call("agent_main_builtin_history", http("GET", "/agents/main/history"))
+    assert _json(empty) == {"messages": [], "truncated": False}
+
+
+async def test_the_chat_page(hosted: Hosted) -> None:
+    response = await hosted.call("agent_main_builtin_chat_page", http("GET", "/agents/main/"))
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert b"Main" in response.get_body()
+    assert "content-security-policy" in response.headers
+
+
+async def test_an_http_trigger_validates_its_input(hosted: Hosted) -> None:
+    refused = await hosted.call("summarize", http("POST", "/summarize", {"txt": "x"}))
+    assert refused.status_code == 400
+    body = _json(refused)
+    assert body["error"] == "Input validation failed"
+    assert "text" in str(body["details"])
+    answered = await hosted.call("summarize", http("POST", "/summarize", {"text": "long text"}))
+    assert answered.status_code == 200
+    assert answered.headers["content-type"].startswith("text/plain")
+    assert answered.get_body().decode().startswith("Echo: HTTP request data:")
+    assert answered.headers["x-ms-session-id"]
+
+
+async def test_routes_under_the_default_api_prefix(hosted: Hosted) -> None:
+    response = await hosted.call("agent_main_builtin_chat", http("POST", "/api/agents/main/chat", {"prompt": "x"}))
+    assert response.status_code == 200
