@@ -24,7 +24,11 @@ THEIR_LINES = [
         "role": {"type": "role", "value": "assistant"},
         "contents": [{"type": "function_call", "call_id": "call_1", "name": "clock", "arguments": "{}"}],
     },
-    {"type": "message", "role": "tool", "contents": [{"type": "function_result", "call_id": "call_1", "result": "12:00"}]},
+    {
+        "type": "message",
+        "role": "tool",
+        "contents": [{"type": "function_result", "call_id": "call_1", "result": "12:00"}],
+    },
     {
         "type": "message",
         "role": "assistant",
@@ -59,9 +63,13 @@ def test_the_selection_rule() -> None:
     assert not uses_functions_format({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     assert uses_functions_format({"AZURE_FUNCTIONS_AGENTS_SESSION_CONTAINER": "c"})
     assert uses_functions_format({"AZURE_FUNCTIONS_AGENTS_MODEL": "gpt"})
-    assert not uses_functions_format({"AZURE_FUNCTIONS_AGENTS_MODEL": "gpt", "AGENTDOWN_SESSION_FORMAT": "agentdown"})
+    assert not uses_functions_format(
+        {"AZURE_FUNCTIONS_AGENTS_MODEL": "gpt", "AGENTDOWN_SESSION_FORMAT": "agentdown"}
+    )
     assert uses_functions_format({"AGENTDOWN_SESSION_FORMAT": "functions"})
-    store = select_store({"AGENTDOWN_SESSION_FORMAT": "functions", "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    store = select_store(
+        {"AGENTDOWN_SESSION_FORMAT": "functions", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    )
     assert isinstance(store, FunctionsBlobSessionStore) and store.container == "azure-functions-agents"
 
 
@@ -79,16 +87,27 @@ async def test_history_reads_their_session_and_chat_appends_in_their_format(
 ) -> None:
     name = "agent-sessions/main/moved-1.jsonl"
     await _put(blobs, name, THEIR_LINES)
-    settings = {**env, "AzureWebJobsStorage": azurite.connection_string, "AZURE_FUNCTIONS_AGENTS_SESSION_CONTAINER": "azure-functions-agents"}
+    settings = {
+        **env,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "AZURE_FUNCTIONS_AGENTS_SESSION_CONTAINER": "azure-functions-agents",
+    }
     hosted = Hosted(create_function_app(SAMPLE, environ=settings))
     try:
         headers = {"x-ms-session-id": "moved-1"}
-        history = await hosted.call("agent_main_builtin_history", http("GET", "/agents/main/history", headers=headers))
+        history = await hosted.call(
+            "agent_main_builtin_history", http("GET", "/agents/main/history", headers=headers)
+        )
         entries = json.loads(history.get_body())["messages"]
-        assert [(e["role"], e["text"]) for e in entries] == [("user", "What time is it?"), ("assistant", "It is noon.")]
+        assert [(e["role"], e["text"]) for e in entries] == [
+            ("user", "What time is it?"),
+            ("assistant", "It is noon."),
+        ]
         assert entries[1]["tool_calls"][0]["tool_name"] == "clock"
 
-        chat = await hosted.call("agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "And now?"}, headers))
+        chat = await hosted.call(
+            "agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "And now?"}, headers)
+        )
         assert chat.status_code == 200, chat.get_body()
         lines = await _lines(blobs, name)
         assert lines[:4] == THEIR_LINES
@@ -105,11 +124,17 @@ async def test_a_session_of_an_older_version_is_read_and_continued(
     env: dict[str, str], azurite: Azurite, blobs: BlobServiceClient
 ) -> None:
     await _put(blobs, "agent-sessions/legacy-1.jsonl", THEIR_LINES[:1] + THEIR_LINES[3:])
-    settings = {**env, "AzureWebJobsStorage": azurite.connection_string, "AGENTDOWN_SESSION_FORMAT": "functions"}
+    settings = {
+        **env,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "AGENTDOWN_SESSION_FORMAT": "functions",
+    }
     hosted = Hosted(create_function_app(SAMPLE, environ=settings))
     try:
         headers = {"x-ms-session-id": "legacy-1"}
-        chat = await hosted.call("agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "more"}, headers))
+        chat = await hosted.call(
+            "agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "more"}, headers)
+        )
         assert chat.status_code == 200
         assert len(await _lines(blobs, "agent-sessions/legacy-1.jsonl")) == 2 + 4
         sessions = await hosted.app.agentdown.runner.store.list("main")  # type: ignore[attr-defined]

@@ -19,7 +19,9 @@ def _events(body: bytes) -> list[dict[str, object]]:
 
 
 async def test_a_chat_turn_with_a_tool_then_its_history(hosted: Hosted) -> None:
-    response = await hosted.call("agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "time?"}))
+    response = await hosted.call(
+        "agent_main_builtin_chat", http("POST", "/agents/main/chat", {"prompt": "time?"})
+    )
     assert response.status_code == 200, response.get_body()
     body = _json(response)
     session = str(body["session_id"])
@@ -31,7 +33,8 @@ async def test_a_chat_turn_with_a_tool_then_its_history(hosted: Hosted) -> None:
     again = http("POST", "/agents/main/chat", {"prompt": "again"}, {"x-ms-session-id": session})
     assert (await hosted.call("agent_main_builtin_chat", again)).status_code == 200
     history = await hosted.call(
-        "agent_main_builtin_history", http("GET", "/agents/main/history", headers={"x-ms-session-id": session})
+        "agent_main_builtin_history",
+        http("GET", "/agents/main/history", headers={"x-ms-session-id": session}),
     )
     entries = _json(history)["messages"]
     assert [(e["role"], e["text"]) for e in entries] == [  # type: ignore[union-attr,index]
@@ -43,7 +46,9 @@ async def test_a_chat_turn_with_a_tool_then_its_history(hosted: Hosted) -> None:
 
 
 async def test_the_stream_answers_the_whole_event_stream(hosted: Hosted) -> None:
-    response = await hosted.call("agent_main_builtin_chatstream", http("POST", "/agents/main/chatstream", {"prompt": "t"}))
+    response = await hosted.call(
+        "agent_main_builtin_chatstream", http("POST", "/agents/main/chatstream", {"prompt": "t"})
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = _events(response.get_body())
@@ -85,5 +90,7 @@ async def test_an_http_trigger_validates_its_input(hosted: Hosted) -> None:
 
 
 async def test_routes_under_the_default_api_prefix(hosted: Hosted) -> None:
-    response = await hosted.call("agent_main_builtin_chat", http("POST", "/api/agents/main/chat", {"prompt": "x"}))
+    response = await hosted.call(
+        "agent_main_builtin_chat", http("POST", "/api/agents/main/chat", {"prompt": "x"})
+    )
     assert response.status_code == 200

@@ -20,7 +20,9 @@ def _trigger(hosted: Hosted, name: str) -> dict[str, object]:
 
 async def test_every_agent_is_registered_under_the_other_runtimes_names(hosted: Hosted) -> None:
     builtin = [f"agent_main_builtin_{s}" for s in ("chat_page", "chat", "chatstream", "history", "mcp")]
-    assert sorted(hosted.functions) == sorted([*builtin, "bus", "events", "nightly", "orders", "summarize", "uploads"])
+    assert sorted(hosted.functions) == sorted(
+        [*builtin, "bus", "events", "nightly", "orders", "summarize", "uploads"]
+    )
     routes = {n: (_trigger(hosted, n).get("route"), _trigger(hosted, n).get("methods")) for n in builtin[:4]}
     assert routes == {
         "agent_main_builtin_chat_page": ("agents/main/", ["GET"]),
@@ -39,7 +41,10 @@ async def test_mcp_tool_trigger_binding(hosted: Hosted) -> None:
     assert trigger["toolName"] == "main"
     assert trigger["description"] == "The main agent, with a tool."
     properties = json.loads(str(trigger["toolProperties"]))
-    assert [(p["propertyName"], p["isRequired"]) for p in properties] == [("prompt", True), ("session_id", False)]
+    assert [(p["propertyName"], p["isRequired"]) for p in properties] == [
+        ("prompt", True),
+        ("session_id", False),
+    ]
 
 
 async def test_trigger_bindings(hosted: Hosted) -> None:
@@ -54,13 +59,24 @@ async def test_trigger_bindings(hosted: Hosted) -> None:
     nightly = _trigger(hosted, "nightly")
     assert (nightly["type"], nightly["schedule"]) == ("timerTrigger", "0 0 7 * * *")
     orders = _trigger(hosted, "orders")
-    assert (orders["type"], orders["queueName"], orders["connection"]) == ("queueTrigger", "orders", "AzureWebJobsStorage")
+    assert (orders["type"], orders["queueName"], orders["connection"]) == (
+        "queueTrigger",
+        "orders",
+        "AzureWebJobsStorage",
+    )
     uploads = _trigger(hosted, "uploads")
     assert (uploads["type"], uploads["path"]) == ("blobTrigger", "uploads/{name}")
     assert _trigger(hosted, "events")["type"] == "eventGridTrigger"
     bus = _trigger(hosted, "bus")
-    assert (bus["type"], bus["queueName"], bus["connection"]) == ("serviceBusTrigger", "orders", "ServiceBusConnection")
-    assert all(_trigger(hosted, n)["name"] == "trigger_data" for n in ("nightly", "orders", "uploads", "events", "bus"))
+    assert (bus["type"], bus["queueName"], bus["connection"]) == (
+        "serviceBusTrigger",
+        "orders",
+        "ServiceBusConnection",
+    )
+    assert all(
+        _trigger(hosted, n)["name"] == "trigger_data"
+        for n in ("nightly", "orders", "uploads", "events", "bus")
+    )
 
 
 def test_a_broken_app_fails_at_indexing(tmp_path: Path, env: dict[str, str]) -> None:
@@ -77,8 +93,12 @@ def test_a_reserved_trigger_route_fails_at_indexing(tmp_path: Path, env: dict[st
         create_function_app(tmp_path, environ=env)
 
 
-@pytest.mark.parametrize("setting", ["AZURE_FUNCTIONS_AGENTS_APP_ROOT", "AGENTDOWN_APP_ROOT", "AzureWebJobsScriptRoot"])
-async def test_the_app_root_comes_from_the_settings(tmp_path: Path, env: dict[str, str], setting: str) -> None:
+@pytest.mark.parametrize(
+    "setting", ["AZURE_FUNCTIONS_AGENTS_APP_ROOT", "AGENTDOWN_APP_ROOT", "AzureWebJobsScriptRoot"]
+)
+async def test_the_app_root_comes_from_the_settings(
+    tmp_path: Path, env: dict[str, str], setting: str
+) -> None:
     root = tmp_path / "app"
     shutil.copytree(SAMPLES / "basic-chat", root)
     app = Hosted(create_function_app(environ={**env, setting: str(root), "FOUNDRY_MODEL": "fake-model"}))
@@ -106,7 +126,11 @@ SAMPLE_NAMES = {
 
 @pytest.mark.parametrize("sample", sorted(SAMPLE_NAMES))
 async def test_the_other_runtimes_samples_index_with_its_names(sample: str, env: dict[str, str]) -> None:
-    settings = {**env, "FOUNDRY_MODEL": "fake-model", "ACA_SESSION_POOL_ENDPOINT": "https://x.dynamicsessions.io"}
+    settings = {
+        **env,
+        "FOUNDRY_MODEL": "fake-model",
+        "ACA_SESSION_POOL_ENDPOINT": "https://x.dynamicsessions.io",
+    }
     settings |= {"ENTRA_TENANT_ID": "tenant", "ENTRA_AUDIENCE": "api://agents"}
     app = Hosted(create_function_app(SAMPLES / sample, environ=settings))
     try:

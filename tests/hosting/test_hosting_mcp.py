@@ -22,5 +22,9 @@ async def test_an_mcp_tool_call_runs_the_agent_and_continues_its_session(hosted:
 async def test_a_call_without_a_prompt_is_an_error_result(hosted: Hosted) -> None:
     result = json.loads(await hosted.call("agent_main_builtin_mcp", json.dumps({"arguments": {}})))
     assert result["code"] == "missing_prompt"
-    bad = json.loads(await hosted.call("agent_main_builtin_mcp", json.dumps({"arguments": {"prompt": "x", "session_id": "a/b"}})))
+    bad = json.loads(
+        await hosted.call(
+            "agent_main_builtin_mcp", json.dumps({"arguments": {"prompt": "x", "session_id": "a/b"}})
+        )
+    )
     assert bad["code"] == "invalid_arguments"

@@ -32,7 +32,9 @@ def test_a_new_app_gets_everything(tmp_path: Path) -> None:
 def test_an_existing_app_gets_only_what_is_missing(tmp_path: Path) -> None:
     target = tmp_path / "moved"
     shutil.copytree(SAMPLES / "basic-chat", target)
-    (target / "function_app.py").write_text("from azure_functions_agents import create_function_app\napp = create_function_app()\n")
+    (target / "function_app.py").write_text(
+        "from azure_functions_agents import create_function_app\napp = create_function_app()\n"
+    )
     result = CliRunner().invoke(cli, ["init", str(target), "--azure-functions"])
     assert result.exit_code == 0, result.output
     assert "change its import" in result.output
@@ -46,8 +48,16 @@ async def test_the_generated_entry_point_indexes(tmp_path: Path, env: dict[str, 
     assert CliRunner().invoke(cli, ["init", str(target), "--azure-functions"]).exit_code == 0
     namespace: dict[str, object] = {}
     settings = {**env, "AzureWebJobsScriptRoot": str(target)}
-    code = (target / "function_app.py").read_text().replace("create_function_app()", "create_function_app(environ=settings)")
-    exec(compile(code, str(target / "function_app.py"), "exec"), {"settings": settings, "create_function_app": create_function_app}, namespace)  # noqa: S102
+    code = (
+        (target / "function_app.py")
+        .read_text()
+        .replace("create_function_app()", "create_function_app(environ=settings)")
+    )
+    exec(
+        compile(code, str(target / "function_app.py"), "exec"),
+        {"settings": settings, "create_function_app": create_function_app},
+        namespace,
+    )
     hosted = Hosted(namespace["app"])  # type: ignore[arg-type]
     try:
         assert "agent_main_builtin_chat" in hosted.functions

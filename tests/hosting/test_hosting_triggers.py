@@ -45,11 +45,18 @@ async def test_a_timer_tick(hosted: Hosted) -> None:
 
 
 async def test_a_blob_and_an_event_grid_event(hosted: Hosted) -> None:
-    blob = InputStream(data=b"content", name="uploads/a.txt", uri="http://x/uploads/a.txt", length=7, metadata={"k": "v"})
+    blob = InputStream(
+        data=b"content", name="uploads/a.txt", uri="http://x/uploads/a.txt", length=7, metadata={"k": "v"}
+    )
     await hosted.call("uploads", blob)
     head, data = await _prompt_of(hosted, "uploads")
     assert head == "Triggered by: blob_trigger"
-    assert data == {"name": "uploads/a.txt", "uri": "http://x/uploads/a.txt", "length": 7, "metadata": {"k": "v"}}
+    assert data == {
+        "name": "uploads/a.txt",
+        "uri": "http://x/uploads/a.txt",
+        "length": 7,
+        "metadata": {"k": "v"},
+    }
     event = func.EventGridEvent(
         id="e1", data={"a": 1}, topic="t", subject="s", event_type="Created",
         event_time=datetime(2026, 1, 1, tzinfo=UTC), data_version="1",
@@ -62,14 +69,18 @@ async def test_a_blob_and_an_event_grid_event(hosted: Hosted) -> None:
 
 
 def test_service_bus_payload() -> None:
-    message = func.ServiceBusMessage(body=b"\xff\x00", content_type="application/octet-stream", correlation_id="c")
+    message = func.ServiceBusMessage(
+        body=b"\xff\x00", content_type="application/octet-stream", correlation_id="c"
+    )
     data = trigger_data(message)
     assert (data["body"], data["body_encoding"]) == ("/wA=", "base64")
     assert data["correlation_id"] == "c"
 
 
 async def test_a_queue_message_with_sessions_in_azure_storage(env: dict[str, str], azurite: Azurite) -> None:
-    hosted = Hosted(create_function_app(SAMPLE, environ={**env, "AzureWebJobsStorage": azurite.connection_string}))
+    hosted = Hosted(
+        create_function_app(SAMPLE, environ={**env, "AzureWebJobsStorage": azurite.connection_string})
+    )
     try:
         assert hosted.app.agentdown.runner.store.kind == "azure_blob"  # type: ignore[attr-defined]
         await hosted.call("orders", func.QueueMessage(id="m-2", body=b"plain text", pop_receipt="r"))

@@ -222,7 +222,9 @@ def _init_azure_functions(path: Path, *, force: bool) -> None:
     entry = path / "function_app.py"
     if entry in kept and "azure_functions_agents" in entry.read_text(encoding="utf-8", errors="replace"):
         typer.echo(f"\n{entry}: change its import to `from agentdown.hosting import create_function_app`")
-    typer.echo(f"\nNext: cd {path} && func start   (Azurite for AzureWebJobsStorage), or agentdown serve {path}")
+    typer.echo(
+        f"\nNext: cd {path} && func start   (Azurite for AzureWebJobsStorage), or agentdown serve {path}"
+    )
 
 
 def _load(path: Path, slug: str | None) -> tuple[AgentCatalog, AgentSpec]:

@@ -86,7 +86,7 @@ def _check_routes(specs: Iterable[AgentSpec]) -> None:
     triggers = [(s, s.trigger) for s in specs if isinstance(s.trigger, HttpTrigger)]
     if not triggers:
         return
-    from agentdown.server.http_triggers import starlette_path
+    from agentdown.server.routes import starlette_path
 
     taken: dict[tuple[str, str], str] = {}
     for spec, trigger in triggers:
