@@ -85,6 +85,11 @@ def test_a_broken_app_fails_at_indexing(tmp_path: Path, env: dict[str, str]) -> 
         create_function_app(tmp_path, environ=env)
 
 
+def test_a_missing_model_provider_fails_at_indexing(tmp_path: Path) -> None:
+    with pytest.raises(AppLoadError, match="no model provider configured"):
+        create_function_app(SAMPLE, environ={"AGENTDOWN_MODELS_DIR": str(tmp_path)})
+
+
 def test_a_reserved_trigger_route_fails_at_indexing(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "x.agent.md").write_text(
         "---\nname: X\ndescription: d\ntrigger: {type: http_trigger, args: {route: runtime/x}}\n---\nx\n"

@@ -8,7 +8,8 @@
 
 The app is loaded and checked while the Functions host indexes ``function_app.py``: a bad
 agent file, tool, route or setting raises there (``AppLoadError`` / ``ConfigurationError``
-listing every problem), and the host shows it instead of registering half an app.
+listing every problem, a missing model provider included), and the host shows it instead
+of registering half an app.
 
 Registered, with the Azure Functions agents runtime's names: each trigger agent as the
 function ``<slug>`` (:mod:`.triggers`, :mod:`.http`), each agent's built-in endpoints as
@@ -23,11 +24,13 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from agentdown.app.catalog import load_app
+from agentdown.app.catalog import AgentCatalog, check_app
+from agentdown.app.diagnostics import LOAD_LOGGER, AppLoadError
 from agentdown.app.spec import AgentSpec, HttpTrigger
 from agentdown.exceptions import ConfigurationError
 from agentdown.hosting.http import register_builtin_endpoints, register_http_trigger
@@ -57,7 +60,7 @@ def create_function_app(
     """
     env = dict(os.environ if environ is None else environ)
     root = resolve_app_root(app_root, env)
-    catalog = load_app(root, environ=env, model=model)
+    catalog = _load(root, env, model)
     hosted = HostedApp(catalog, env)
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     _check_routes(catalog.specs.values())
@@ -79,6 +82,17 @@ def create_function_app(
         ", ".join(names),
     )
     return app
+
+
+def _load(root: Path, env: Mapping[str, str], model: ChatModel | None) -> AgentCatalog:
+    """The checked catalog; every agent's model resolved too, so a missing provider fails here."""
+    catalog, problems = check_app(root, environ=env, model=model, require_model=True)
+    if catalog is None:
+        raise AppLoadError(problems)
+    load_log = logging.getLogger(LOAD_LOGGER)
+    for problem in problems.warnings:
+        load_log.warning("%s", problem, extra={"problem": problem})
+    return catalog
 
 
 def _check_routes(specs: Iterable[AgentSpec]) -> None:
