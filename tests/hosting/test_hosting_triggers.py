@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from _hosting_kit import SAMPLE, Hosted
 from azure.functions.blob import InputStream
 from azure.functions.timer import TimerRequest
+from azure.storage.queue.aio import QueueClient
 
 from agentdown.hosting import create_function_app
 from agentdown.hosting.payloads import trigger_data
@@ -56,6 +59,9 @@ async def test_a_blob_and_an_event_grid_event(hosted: Hosted) -> None:
         "uri": "http://x/uploads/a.txt",
         "length": 7,
         "metadata": {"k": "v"},
+        "container": "uploads",
+        "blob_name": "a.txt",
+        "path_bindings": {"name": "a.txt"},
     }
     event = func.EventGridEvent(
         id="e1", data={"a": 1}, topic="t", subject="s", event_type="Created",
@@ -89,3 +95,25 @@ async def test_a_queue_message_with_sessions_in_azure_storage(env: dict[str, str
         assert "body_json" not in data
     finally:
         await hosted.aclose()
+
+
+async def test_an_output_binding_writes_the_answer(
+    tmp_path: Path, env: dict[str, str], azurite: Azurite
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "orders.agent.md").write_text(
+        "---\nname: Orders\ndescription: d\n"
+        "trigger: {type: queue_trigger, args: {queue_name: orders}}\n"
+        "output: {type: queue_output, args: {queue_name: answers}}\n---\nAck.\n"
+    )
+    settings = {**env, "AzureWebJobsStorage": azurite.connection_string}
+    hosted = Hosted(create_function_app(app, environ=settings))
+    try:
+        await hosted.call("orders", func.QueueMessage(id="m-3", body=b"order 9", pop_receipt="r"))
+    finally:
+        await hosted.aclose()
+    async with QueueClient.from_connection_string(azurite.connection_string, "answers") as queue:
+        bodies = [m.content async for m in queue.receive_messages()]
+    assert len(bodies) == 1
+    assert "order 9" in base64.b64decode(bodies[0]).decode()

@@ -74,10 +74,23 @@ def register_trigger(app: func.FunctionApp, hosted: HostedApp, spec: AgentSpec) 
     async def handler(trigger_data):  # type: ignore[no-untyped-def]
         data = trigger_data_of(trigger_data)
         if isinstance(data, dict):
-            await (await hosted.invoker(slug))(data)
+            captures = _blob_captures(spec, data)
+            await (await hosted.invoker(slug))(data, captures)
         else:  # a batch (Cosmos DB, SQL changes): the list itself is the trigger data, as there
             await hosted.runner.run(slug, trigger_prompt(kind, data))
 
     handler.__name__ = f"agent_{slug}_{kind}"
     app.function_name(name=slug)(decorate(handler))
     return slug
+
+
+def _blob_captures(spec: AgentSpec, data: dict[str, Any]) -> dict[str, str]:
+    """A blob's path captures (``{name}`` of ``uploads/{name}``), added to its data as ``serve`` does."""
+    if not isinstance(spec.trigger, BlobTrigger) or not isinstance(data.get("name"), str):
+        return {}
+    from agentdown.app.bindings import PathPattern
+
+    container, _, inner = data["name"].partition("/")
+    captures = PathPattern(spec.trigger.path).match(inner) or {}
+    data.update(container=container, blob_name=inner, path_bindings=captures)
+    return captures
