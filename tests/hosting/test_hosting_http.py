@@ -94,3 +94,12 @@ async def test_routes_under_the_default_api_prefix(hosted: Hosted) -> None:
         "agent_main_builtin_chat", http("POST", "/api/agents/main/chat", {"prompt": "x"})
     )
     assert response.status_code == 200
+
+
+async def test_the_openai_compatible_api(hosted: Hosted) -> None:
+    request = {"model": "main", "messages": [{"role": "user", "content": "time?"}]}
+    response = await hosted.call("agentdown_openai_v1", http("POST", "/v1/chat/completions", request))
+    assert response.status_code == 200, response.get_body()
+    assert _json(response)["choices"][0]["message"]["content"] == "Done. Tool results: clock: 12:00"  # type: ignore[index]
+    models = await hosted.call("agentdown_openai_v1", http("GET", "/v1/models"))
+    assert [m["id"] for m in _json(models)["data"]] == ["main"]  # type: ignore[union-attr]

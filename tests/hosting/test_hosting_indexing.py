@@ -20,9 +20,10 @@ def _trigger(hosted: Hosted, name: str) -> dict[str, object]:
 
 async def test_every_agent_is_registered_under_the_other_runtimes_names(hosted: Hosted) -> None:
     builtin = [f"agent_main_builtin_{s}" for s in ("chat_page", "chat", "chatstream", "history", "mcp")]
-    assert sorted(hosted.functions) == sorted(
-        [*builtin, "bus", "events", "nightly", "orders", "summarize", "uploads"]
-    )
+    ours = ["agentdown_openai_v1"]  # agentdown's addition: its OpenAI-compatible API
+    triggers = ["bus", "events", "nightly", "orders", "summarize", "uploads"]
+    assert sorted(hosted.functions) == sorted([*builtin, *triggers, *ours])
+    assert _trigger(hosted, "agentdown_openai_v1")["route"] == "v1/{*path}"
     routes = {n: (_trigger(hosted, n).get("route"), _trigger(hosted, n).get("methods")) for n in builtin[:4]}
     assert routes == {
         "agent_main_builtin_chat_page": ("agents/main/", ["GET"]),
@@ -139,7 +140,9 @@ async def test_the_other_runtimes_samples_index_with_its_names(sample: str, env:
     settings |= {"ENTRA_TENANT_ID": "tenant", "ENTRA_AUDIENCE": "api://agents"}
     app = Hosted(create_function_app(SAMPLES / sample, environ=settings))
     try:
-        assert sorted(app.functions) == sorted(SAMPLE_NAMES[sample])
+        # Theirs exactly, plus agentdown's OpenAI-compatible API where an agent has a chat API.
+        extra = ["agentdown_openai_v1"] if any("_builtin_chat" in n for n in SAMPLE_NAMES[sample]) else []
+        assert sorted(app.functions) == sorted([*SAMPLE_NAMES[sample], *extra])
     finally:
         await app.aclose()
 

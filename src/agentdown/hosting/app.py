@@ -14,7 +14,8 @@ of registering half an app.
 Registered, with the Azure Functions agents runtime's names: each trigger agent as the
 function ``<slug>`` (:mod:`.triggers`, :mod:`.http`), each agent's built-in endpoints as
 ``agent_<slug>_builtin_chat_page`` / ``_chat`` / ``_chatstream`` / ``_history``
-(:mod:`.http`) and ``agent_<slug>_builtin_mcp`` (:mod:`.mcp`). Sessions: see
+(:mod:`.http`) and ``agent_<slug>_builtin_mcp`` (:mod:`.mcp`); agentdown's OpenAI-compatible
+API as ``agentdown_openai_v1``. Sessions: see
 :mod:`agentdown.sessions.functions_blob` (``select_store``).
 """
 
@@ -33,7 +34,7 @@ from agentdown.app.catalog import AgentCatalog, check_app
 from agentdown.app.diagnostics import LOAD_LOGGER, AppLoadError
 from agentdown.app.spec import AgentSpec, HttpTrigger
 from agentdown.exceptions import ConfigurationError
-from agentdown.hosting.http import register_builtin_endpoints, register_http_trigger
+from agentdown.hosting.http import register_builtin_endpoints, register_http_trigger, register_openai_api
 from agentdown.hosting.mcp import register_mcp_tool
 from agentdown.hosting.settings import app_root as resolve_app_root
 from agentdown.hosting.state import HostedApp
@@ -73,6 +74,8 @@ def create_function_app(
         names += register_builtin_endpoints(app, hosted, spec)
         if spec.builtin_endpoints.mcp:
             names.append(register_mcp_tool(app, hosted, spec))
+    openai = register_openai_api(app, hosted, list(catalog.specs.values()))
+    names += [openai] if openai else []
     app.agentdown = hosted  # type: ignore[attr-defined]  # tests and embedders close it
     logger.info(
         "agentdown: %d function(s) for %d agent(s) of %s: %s",

@@ -7,6 +7,8 @@ Names and routes are the Azure Functions agents runtime's: ``agent_<slug>_builti
 come from ``http_auth`` (``entra`` is ``anonymous`` for the host: App Service
 Authentication checks the caller, the handler its principal).
 
+agentdown adds ``agentdown_openai_v1`` (``v1/{*path}``: its OpenAI-compatible API).
+
 Every handler passes the ``func.HttpRequest`` to agentdown's own Starlette handlers through
 the package's ``AsgiMiddleware`` (the same code as ``agentdown serve``: body checks, pending
 turns, error shapes, SSE frames). The Python worker cannot stream a response without the
@@ -22,7 +24,15 @@ import azure.functions as func
 from agentdown.app.spec import AgentSpec, HttpAuth, HttpTrigger
 from agentdown.hosting.state import HostedApp
 
-__all__ = ["auth_level", "register_builtin_endpoints", "register_http_trigger"]
+__all__ = [
+    "OPENAI_FUNCTION",
+    "auth_level",
+    "register_builtin_endpoints",
+    "register_http_trigger",
+    "register_openai_api",
+]
+
+OPENAI_FUNCTION = "agentdown_openai_v1"
 
 _LEVELS = {
     "function": func.AuthLevel.FUNCTION,
@@ -91,3 +101,22 @@ def register_http_trigger(
     )
     app.function_name(name=spec.slug)(route(_through_asgi(hosted, spec.slug)))
     return spec.slug
+
+
+_RANK = {"anonymous": 0, "entra": 0, "function": 1, "admin": 2}
+
+
+def register_openai_api(app: func.FunctionApp, hosted: HostedApp, specs: list[AgentSpec]) -> str | None:
+    """agentdown's OpenAI-compatible API (``v1/models``, ``v1/chat/completions``) as one function.
+
+    The host checks one key level for the whole route, so it is the strictest of the
+    agents' (``entra`` agents' principals are checked per call, as on ``serve``).
+    """
+    exposed = [s for s in specs if s.builtin_endpoints.chat_api]
+    if not exposed:
+        return None
+    rank = max(_RANK.get(s.http_auth.mode, 1) for s in exposed)
+    level = (func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION, func.AuthLevel.ADMIN)[rank]
+    route = app.route(route="v1/{*path}", methods=["GET", "POST"], auth_level=level)
+    app.function_name(name=OPENAI_FUNCTION)(route(_through_asgi(hosted, OPENAI_FUNCTION)))
+    return OPENAI_FUNCTION

@@ -71,7 +71,7 @@ class HostedApp:
 
     @property
     def asgi(self) -> func.AsgiMiddleware:
-        """agentdown's chat and HTTP-trigger routes as one ASGI app, behind the package's adapter."""
+        """agentdown's chat, HTTP-trigger and /v1 routes as one ASGI app, behind the package's adapter."""
         if self._asgi is None:
             import azure.functions as func
             from starlette.applications import Starlette
@@ -81,9 +81,10 @@ class HostedApp:
             from agentdown.server.chat import chat_routes
             from agentdown.server.errors import http_exception_handler, unexpected_error_handler
             from agentdown.server.http_triggers import trigger_routes
+            from agentdown.server.openai_api import openai_routes
 
             ctx = self.context
-            routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx)]
+            routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx), *openai_routes(ctx)]
             app = Starlette(
                 # Also under /api/: host.json's default routePrefix, when an app keeps it.
                 routes=[*routes, Mount("/api", routes=routes)],
