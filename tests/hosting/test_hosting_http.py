@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import azure.functions as func
-from _hosting_kit import Hosted, http
+from _hosting_kit import SAMPLES, Hosted, http
+
+from agentdown.hosting import create_function_app
 
 
 def _json(response: func.HttpResponse) -> dict[str, object]:
@@ -103,3 +106,48 @@ async def test_the_openai_compatible_api(hosted: Hosted) -> None:
     assert _json(response)["choices"][0]["message"]["content"] == "Done. Tool results: clock: 12:00"  # type: ignore[index]
     models = await hosted.call("agentdown_openai_v1", http("GET", "/v1/models"))
     assert [m["id"] for m in _json(models)["data"]] == ["main"]  # type: ignore[union-attr]
+
+
+def _principal(tenant: str, audience: str) -> str:
+    claims = [{"typ": "tid", "val": tenant}, {"typ": "aud", "val": audience}, {"typ": "oid", "val": "user-1"}]
+    return base64.b64encode(json.dumps({"auth_typ": "aad", "claims": claims}).encode()).decode()
+
+
+async def test_entra_agents_trust_the_principal_only_behind_app_service_authentication(
+    env: dict[str, str],
+) -> None:
+    settings = {
+        **env,
+        "FOUNDRY_MODEL": "fake-model",
+        "ENTRA_TENANT_ID": "tenant-1",
+        "ENTRA_AUDIENCE": "api://agents",
+    }
+    ask = {"prompt": "hi"}
+    good = {"x-ms-client-principal": _principal("tenant-1", "api://agents")}
+    untrusted = Hosted(create_function_app(SAMPLES / "secured-endpoints", environ=settings))
+    try:
+        refused = await untrusted.call(
+            "agent_entra_builtin_chat", http("POST", "/agents/entra/chat", ask, good)
+        )
+        assert refused.status_code == 401
+    finally:
+        await untrusted.aclose()
+    trusted = Hosted(
+        create_function_app(
+            SAMPLES / "secured-endpoints", environ={**settings, "WEBSITE_AUTH_ENABLED": "True"}
+        )
+    )
+    try:
+        missing = await trusted.call("agent_entra_builtin_chat", http("POST", "/agents/entra/chat", ask))
+        assert missing.status_code == 401
+        other = {"x-ms-client-principal": _principal("tenant-2", "api://agents")}
+        forbidden = await trusted.call(
+            "agent_entra_builtin_chat", http("POST", "/agents/entra/chat", ask, other)
+        )
+        assert forbidden.status_code == 403
+        answered = await trusted.call(
+            "agent_entra_builtin_chat", http("POST", "/agents/entra/chat", ask, good)
+        )
+        assert answered.status_code == 200, answered.get_body()
+    finally:
+        await trusted.aclose()
