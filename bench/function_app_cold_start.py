@@ -1,7 +1,7 @@
 """Cold start of an app on Azure Functions: ``import function_app`` + indexing, 20 agents.
 
 A generated app of 20 agents (12 chat agents with every built-in endpoint, 4 timer,
-2 queue, 1 blob and 1 HTTP-trigger agents; 68 functions) and its ``function_app.py``
+2 queue, 1 blob and 1 HTTP-trigger agents; 69 functions with agentdown's ``/v1`` one) and its ``function_app.py``
 (``app = create_function_app()``). Each sample is a fresh ``python`` process that
 imports ``function_app`` and calls ``app.get_functions()`` (what the Python worker does
 when the host indexes an app), timed inside the process from before the import to after
@@ -57,7 +57,7 @@ def make_app(folder: Path, agents: int) -> int:
         (folder / name).write_text(text, encoding="utf-8")
         count += functions
     (folder / "function_app.py").write_text(ENTRY, encoding="utf-8")
-    return count
+    return count + 1  # agentdown_openai_v1
 
 
 def sample(folder: Path, body: str, env: dict[str, str]) -> float:
