@@ -13,6 +13,7 @@ from agentdown.hosting import create_function_app
 from agentdown.messages import Message
 from agentdown.sessions.functions_blob import FunctionsBlobSessionStore, select_store, uses_functions_format
 from agentdown.sessions.functions_format import line_of, message_of
+from agentdown.sessions.store import SessionConflictError
 from azurite_peer import Azurite
 
 # Lines exactly as its BlobHistoryProvider writes them: json.dumps(Message.to_dict()) + "\n"
@@ -141,3 +142,26 @@ async def test_a_session_of_an_older_version_is_read_and_continued(
         assert "legacy-1" not in [s.session_id for s in sessions]  # listed sessions name an agent
     finally:
         await hosted.aclose()
+
+
+async def test_the_store_orders_writers_and_lists_deletes_expires(azurite: Azurite) -> None:
+    store = FunctionsBlobSessionStore(connection_string=azurite.connection_string, container="fa-store-test")
+    try:
+        first = await store.append(
+            "main", "s-1", [Message.user("a"), Message.assistant("b")], expected_version=None
+        )
+        with pytest.raises(SessionConflictError):
+            await store.append("main", "s-1", [Message.user("x")], expected_version=None)
+        second = await store.append("main", "s-1", [Message.user("c")], expected_version=first)
+        with pytest.raises(SessionConflictError):
+            await store.append("main", "s-1", [Message.user("late")], expected_version=first)
+        history = await store.load("main", "s-1", max_messages=1)
+        assert (history.version, history.total_turns, history.total_messages) == (second, 2, 3)
+        assert [m.text for m in history.messages] == ["c"]
+        assert [s.session_id for s in await store.list("main")] == ["s-1"]
+        assert await store.expire(3600) == []
+        assert [s.session_id for s in await store.expire(0)] == ["s-1"]
+        assert not await store.delete("main", "s-1")
+        assert (await store.load("main", "s-1")).version is None
+    finally:
+        await store.aclose()
