@@ -26,7 +26,7 @@ from agentdown.cli.main import app
 from agentdown.cli.problems import ProblemFormat, print_problems
 from agentdown.cli.render import TurnPrinter, run_turn
 from agentdown.cli.scaffold import scaffold
-from agentdown.cli.scaffold_function import declaration, scaffold_function
+from agentdown.cli.scaffold_function import declaration, scaffold_azure_functions, scaffold_function
 from agentdown.exceptions import AgentdownError
 from agentdown.loop.events import ApprovalRequest
 from agentdown.runtime import queue_tools as _queue_tools  # noqa: F401  (run/chat build queue tools)
@@ -166,8 +166,19 @@ def init(
             "the queue tool NAME.",
         ),
     ] = None,
+    azure_functions: Annotated[
+        bool,
+        typer.Option(
+            "--azure-functions",
+            help="Also (or, on an existing app, only) the Azure Functions files: function_app.py, host.json, "
+            "requirements.txt, local.settings.json, .funcignore; existing files are kept.",
+        ),
+    ] = False,
 ) -> None:
     """Create a working app: an agent, a tools/ example, agents.config.yaml and a README."""
+    if azure_functions:
+        _init_azure_functions(path, force=force)
+        return
     if queue_function is not None:
         try:
             check_tool_name(queue_function, "--queue-function")
@@ -187,6 +198,33 @@ def init(
     for file in written:
         typer.echo(f"created {file}")
     typer.echo(f'\nNext: configure a model (e.g. OPENAI_API_KEY), then: agentdown run {path} "Roll two dice"')
+
+
+def _has_agents(path: Path) -> bool:
+    folders = [path, path / "agents", path / "Agents"]
+    names = ("*.agent.md", "*.claude.md", "agent.md", "CLAUDE.md")
+    return any(next(folder.glob(name), None) is not None for folder in folders for name in names)
+
+
+def _init_azure_functions(path: Path, *, force: bool) -> None:
+    if not _has_agents(path):
+        try:
+            for file in scaffold(path, force=force):
+                typer.echo(f"created {file}")
+        except FileExistsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+    written, kept = scaffold_azure_functions(path, force=force)
+    for file in written:
+        typer.echo(f"created {file}")
+    for file in kept:
+        typer.echo(f"kept    {file} (exists; --force overwrites it)")
+    entry = path / "function_app.py"
+    if entry in kept and "azure_functions_agents" in entry.read_text(encoding="utf-8", errors="replace"):
+        typer.echo(f"\n{entry}: change its import to `from agentdown.hosting import create_function_app`")
+    typer.echo(
+        f"\nNext: cd {path} && func start   (Azurite for AzureWebJobsStorage), or agentdown serve {path}"
+    )
 
 
 def _load(path: Path, slug: str | None) -> tuple[AgentCatalog, AgentSpec]:

@@ -1,4 +1,6 @@
-"""``agentdown init APP --queue-function NAME``: an Azure Functions app answering a queue tool.
+"""Azure Functions scaffolds: ``agentdown init APP --queue-function NAME`` and ``--azure-functions``.
+
+``--queue-function NAME``: an Azure Functions app answering a queue tool.
 
 The pattern of the Azure AI Agent Service documentation: a ``queue_trigger`` on the
 tool's input queue, a ``queue_output`` binding on its output queue, the reply
@@ -12,7 +14,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["function_files", "queue_names", "scaffold_function"]
+__all__ = [
+    "AZURE_FUNCTIONS_FILES",
+    "function_files",
+    "queue_names",
+    "scaffold_azure_functions",
+    "scaffold_function",
+]
 
 FUNCTION_APP = '''\
 """{name}: a queue-bound function tool (Azure Functions, Python v2 programming model).
@@ -119,3 +127,88 @@ def scaffold_function(folder: Path, name: str, *, force: bool = False) -> list[P
     for path, text in zip(targets, files.values(), strict=True):
         path.write_text(text, encoding="utf-8")
     return targets
+
+
+# --- ``agentdown init APP --azure-functions``: the app folder deploys as an Azure Functions app.
+
+APP_FUNCTION_APP = '''\
+"""The Azure Functions entry point: every agent of this folder, registered by agentdown.
+
+Run locally with `func start` (Azure Functions Core Tools, Azurite for AzureWebJobsStorage);
+the same folder runs without Functions as `agentdown serve .`.
+"""
+
+from agentdown.hosting import create_function_app
+
+app = create_function_app()
+'''
+
+APP_HOST_JSON = """\
+{
+  "version": "2.0",
+  "logging": {
+    "logLevel": {
+      "default": "Information"
+    }
+  },
+  "extensionBundle": {
+    "id": "Microsoft.Azure.Functions.ExtensionBundle",
+    "version": "[4.*, 5.0.0)"
+  },
+  "extensions": {
+    "http": {
+      "routePrefix": ""
+    }
+  }
+}
+"""
+
+APP_REQUIREMENTS = "azure-functions\nagentdown[functions,azure]\n"
+
+LOCAL_SETTINGS = """\
+{
+  "IsEncrypted": false,
+  "Values": {
+    "FUNCTIONS_WORKER_RUNTIME": "python",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true"
+  }
+}
+"""
+
+FUNCIGNORE = """\
+.git*
+.venv
+.vscode
+__pycache__
+*.pyc
+local.settings.json
+tests
+"""
+
+AZURE_FUNCTIONS_FILES = {
+    "function_app.py": APP_FUNCTION_APP,
+    "host.json": APP_HOST_JSON,
+    "requirements.txt": APP_REQUIREMENTS,
+    "local.settings.json": LOCAL_SETTINGS,
+    ".funcignore": FUNCIGNORE,
+}
+
+
+def scaffold_azure_functions(folder: Path, *, force: bool = False) -> tuple[list[Path], list[Path]]:
+    """Write the Azure Functions files that ``folder`` lacks; ``(written, kept)``.
+
+    Existing files are kept unless ``force``: on an app that already deploys, only what is
+    missing is added (an app of the Azure Functions agents runtime keeps its own files; its
+    ``function_app.py`` then needs only its import changed to ``agentdown.hosting``).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    kept: list[Path] = []
+    for rel, text in AZURE_FUNCTIONS_FILES.items():
+        path = folder / rel
+        if path.exists() and not force:
+            kept.append(path)
+            continue
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written, kept

@@ -25,46 +25,10 @@ from agentdown.app.spec import AgentSpec, HttpTrigger
 from agentdown.exceptions import ConfigurationError, StructuredOutputError
 from agentdown.server.context import SESSION_HEADER, ServerContext, session_id_of
 from agentdown.server.errors import ApiError, api_endpoint, parse_json, read_body
+from agentdown.server.routes import RESERVED_PREFIXES, starlette_path
 from agentdown.server.turns import refusals, result_summary
 
 __all__ = ["RESERVED_PREFIXES", "trigger_routes"]
-
-RESERVED_PREFIXES = ("agents", "v1", "mcp", "runtime", "healthz")
-"""First path segments the server's own routes use; trigger routes may not start with them."""
-_PARAM = re.compile(r"\{([^{}]*)\}")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def starlette_path(route: str, where: str) -> str:
-    """An Azure Functions route template as a Starlette path (``{id}``, ``{id:int}``, ``{*rest}``)."""
-
-    def convert(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        if inner.startswith("*") and _NAME.match(inner[1:]):
-            return "{" + inner[1:] + ":path}"
-        name, _, kind = inner.partition(":")
-        if _NAME.match(name) and kind in ("", "int", "float", "alpha", "guid"):
-            return "{" + name + (":int" if kind == "int" else ":float" if kind == "float" else "") + "}"
-        raise ConfigurationError(
-            f"{where}: route parameter {{{inner}}} is not supported; use {{name}}, {{name:int}}, "
-            "{name:float} or {*rest}"
-        )
-
-    path = "/" + _PARAM.sub(convert, route.strip("/"))
-    segments = route.strip("/").lower().split("/")
-    if segments[0] == "projects" or segments[:2] == ["api", "projects"]:
-        # Trigger routes are served under /api/ too, and /api/projects/... is the Agents API.
-        raise ConfigurationError(
-            f"{where}: route '{route}' starts with '{'/'.join(segments[: 2 if segments[0] == 'api' else 1])}', "
-            "but /api/projects/... is the Azure AI Agents API of this server; choose another route"
-        )
-    first = segments[0]
-    if first in RESERVED_PREFIXES:
-        raise ConfigurationError(
-            f"{where}: route '{route}' starts with '{first}', which the server's own endpoints use; "
-            f"choose a route outside {', '.join('/' + p for p in RESERVED_PREFIXES)}"
-        )
-    return path
 
 
 def trigger_routes(ctx: ServerContext) -> list[Route]:
