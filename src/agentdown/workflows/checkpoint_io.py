@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "apply_snapshot",
-    "checkpoint_of",
     "check_signature",
+    "checkpoint_of",
     "message_dict",
     "restore",
     "runner_from_checkpoint",
@@ -112,7 +112,7 @@ async def checkpoint_of(
         status = WorkflowRunState.IDLE_WITH_PENDING_REQUESTS
     else:
         status = WorkflowRunState.IDLE
-    extra = {"checkpoint_id": checkpoint_id} if checkpoint_id is not None else {}
+    extra: dict[str, Any] = {"checkpoint_id": checkpoint_id} if checkpoint_id is not None else {}
     return WorkflowCheckpoint(
         workflow_name=workflow.name,
         graph_signature=workflow.graph_signature,

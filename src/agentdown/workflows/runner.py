@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agentdown.workflows.context import WorkflowContext
-from agentdown.workflows.edges import EdgeGroup
 from agentdown.workflows.errors import (
     HandlerSignatureError,
     WorkflowConvergenceError,

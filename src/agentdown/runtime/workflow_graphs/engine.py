@@ -1,0 +1,463 @@
+"""The durable graph engine: runs start and resume here, and every superstep's jobs are executed here.
+
+Per superstep, one job per target. Each job runs its target on a runner restored from
+the step's boundary checkpoint and writes its result once (create-if-absent: a
+redelivered job whose result exists runs nothing), then sets its bit in the run
+record's ``_step`` by compare-and-set. The job that sees every bit set commits the
+step: results applied in delivery order, the next checkpoint saved, the next step
+planned (its step record written, its jobs sent) and only then the run record moved
+on, conditional on the step's nonce. A crash anywhere before that last write leaves
+the run where it was and the finishing job on the queue, so it comes back and commits
+again; jobs sent by an attempt that did not land carry a nonce the run never takes
+and are dropped. Two commits of one step (a duplicate delivery) race on that same
+conditional write: one wins, the other's jobs are dropped.
+
+A target invocation is at least once: a worker killed mid-target (or one whose job
+outlived its visibility) leaves no result, and the job runs again elsewhere. Once a
+result is written the target never runs again for that step.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from agentdown.app.workflow_graphs import WorkflowGraph
+from agentdown.runtime.agents_api.ids import new_record_id
+from agentdown.runtime.agents_api.store import AgentsStore, Create, Record, RecordExistsError, mutate
+from agentdown.runtime.queues.base import MessageQueue
+from agentdown.runtime.workflow_graphs.records import (
+    INPUT,
+    RESULT,
+    RUN,
+    STEP,
+    TERMINAL,
+    Job,
+    bit_set,
+    bits_full,
+    index_id,
+    jsonable,
+    new_bits,
+    new_nonce,
+    now,
+    result_parent,
+    set_bit,
+)
+from agentdown.workflows.checkpoint.codec import decode_value, encode_value
+from agentdown.workflows.checkpoint.errors import (
+    CheckpointEncodingError,
+    CheckpointError,
+    CheckpointStorageError,
+)
+from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
+from agentdown.workflows.checkpoint_io import checkpoint_of, runner_from_checkpoint
+from agentdown.workflows.errors import WorkflowConvergenceError, WorkflowError
+from agentdown.workflows.events import WorkflowErrorDetails
+from agentdown.workflows.routing import Delivery, QueuedMessage
+from agentdown.workflows.runner import Runner
+from agentdown.workflows.steps import (
+    TargetResult,
+    commit_superstep,
+    decode_deliveries,
+    encode_deliveries,
+    plan_superstep,
+    run_target,
+)
+from agentdown.workflows.workflow import Workflow
+
+__all__ = ["GraphEngine", "Outcome", "RunError"]
+
+logger = logging.getLogger("agentdown.workflow_graphs")
+
+Outcome = Literal["done", "early"]
+"""What became of a job: finished with (delete it), or arrived before its step (look again soon)."""
+
+INLINE_ITEMS = 16_000
+"""Encoded items larger than this (characters) go in an input record, not the queue message."""
+_CACHE = 32
+
+
+class RunError(Exception):
+    """A request the engine refuses: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GraphEngine:
+    """Starts, resumes and steps the durable runs of an app's graphs."""
+
+    def __init__(
+        self,
+        store: AgentsStore,
+        checkpoints: Any,
+        queue: MessageQueue,
+        graphs: Mapping[str, WorkflowGraph],
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.checkpoints = checkpoints
+        self.queue = queue
+        self.graphs = graphs
+        self.on_sent = on_sent or (lambda: None)
+        self._boundaries: collections.OrderedDict[tuple[int, str], Runner] = collections.OrderedDict()
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def graph(self, name: str) -> WorkflowGraph:
+        graph = self.graphs.get(name)
+        if graph is None:
+            raise RunError(
+                404, f"no workflow {name!r} here (known: {', '.join(self.graphs) or 'none'})", "not_found"
+            )
+        return graph
+
+    async def start(self, name: str, message: Any, owner: str) -> dict[str, Any]:
+        """A new run of ``name`` with ``message`` as input; its record body."""
+        workflow = self.graph(name).build()
+        runner = Runner(workflow)
+        start = workflow.start_executor_id
+        if message is None or not workflow.executors[start].can_handle(message):
+            accepted = ", ".join(
+                getattr(t, "__name__", str(t)) for t in workflow.executors[start].input_types
+            )
+            raise RunError(
+                400,
+                f"the start executor {start!r} takes no {type(message).__name__} input (it accepts {accepted})",
+                "invalid_input",
+            )
+        run_id = new_record_id("wfrun")
+        runner.queue.append(QueuedMessage(None, start, message))
+        cp = await self._save(workflow, runner, run_id, None)
+        body: dict[str, Any] = {
+            "id": run_id,
+            "object": "workflow.run",
+            "workflow": name,
+            "status": "IN_PROGRESS",
+            "created_at": now(),
+            "updated_at": now(),
+            "iteration": 0,
+            "checkpoint_id": cp.checkpoint_id,
+            "pending_requests": [],
+            "outputs": [],
+            "error": None,
+            "_owner": owner,
+            "_steps_left": workflow.max_iterations,
+        }
+        body["_step"] = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+        await self.store.create(RUN, name, run_id, body)
+        self.on_sent()
+        return body
+
+    async def get(self, name: str, run_id: str, owner: str) -> Record:
+        """The run, if the caller owns it; else a 404 (as for a run that does not exist)."""
+        self.graph(name)
+        record = await self.store.get(RUN, name, run_id)
+        if record is None or record.body.get("_owner", "") != owner:
+            raise RunError(404, f"no run {run_id!r} of workflow {name!r}", "not_found")
+        return record
+
+    async def respond(self, name: str, run_id: str, owner: str, responses: dict[str, Any]) -> dict[str, Any]:
+        """Answer pending requests; the run goes on. Refuses the whole set if one answer is wrong."""
+        from agentdown.workflows.errors import WorkflowRequestError
+
+        record = await self.get(name, run_id, owner)
+        body = record.body
+        if body["status"] != "IDLE_WITH_PENDING_REQUESTS":
+            raise RunError(409, f"run {run_id!r} is {body['status']}, not waiting for answers", "conflict")
+        workflow = self.graph(name).build()
+        runner = await self._boundary(workflow, str(body["checkpoint_id"]))
+        answers = {rid: _coerce(value, runner, rid) for rid, value in responses.items()}
+        try:
+            runner.accept_responses(answers)
+        except WorkflowRequestError as exc:
+            raise RunError(400, str(exc), "invalid_response") from None
+        cp = await self._save(workflow, runner, run_id, str(body["checkpoint_id"]))
+        step = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+        expected = body["checkpoint_id"]
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            if current["checkpoint_id"] != expected or current["status"] != "IDLE_WITH_PENDING_REQUESTS":
+                return None
+            return {
+                **current,
+                "status": "IN_PROGRESS",
+                "checkpoint_id": cp.checkpoint_id,
+                "pending_requests": _pending(runner),
+                "updated_at": now(),
+                "_steps_left": workflow.max_iterations,
+                "_step": step,
+            }
+
+        written = await mutate(self.store, RUN, name, run_id, change)
+        if written is None or written.body.get("_step", {}) != step:
+            raise RunError(
+                409, f"run {run_id!r} was answered or changed meanwhile; read it again", "conflict"
+            )
+        self.on_sent()
+        return written.body
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    async def handle(self, text: str | None) -> Outcome:
+        """Execute one step job (see the module docstring); ``ValueError`` for a message that is no job."""
+        job = Job.parse(text)
+        record = await self.store.get(RUN, job.workflow, job.run)
+        verdict = _classify(record, job)
+        if verdict != "go":
+            return "early" if verdict == "early" else "done"
+        assert record is not None
+        parent = result_parent(job.run, job.nonce)
+        if await self.store.get(RESULT, parent, index_id(job.index)) is None:
+            doc = await self._execute(job, record)
+            with contextlib.suppress(RecordExistsError):  # a duplicate finished first: its result stands
+                await self.store.create(RESULT, parent, index_id(job.index), doc)
+        record = await self._mark(job)
+        if record is not None and bits_full(record.body["_step"]["done"], record.body["_step"]["count"]):
+            await self._commit(record)
+        return "done"
+
+    async def _execute(self, job: Job, record: Record) -> dict[str, Any]:
+        workflow = self.graph(job.workflow).build()
+        try:
+            runner = await self._boundary(workflow, str(record.body["checkpoint_id"]))
+            if job.items is not None:
+                items = decode_deliveries(job.items)
+            else:
+                stored = await self.store.get(INPUT, result_parent(job.run, job.nonce), index_id(job.index))
+                if stored is None:
+                    raise CheckpointError(f"run {job.run}: the input of target {job.target!r} is missing")
+                items = decode_deliveries(stored.body["items"])
+        except CheckpointStorageError:
+            raise
+        except WorkflowError as exc:  # a forged or foreign checkpoint or input: the run fails, saying why
+            result = TargetResult(job.target, error=WorkflowErrorDetails.from_exception(exc, job.target))
+        else:
+            if job.target not in workflow.executors:
+                error = WorkflowErrorDetails("KeyError", f"no executor {job.target!r}", job.target)
+                result = TargetResult(job.target, error=error)
+            else:
+                result = await run_target(runner, job.target, items)
+        try:
+            doc = result.to_json()
+        except CheckpointEncodingError as exc:
+            doc = TargetResult(
+                job.target, error=WorkflowErrorDetails.from_exception(exc, job.target)
+            ).to_json()
+        doc["iteration"] = job.iteration
+        return doc
+
+    async def _mark(self, job: Job) -> Record | None:
+        def change(body: dict[str, Any]) -> dict[str, Any] | None:
+            step = body.get("_step")
+            if not step or step["nonce"] != job.nonce or bit_set(step["done"], job.index):
+                return None
+            return {**body, "_step": {**step, "done": set_bit(step["done"], [job.index])}}
+
+        record = await mutate(self.store, RUN, job.workflow, job.run, change)
+        if record is None or (record.body.get("_step") or {}).get("nonce") != job.nonce:
+            return None
+        return record
+
+    async def _commit(self, record: Record) -> None:
+        body = record.body
+        name, run_id, step = body["workflow"], body["id"], body["_step"]
+        nonce = step["nonce"]
+        try:
+            workflow = self.graph(name).build()
+            plan = await self.store.get(STEP, run_id, nonce)
+            if plan is None:
+                raise CheckpointError(f"run {run_id}: the plan of superstep {step['iteration']} is missing")
+            runner = await self._boundary(workflow, str(body["checkpoint_id"]))
+            runner.queue = []
+            runner.fan_in = decode_value(plan.body["fan_in"])
+            runner.iteration = int(step["iteration"])
+            results = [TargetResult.from_json(r.body) for r in await self._results(run_id, nonce)]
+            if [r.target_id for r in results] != plan.body["targets"]:
+                raise CheckpointError(
+                    f"run {run_id}: the results of superstep {step['iteration']} do not match its plan"
+                )
+            outputs = await commit_superstep(runner, results)
+            cp = await self._save(workflow, runner, run_id, str(body["checkpoint_id"]))
+            left = int(body["_steps_left"]) - 1
+            update: dict[str, Any] = {
+                "iteration": runner.iteration,
+                "checkpoint_id": cp.checkpoint_id,
+                "outputs": [*body["outputs"], *(jsonable(d) for kind, _, d in outputs if kind == "output")],
+                "pending_requests": _pending(runner),
+                "_steps_left": left,
+            }
+            if runner.queue and left <= 0:
+                raise WorkflowConvergenceError(
+                    f"the workflow did not finish within max_iterations={workflow.max_iterations} supersteps "
+                    f"({len(runner.queue)} message(s) still queued)"
+                )
+            if runner.queue:
+                update["_step"] = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+            else:
+                update["_step"] = None
+                update["status"] = "IDLE_WITH_PENDING_REQUESTS" if runner.pending else "IDLE"
+        except CheckpointStorageError:
+            raise  # the storage is down: the job comes back and commits then
+        except WorkflowError as exc:  # checkpoint errors included: a forged or foreign document
+            await self._fail(name, run_id, nonce, exc)
+            return
+        await self._advance(name, run_id, nonce, update)
+
+    async def _advance(self, name: str, run_id: str, nonce: str, update: dict[str, Any]) -> None:
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            if (current.get("_step") or {}).get("nonce") != nonce:
+                return None  # another commit of this step won
+            return {**current, **update, "updated_at": now()}
+
+        written = await mutate(self.store, RUN, name, run_id, change)
+        if written is not None and update.get("_step") and written.body.get("_step") == update["_step"]:
+            self.on_sent()
+
+    async def _fail(self, name: str, run_id: str, nonce: str, exc: BaseException) -> None:
+        logger.warning("workflow run %s of %s failed: %s: %s", run_id, name, type(exc).__name__, exc)
+        details = getattr(exc, "details", None)
+        error = {
+            "type": details.error_type if details else type(exc).__name__,
+            "message": details.message if details else str(exc),
+            "executor_id": details.executor_id if details else None,
+        }
+        await self._advance(name, run_id, nonce, {"status": "FAILED", "error": error, "_step": None})
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _results(self, run_id: str, nonce: str) -> list[Record]:
+        out: list[Record] = []
+        after: str | None = None
+        while True:
+            page = await self.store.list(
+                RESULT, result_parent(run_id, nonce), limit=100, order="asc", after=after
+            )
+            out.extend(page.records)
+            if not page.has_more or not page.records:
+                return sorted(out, key=lambda r: r.id)
+            after = page.records[-1].id
+
+    async def _save(
+        self, workflow: Workflow, runner: Runner, run_id: str, previous: str | None
+    ) -> WorkflowCheckpoint:
+        cp = await checkpoint_of(workflow, runner, previous=previous, checkpoint_id=f"{run_id}-{new_nonce()}")
+        cp.metadata = {"run_id": run_id}
+        await self.checkpoints.save(cp)
+        self._remember(workflow, cp.checkpoint_id, await runner_from_checkpoint(workflow, cp, like=runner))
+        return cp
+
+    def _remember(self, workflow: Workflow, checkpoint_id: str, runner: Runner) -> None:
+        self._boundaries[(id(workflow), checkpoint_id)] = runner
+        while len(self._boundaries) > _CACHE:
+            self._boundaries.popitem(last=False)
+
+    async def _boundary(self, workflow: Workflow, checkpoint_id: str) -> Runner:
+        """A runner at the checkpoint ``checkpoint_id`` (decoded once per process and graph object)."""
+        key = (id(workflow), checkpoint_id)
+        template = self._boundaries.get(key)
+        if template is None or template.workflow is not workflow:
+            hint = getattr(self.checkpoints, "_names", None)
+            if isinstance(hint, dict) and checkpoint_id not in hint:
+                # The blob storage finds a name it knows without listing the container.
+                hint[checkpoint_id] = self.checkpoints.blob_name(workflow.name, checkpoint_id)
+            cp = await self.checkpoints.load(checkpoint_id)
+            if cp.metadata.get("run_id") != checkpoint_id.rsplit("-", 1)[0]:
+                raise CheckpointError(f"checkpoint {checkpoint_id!r} is not one of this run's")
+            template = await runner_from_checkpoint(workflow, cp)
+            self._remember(workflow, checkpoint_id, template)
+        runner = Runner(workflow, like=template)
+        runner.state = dict(template.state)
+        runner.pending = dict(template.pending)
+        runner.queue = list(template.queue)
+        runner.fan_in = {g: {s: list(v) for s, v in b.items()} for g, b in template.fan_in.items()}
+        runner.iteration = template.iteration
+        return runner
+
+    async def _plan(
+        self, workflow: Workflow, runner: Runner, run_id: str, name: str, checkpoint_id: str
+    ) -> dict[str, Any]:
+        """Route the queued messages into the next step: its step record written, its jobs sent."""
+        deliveries: dict[str, list[Delivery]] = await plan_superstep(runner)
+        nonce = new_nonce()
+        targets = list(deliveries)
+        jobs: list[Job] = []
+        inputs: list[Create] = []
+        for index, (target, items) in enumerate(deliveries.items()):
+            encoded = encode_deliveries(items)
+            if len(str(encoded)) > INLINE_ITEMS:
+                inputs.append(
+                    Create(INPUT, result_parent(run_id, nonce), index_id(index), {"items": encoded})
+                )
+                encoded = None
+            jobs.append(Job(run_id, name, runner.iteration, nonce, index, target, encoded))
+        plan = {"iteration": runner.iteration, "targets": targets, "fan_in": encode_value(runner.fan_in)}
+        await self.store.write([Create(STEP, run_id, nonce, plan), *inputs])
+        for job in jobs:
+            await self.queue.send(job.to_text())
+        return {
+            "iteration": runner.iteration,
+            "nonce": nonce,
+            "count": len(targets),
+            "done": new_bits(len(targets)),
+        }
+
+
+def _classify(record: Record | None, job: Job) -> Literal["go", "early", "stale"]:
+    """Whether the job is of the run's step in flight, of a step not yet recorded, or of none (stale)."""
+    if record is None:
+        return "early"
+    body = record.body
+    if body["status"] in TERMINAL:
+        return "stale"
+    step = body.get("_step")
+    current = int(step["iteration"]) if step else int(body["iteration"])
+    if job.iteration > current:
+        return "early"
+    if step and job.iteration == current and step["nonce"] == job.nonce:
+        if job.index >= int(step["count"]):
+            return "stale"
+        return "go"
+    return "stale"
+
+
+def _pending(runner: Runner) -> list[dict[str, Any]]:
+    from agentdown.workflows.typing_utils import type_name
+
+    return [
+        {
+            "request_id": p.request_id,
+            "executor_id": p.source_id,
+            "data": jsonable(p.data),
+            "response_type": type_name(p.response_type),
+        }
+        for p in runner.pending.values()
+    ]
+
+
+def _coerce(value: Any, runner: Runner, request_id: str) -> Any:
+    """A JSON answer as the request's response type (a dataclass or model from an object)."""
+    import dataclasses
+
+    request = runner.pending.get(request_id)
+    kind = request.response_type if request is not None else None
+    if isinstance(kind, type) and isinstance(value, dict) and not isinstance(value, kind):
+        try:
+            validate = getattr(kind, "model_validate", None)
+            if callable(validate):
+                return validate(value)
+            if dataclasses.is_dataclass(kind):
+                return kind(**value)
+        except (TypeError, ValueError) as exc:
+            raise RunError(
+                400,
+                f"the answer to request {request_id!r} is not a {kind.__name__}: {exc}",
+                "invalid_response",
+            ) from None
+    return value
