@@ -27,26 +27,33 @@ from typing import Any, Literal
 
 from agentdown.app.workflow_graphs import WorkflowGraph
 from agentdown.runtime.agents_api.ids import new_record_id
-from agentdown.runtime.agents_api.store import AgentsStore, Create, Record, RecordExistsError, mutate
+from agentdown.runtime.agents_api.store import AgentsStore, Record, RecordExistsError, mutate
 from agentdown.runtime.queues.base import MessageQueue
+from agentdown.runtime.workflow_graphs.plans import (
+    ENSURE_DELAY,
+    classify,
+    coerce,
+    ensure_of,
+    ensure_text,
+    pending_of,
+    plan_step,
+)
 from agentdown.runtime.workflow_graphs.records import (
     INPUT,
     RESULT,
     RUN,
     STEP,
-    TERMINAL,
     Job,
     bit_set,
     bits_full,
     index_id,
     jsonable,
-    new_bits,
     new_nonce,
     now,
     result_parent,
     set_bit,
 )
-from agentdown.workflows.checkpoint.codec import decode_value, encode_value
+from agentdown.workflows.checkpoint.codec import decode_value
 from agentdown.workflows.checkpoint.errors import (
     CheckpointEncodingError,
     CheckpointError,
@@ -56,14 +63,12 @@ from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
 from agentdown.workflows.checkpoint_io import checkpoint_of, runner_from_checkpoint
 from agentdown.workflows.errors import WorkflowConvergenceError, WorkflowError
 from agentdown.workflows.events import WorkflowErrorDetails
-from agentdown.workflows.routing import Delivery, QueuedMessage
+from agentdown.workflows.routing import QueuedMessage
 from agentdown.workflows.runner import Runner
 from agentdown.workflows.steps import (
     TargetResult,
     commit_superstep,
     decode_deliveries,
-    encode_deliveries,
-    plan_superstep,
     run_target,
 )
 from agentdown.workflows.workflow import Workflow
@@ -75,8 +80,6 @@ logger = logging.getLogger("agentdown.workflow_graphs")
 Outcome = Literal["done", "early"]
 """What became of a job: finished with (delete it), or arrived before its step (look again soon)."""
 
-INLINE_ITEMS = 16_000
-"""Encoded items larger than this (characters) go in an input record, not the queue message."""
 _CACHE = 32
 
 
@@ -150,9 +153,12 @@ class GraphEngine:
             "_owner": owner,
             "_steps_left": workflow.max_iterations,
         }
-        body["_step"] = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+        step, texts = await plan_step(self.store, runner, run_id, name, None)
+        body["_step"] = step
+        await self.queue.send(ensure_text(run_id, name, step["nonce"]), visibility_delay=ENSURE_DELAY)
         await self.store.create(RUN, name, run_id, body)
-        self.on_sent()
+        await self._send(texts)
+        await self._sent(name, run_id, step["nonce"])
         return body
 
     async def get(self, name: str, run_id: str, owner: str) -> Record:
@@ -173,14 +179,15 @@ class GraphEngine:
             raise RunError(409, f"run {run_id!r} is {body['status']}, not waiting for answers", "conflict")
         workflow = self.graph(name).build()
         runner = await self._boundary(workflow, str(body["checkpoint_id"]))
-        answers = {rid: _coerce(value, runner, rid) for rid, value in responses.items()}
         try:
+            answers = {rid: coerce(value, runner, rid) for rid, value in responses.items()}
             runner.accept_responses(answers)
-        except WorkflowRequestError as exc:
+        except (WorkflowRequestError, ValueError) as exc:
             raise RunError(400, str(exc), "invalid_response") from None
         cp = await self._save(workflow, runner, run_id, str(body["checkpoint_id"]))
-        step = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+        step, texts = await plan_step(self.store, runner, run_id, name, None)
         expected = body["checkpoint_id"]
+        await self.queue.send(ensure_text(run_id, name, step["nonce"]), visibility_delay=ENSURE_DELAY)
 
         def change(current: dict[str, Any]) -> dict[str, Any] | None:
             if current["checkpoint_id"] != expected or current["status"] != "IDLE_WITH_PENDING_REQUESTS":
@@ -189,7 +196,7 @@ class GraphEngine:
                 **current,
                 "status": "IN_PROGRESS",
                 "checkpoint_id": cp.checkpoint_id,
-                "pending_requests": _pending(runner),
+                "pending_requests": pending_of(runner),
                 "updated_at": now(),
                 "_steps_left": workflow.max_iterations,
                 "_step": step,
@@ -200,16 +207,55 @@ class GraphEngine:
             raise RunError(
                 409, f"run {run_id!r} was answered or changed meanwhile; read it again", "conflict"
             )
-        self.on_sent()
+        await self._send(texts)
+        await self._sent(name, run_id, step["nonce"])
         return written.body
+
+    async def _send(self, texts: list[str]) -> None:
+        for text in texts:
+            await self.queue.send(text)
+        self.on_sent()
+
+    async def _sent(self, name: str, run_id: str, nonce: str) -> None:
+        """Record that a step's jobs are all sent (its ensure message then has nothing to do)."""
+
+        def change(body: dict[str, Any]) -> dict[str, Any] | None:
+            step = body.get("_step")
+            if not step or step["nonce"] != nonce or step.get("sent"):
+                return None
+            return {**body, "_step": {**step, "sent": True}}
+
+        await mutate(self.store, RUN, name, run_id, change)
+
+    async def _ensure(self, doc: dict[str, Any]) -> None:
+        """A step's safety net: send its jobs when whoever planned it died before sending them all."""
+        record = await self.store.get(RUN, str(doc["workflow"]), str(doc["run"]))
+        step = None if record is None else record.body.get("_step")
+        if not step or step["nonce"] != doc["nonce"] or step.get("sent"):
+            return
+        plan = await self.store.get(STEP, str(doc["run"]), str(doc["nonce"]))
+        if plan is not None:
+            await self._send(list(plan.body["jobs"]))
+            await self._sent(str(doc["workflow"]), str(doc["run"]), str(doc["nonce"]))
 
     # --- jobs -------------------------------------------------------------------------------
 
     async def handle(self, text: str | None) -> Outcome:
         """Execute one step job (see the module docstring); ``ValueError`` for a message that is no job."""
+        ensure = ensure_of(text)
+        if ensure is not None:
+            await self._ensure(ensure)
+            return "done"
         job = Job.parse(text)
         record = await self.store.get(RUN, job.workflow, job.run)
-        verdict = _classify(record, job)
+        verdict = classify(record, job)
+        if verdict == "resend":
+            # This job committed its step and died before it had sent all of the next one's jobs.
+            assert record is not None
+            await self._ensure(
+                {"workflow": job.workflow, "run": job.run, "nonce": record.body["_step"]["nonce"]}
+            )
+            return "done"
         if verdict != "go":
             return "early" if verdict == "early" else "done"
         assert record is not None
@@ -220,7 +266,7 @@ class GraphEngine:
                 await self.store.create(RESULT, parent, index_id(job.index), doc)
         record = await self._mark(job)
         if record is not None and bits_full(record.body["_step"]["done"], record.body["_step"]["count"]):
-            await self._commit(record)
+            await self._commit(record, job)
         return "done"
 
     async def _execute(self, job: Job, record: Record) -> dict[str, Any]:
@@ -265,7 +311,7 @@ class GraphEngine:
             return None
         return record
 
-    async def _commit(self, record: Record) -> None:
+    async def _commit(self, record: Record, job: Job) -> None:
         body = record.body
         name, run_id, step = body["workflow"], body["id"], body["_step"]
         nonce = step["nonce"]
@@ -290,7 +336,7 @@ class GraphEngine:
                 "iteration": runner.iteration,
                 "checkpoint_id": cp.checkpoint_id,
                 "outputs": [*body["outputs"], *(jsonable(d) for kind, _, d in outputs if kind == "output")],
-                "pending_requests": _pending(runner),
+                "pending_requests": pending_of(runner),
                 "_steps_left": left,
             }
             if runner.queue and left <= 0:
@@ -298,8 +344,9 @@ class GraphEngine:
                     f"the workflow did not finish within max_iterations={workflow.max_iterations} supersteps "
                     f"({len(runner.queue)} message(s) still queued)"
                 )
+            texts: list[str] = []
             if runner.queue:
-                update["_step"] = await self._plan(workflow, runner, run_id, name, cp.checkpoint_id)
+                update["_step"], texts = await plan_step(self.store, runner, run_id, name, [nonce, job.index])
             else:
                 update["_step"] = None
                 update["status"] = "IDLE_WITH_PENDING_REQUESTS" if runner.pending else "IDLE"
@@ -308,17 +355,20 @@ class GraphEngine:
         except WorkflowError as exc:  # checkpoint errors included: a forged or foreign document
             await self._fail(name, run_id, nonce, exc)
             return
-        await self._advance(name, run_id, nonce, update)
+        if await self._advance(name, run_id, nonce, update) and texts:
+            await self._send(texts)
+            await self._sent(name, run_id, update["_step"]["nonce"])
 
-    async def _advance(self, name: str, run_id: str, nonce: str, update: dict[str, Any]) -> None:
+    async def _advance(self, name: str, run_id: str, nonce: str, update: dict[str, Any]) -> bool:
+        """Move the run on from the step ``nonce``; whether this write did (another commit may have)."""
+
         def change(current: dict[str, Any]) -> dict[str, Any] | None:
             if (current.get("_step") or {}).get("nonce") != nonce:
                 return None  # another commit of this step won
             return {**current, **update, "updated_at": now()}
 
         written = await mutate(self.store, RUN, name, run_id, change)
-        if written is not None and update.get("_step") and written.body.get("_step") == update["_step"]:
-            self.on_sent()
+        return written is not None and all(written.body.get(k) == v for k, v in update.items())
 
     async def _fail(self, name: str, run_id: str, nonce: str, exc: BaseException) -> None:
         logger.warning("workflow run %s of %s failed: %s: %s", run_id, name, type(exc).__name__, exc)
@@ -379,85 +429,3 @@ class GraphEngine:
         runner.fan_in = {g: {s: list(v) for s, v in b.items()} for g, b in template.fan_in.items()}
         runner.iteration = template.iteration
         return runner
-
-    async def _plan(
-        self, workflow: Workflow, runner: Runner, run_id: str, name: str, checkpoint_id: str
-    ) -> dict[str, Any]:
-        """Route the queued messages into the next step: its step record written, its jobs sent."""
-        deliveries: dict[str, list[Delivery]] = await plan_superstep(runner)
-        nonce = new_nonce()
-        targets = list(deliveries)
-        jobs: list[Job] = []
-        inputs: list[Create] = []
-        for index, (target, items) in enumerate(deliveries.items()):
-            encoded = encode_deliveries(items)
-            if len(str(encoded)) > INLINE_ITEMS:
-                inputs.append(
-                    Create(INPUT, result_parent(run_id, nonce), index_id(index), {"items": encoded})
-                )
-                encoded = None
-            jobs.append(Job(run_id, name, runner.iteration, nonce, index, target, encoded))
-        plan = {"iteration": runner.iteration, "targets": targets, "fan_in": encode_value(runner.fan_in)}
-        await self.store.write([Create(STEP, run_id, nonce, plan), *inputs])
-        for job in jobs:
-            await self.queue.send(job.to_text())
-        return {
-            "iteration": runner.iteration,
-            "nonce": nonce,
-            "count": len(targets),
-            "done": new_bits(len(targets)),
-        }
-
-
-def _classify(record: Record | None, job: Job) -> Literal["go", "early", "stale"]:
-    """Whether the job is of the run's step in flight, of a step not yet recorded, or of none (stale)."""
-    if record is None:
-        return "early"
-    body = record.body
-    if body["status"] in TERMINAL:
-        return "stale"
-    step = body.get("_step")
-    current = int(step["iteration"]) if step else int(body["iteration"])
-    if job.iteration > current:
-        return "early"
-    if step and job.iteration == current and step["nonce"] == job.nonce:
-        if job.index >= int(step["count"]):
-            return "stale"
-        return "go"
-    return "stale"
-
-
-def _pending(runner: Runner) -> list[dict[str, Any]]:
-    from agentdown.workflows.typing_utils import type_name
-
-    return [
-        {
-            "request_id": p.request_id,
-            "executor_id": p.source_id,
-            "data": jsonable(p.data),
-            "response_type": type_name(p.response_type),
-        }
-        for p in runner.pending.values()
-    ]
-
-
-def _coerce(value: Any, runner: Runner, request_id: str) -> Any:
-    """A JSON answer as the request's response type (a dataclass or model from an object)."""
-    import dataclasses
-
-    request = runner.pending.get(request_id)
-    kind = request.response_type if request is not None else None
-    if isinstance(kind, type) and isinstance(value, dict) and not isinstance(value, kind):
-        try:
-            validate = getattr(kind, "model_validate", None)
-            if callable(validate):
-                return validate(value)
-            if dataclasses.is_dataclass(kind):
-                return kind(**value)
-        except (TypeError, ValueError) as exc:
-            raise RunError(
-                400,
-                f"the answer to request {request_id!r} is not a {kind.__name__}: {exc}",
-                "invalid_response",
-            ) from None
-    return value
