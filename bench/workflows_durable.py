@@ -29,7 +29,8 @@ from agentdown.app.workflow_graphs import WorkflowGraph
 from agentdown.runtime.agents_api.sqlite_store import SqliteAgentsStore
 from agentdown.runtime.queues.sqlite import SqliteQueueService
 from agentdown.runtime.workflow_graphs import GraphService, GraphSettings
-from agentdown.workflows import Executor, SqliteCheckpointStorage, Workflow, WorkflowBuilder, WorkflowContext, handler
+from agentdown.runtime.workflow_graphs.checkpoints import RecordCheckpointStorage
+from agentdown.workflows import Executor, Workflow, WorkflowBuilder, WorkflowContext, handler
 
 
 class Counter(Executor):
@@ -112,10 +113,14 @@ async def main(steps: int, width: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteAgentsStore(Path(tmp) / "agents.db")
         queues = SqliteQueueService(Path(tmp) / "queues.db")
-        checkpoints = SqliteCheckpointStorage(Path(tmp) / "cp.db")
+        checkpoints = RecordCheckpointStorage(store)
         settings = GraphSettings(visibility_seconds=30, concurrency=concurrency, poll_seconds=0.05)
         service = GraphService(
-            store, queues.queue("agentdown-workflow-steps"), graphs, checkpoints=checkpoints, settings=settings
+            store,
+            queues.queue("agentdown-workflow-steps"),
+            graphs,
+            checkpoints=checkpoints,
+            settings=settings,
         )
         await service.start()
         try:
@@ -129,7 +134,9 @@ async def main(steps: int, width: int, concurrency: int) -> None:
             base = await in_process(fan, 1)
             took = await durable(service, "fan", 1)
             print(f"fan-out / fan-in over {width} workers (3 supersteps, {invocations} invocations):")
-            print(f"  in-process  {invocations / base:10.0f} steps/s ({base / invocations * 1000:.3f} ms per step)")
+            print(
+                f"  in-process  {invocations / base:10.0f} steps/s ({base / invocations * 1000:.3f} ms per step)"
+            )
             verdict = "ok" if took / invocations <= 0.005 else "over"
             print(
                 f"  durable     {invocations / took:10.0f} steps/s ({took / invocations * 1000:.3f} ms per step; "
@@ -137,7 +144,6 @@ async def main(steps: int, width: int, concurrency: int) -> None:
             )
         finally:
             await service.aclose()
-            await checkpoints.aclose()
             await queues.aclose()
             await store.aclose()
 

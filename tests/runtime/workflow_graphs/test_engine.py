@@ -16,8 +16,9 @@ from agentdown.app.workflow_graphs import load_workflow_graphs
 from agentdown.runtime.agents_api.sqlite_store import SqliteAgentsStore
 from agentdown.runtime.queues.sqlite import SqliteQueueService
 from agentdown.runtime.workflow_graphs import GraphService, GraphSettings, RunError
+from agentdown.runtime.workflow_graphs.checkpoints import KIND as CHECKPOINT
+from agentdown.runtime.workflow_graphs.checkpoints import RecordCheckpointStorage
 from agentdown.runtime.workflow_graphs.records import RESULT, RUN
-from agentdown.workflows import SqliteCheckpointStorage
 
 FAST = GraphSettings(visibility_seconds=5, concurrency=8, poll_seconds=0.05)
 
@@ -28,7 +29,7 @@ async def service(tmp_path: Path) -> AsyncIterator[GraphService]:
     graphs = load_workflow_graphs(app)
     store = SqliteAgentsStore(tmp_path / "agents.db")
     queues = SqliteQueueService(tmp_path / "queues.db")
-    checkpoints = SqliteCheckpointStorage(tmp_path / "cp.db")
+    checkpoints = RecordCheckpointStorage(store)
     svc = GraphService(
         store, queues.queue("agentdown-workflow-steps"), graphs, checkpoints=checkpoints, settings=FAST
     )
@@ -37,7 +38,6 @@ async def service(tmp_path: Path) -> AsyncIterator[GraphService]:
         yield svc
     finally:
         await svc.aclose()
-        await checkpoints.aclose()
         await queues.aclose()
         await store.aclose()
 
@@ -129,30 +129,102 @@ async def test_a_finished_step_is_not_run_again_and_stale_jobs_do_nothing(servic
         await service.engine.handle('{"v": 2}')
 
 
-async def test_a_tampered_checkpoint_fails_the_run_with_a_clear_error(
-    service: GraphService, tmp_path: Path
-) -> None:
-    import sqlite3
-
+async def test_a_tampered_checkpoint_fails_the_run_with_a_clear_error(service: GraphService) -> None:
     # Stop consuming, start a run, forge its boundary checkpoint, then let the jobs run.
     await service.jobs.aclose()
     run = await service.engine.start("chain", 0, "")
     service.engine._boundaries.clear()
     body = (await service.engine.get("chain", run["id"], "")).body
-    db = sqlite3.connect(tmp_path / "cp.db")
-    (doc,) = db.execute(
-        "SELECT document FROM agentdown_workflow_checkpoints WHERE checkpoint_id = ?",
-        (body["checkpoint_id"],),
-    ).fetchone()
-    forged = json.loads(doc)
-    forged["state"] = {"x": {"$type": "os:system", "value": {}}}
-    db.execute(
-        "UPDATE agentdown_workflow_checkpoints SET document = ? WHERE checkpoint_id = ?",
-        (json.dumps(forged).encode(), body["checkpoint_id"]),
-    )
-    db.commit()
-    db.close()
+    store = service.engine.store
+    record = await store.get(CHECKPOINT, "", body["checkpoint_id"])
+    assert record is not None
+    forged = dict(record.body)
+    forged["document"] = {**forged["document"], "state": {"x": {"$type": "os:system", "value": {}}}}
+    await store.replace(record, forged)
     service.jobs.start("again")
     failed = await wait_status(service, "chain", run["id"])
     assert failed["status"] == "FAILED"
     assert "os:system" in failed["error"]["message"]
+
+
+async def test_fan_out_targets_run_concurrently(
+    service: GraphService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("billing", "security", "product"):
+        monkeypatch.setenv("SLOW_" + name, "1")
+    began = time.monotonic()
+    run = await service.engine.start("triage", "x", "")
+    paused = await wait_status(service, "triage", run["id"])
+    assert paused["status"] == "IDLE_WITH_PENDING_REQUESTS"
+    assert time.monotonic() - began < 2.5  # three 1 s targets of one step, not one after another
+
+
+async def test_a_redelivered_job_whose_result_exists_runs_nothing(
+    service: GraphService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "marker.txt"
+    monkeypatch.setenv("MARKER_FILE", str(marker))
+    await service.jobs.aclose()  # jobs are handled by hand below
+    queue = service.queue
+    run = await service.engine.start("triage", "x", "")
+    [message] = await queue.receive(1, 30)
+    assert await service.engine.handle(message.text) == "done"  # split ran; the three checkers are queued
+    assert marker.read_text().split()[0::2] == ["split"]
+    assert await service.engine.handle(message.text) == "done"  # redelivered: stale, nothing runs
+    jobs = await queue.receive(10, 30)
+    assert len(jobs) == 3
+    await service.engine.handle(jobs[0].text)
+    await service.engine.handle(jobs[0].text)  # a duplicate delivery: its result exists
+    for job in jobs[1:]:
+        await service.engine.handle(job.text)
+    names = marker.read_text().split()[0::2]
+    assert names == ["split", "billing", "security", "product", "join"], names
+    body = (await service.engine.get("triage", run["id"], "")).body
+    assert body["status"] == "IDLE_WITH_PENDING_REQUESTS"
+
+
+async def test_a_commit_that_died_before_sending_is_finished_by_its_redelivery(service: GraphService) -> None:
+    await service.jobs.aclose()
+    queue = service.queue
+    run = await service.engine.start("triage", "x", "")
+    [message] = await queue.receive(1, 30)
+    sent: list[str] = []
+
+    async def die(texts: list[str]) -> None:
+        sent.extend(texts)
+        raise RuntimeError("killed before sending")
+
+    real = service.engine._send
+    service.engine._send = die  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await service.engine.handle(message.text)
+    service.engine._send = real  # type: ignore[method-assign]
+    assert len(sent) == 3 and await queue.receive(10, 30) == []
+    assert await service.engine.handle(message.text) == "done"  # the redelivery sends them
+    assert len(await queue.receive(10, 30)) == 3
+    body = (await service.engine.get("triage", run["id"], "")).body
+    assert body["_step"]["sent"] is True and body["iteration"] == 1
+
+
+async def test_large_items_travel_in_an_input_record(service: GraphService) -> None:
+    text = "x" * 40_000
+    run = await service.engine.start("triage", text, "")
+    paused = await wait_status(service, "triage", run["id"])
+    assert paused["status"] == "IDLE_WITH_PENDING_REQUESTS", paused
+    assert paused["pending_requests"][0]["data"]["summary"].startswith("billing:xxx")
+
+
+async def test_handle_step_message_for_a_queue_triggered_function(service: GraphService) -> None:
+    from agentdown.runtime.workflow_graphs.azure_functions import StepNotReady, handle_step_message
+
+    await service.jobs.aclose()
+    run = await service.engine.start("chain", 0, "")
+    [message] = await service.queue.receive(1, 30)
+    assert message.text is not None
+    early = message.text.replace('"iteration":1', '"iteration":5')
+    with pytest.raises(StepNotReady):
+        await handle_step_message(service, early)
+    await handle_step_message(service, message.text)
+    await handle_step_message(service, "not json at all")  # dropped, with a warning
+    body = (await service.engine.get("chain", run["id"], "")).body
+    assert body["status"] == "IDLE" and body["outputs"] == [3]

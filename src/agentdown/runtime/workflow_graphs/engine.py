@@ -259,15 +259,33 @@ class GraphEngine:
         if verdict != "go":
             return "early" if verdict == "early" else "done"
         assert record is not None
+        anchor = [job.nonce, job.index]
+        following = await self._step(job, record, anchor)
+        # A next step of one target runs here at once, under this job's message (still held and
+        # renewed): if this worker dies, the message comes back and sends that step's job (resend).
+        while following is not None:
+            job = Job.parse(following)
+            record = await self.store.get(RUN, job.workflow, job.run)
+            if classify(record, job) != "go":
+                break
+            assert record is not None
+            following = await self._step(job, record, anchor)
+        return "done"
+
+    async def _step(self, job: Job, record: Record, anchor: list[Any]) -> str | None:
+        """Run the job's target (unless its result exists), mark it done, commit the step if it was the last.
+
+        Returns the job of a next step of one target, left for the caller to run inline.
+        """
         parent = result_parent(job.run, job.nonce)
         if await self.store.get(RESULT, parent, index_id(job.index)) is None:
             doc = await self._execute(job, record)
             with contextlib.suppress(RecordExistsError):  # a duplicate finished first: its result stands
                 await self.store.create(RESULT, parent, index_id(job.index), doc)
-        record = await self._mark(job)
-        if record is not None and bits_full(record.body["_step"]["done"], record.body["_step"]["count"]):
-            await self._commit(record, job)
-        return "done"
+        marked = await self._mark(job)
+        if marked is not None and bits_full(marked.body["_step"]["done"], marked.body["_step"]["count"]):
+            return await self._commit(marked, anchor)
+        return None
 
     async def _execute(self, job: Job, record: Record) -> dict[str, Any]:
         workflow = self.graph(job.workflow).build()
@@ -311,7 +329,7 @@ class GraphEngine:
             return None
         return record
 
-    async def _commit(self, record: Record, job: Job) -> None:
+    async def _commit(self, record: Record, anchor: list[Any]) -> str | None:
         body = record.body
         name, run_id, step = body["workflow"], body["id"], body["_step"]
         nonce = step["nonce"]
@@ -346,7 +364,7 @@ class GraphEngine:
                 )
             texts: list[str] = []
             if runner.queue:
-                update["_step"], texts = await plan_step(self.store, runner, run_id, name, [nonce, job.index])
+                update["_step"], texts = await plan_step(self.store, runner, run_id, name, anchor)
             else:
                 update["_step"] = None
                 update["status"] = "IDLE_WITH_PENDING_REQUESTS" if runner.pending else "IDLE"
@@ -354,10 +372,13 @@ class GraphEngine:
             raise  # the storage is down: the job comes back and commits then
         except WorkflowError as exc:  # checkpoint errors included: a forged or foreign document
             await self._fail(name, run_id, nonce, exc)
-            return
+            return None
         if await self._advance(name, run_id, nonce, update) and texts:
+            if len(texts) == 1:
+                return texts[0]
             await self._send(texts)
             await self._sent(name, run_id, update["_step"]["nonce"])
+        return None
 
     async def _advance(self, name: str, run_id: str, nonce: str, update: dict[str, Any]) -> bool:
         """Move the run on from the step ``nonce``; whether this write did (another commit may have)."""

@@ -2,8 +2,8 @@
 
 Started beside the Agents-API run service (:class:`~agentdown.runtime.agents_api.runs.host.RunHost`)
 by ``agentdown serve`` and ``agentdown worker``, on the same storage account: records in the
-Agents-API store, checkpoints in the matching checkpoint storage (SQLite next to the record
-store, or blobs in its Azure container), jobs on ``agentdown-workflow-steps``
+Agents-API store, checkpoints in the matching checkpoint storage (records of the SQLite
+store itself, or blobs in the Azure store's container), jobs on ``agentdown-workflow-steps``
 (``AGENTDOWN_WORKFLOW_STEPS_QUEUE``). Settings: ``AGENTDOWN_WORKFLOW_STEP_VISIBILITY_SECONDS``
 (30: a job's lease, renewed while it runs), ``AGENTDOWN_WORKFLOW_STEP_CONCURRENCY`` (16),
 ``AGENTDOWN_WORKFLOW_STEP_POLL_SECONDS`` (1).
@@ -55,13 +55,13 @@ class GraphSettings:
         )
 
 
-def open_checkpoints(settings: AgentsStoreSettings) -> Any:
-    """The checkpoint storage that goes with the record store: SQLite beside it, or its blob container."""
+def open_checkpoints(settings: AgentsStoreSettings, store: AgentsStore) -> Any:
+    """The checkpoint storage that goes with the record store: records of the SQLite store
+    itself (:mod:`.checkpoints`), or blobs in the Azure store's container."""
     if settings.kind == "sqlite":
-        from agentdown.workflows.checkpoint.sqlite import SqliteCheckpointStorage
+        from agentdown.runtime.workflow_graphs.checkpoints import RecordCheckpointStorage
 
-        assert settings.path is not None
-        return SqliteCheckpointStorage(settings.path.with_name("workflow_checkpoints.db"))
+        return RecordCheckpointStorage(store)
     from agentdown.workflows.checkpoint.azure_blob import AzureBlobCheckpointStorage
 
     account = settings.account
@@ -97,7 +97,9 @@ class GraphService:
         self.queue = queue
         self._own_checkpoints = checkpoints is None
         self.checkpoints = (
-            checkpoints if checkpoints is not None else open_checkpoints(agents_store_settings(environ))
+            checkpoints
+            if checkpoints is not None
+            else open_checkpoints(agents_store_settings(environ), store)
         )
         self.engine = GraphEngine(store, self.checkpoints, queue, graphs, on_sent=self._wake)
         self.jobs = JobLoop(
@@ -137,8 +139,7 @@ class GraphService:
                 outcome = "done"
         finally:
             renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
+            await asyncio.gather(renew, return_exceptions=True)
         with contextlib.suppress(QueueMessageLostError):
             if outcome == "early" and message.dequeue_count < MAX_EARLY:
                 await self.queue.update_visibility(held[0], min(0.05 * message.dequeue_count, 2.0))
