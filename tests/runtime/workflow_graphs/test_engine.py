@@ -133,7 +133,7 @@ async def test_a_tampered_checkpoint_fails_the_run_with_a_clear_error(service: G
     # Stop consuming, start a run, forge its boundary checkpoint, then let the jobs run.
     await service.jobs.aclose()
     run = await service.engine.start("chain", 0, "")
-    service.engine._boundaries.clear()
+    service.engine.boundaries.clear()
     body = (await service.engine.get("chain", run["id"], "")).body
     store = service.engine.store
     record = await store.get(CHECKPOINT, "", body["checkpoint_id"])

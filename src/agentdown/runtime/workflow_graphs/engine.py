@@ -5,12 +5,15 @@ the step's boundary checkpoint and writes its result once (create-if-absent: a
 redelivered job whose result exists runs nothing), then sets its bit in the run
 record's ``_step`` by compare-and-set. The job that sees every bit set commits the
 step: results applied in delivery order, the next checkpoint saved, the next step
-planned (its step record written, its jobs sent) and only then the run record moved
-on, conditional on the step's nonce. A crash anywhere before that last write leaves
-the run where it was and the finishing job on the queue, so it comes back and commits
-again; jobs sent by an attempt that did not land carry a nonce the run never takes
-and are dropped. Two commits of one step (a duplicate delivery) race on that same
-conditional write: one wins, the other's jobs are dropped.
+planned (its step record holds its jobs), the run record moved on (conditional on the
+step's nonce: of two commits of one step, one wins), and only then the jobs sent. A
+crash before that write leaves the run as it was and the committing job on the queue:
+it comes back and commits again. A crash after it leaves the step's jobs unsent: the
+committing job comes back and sends them (``resend``), as the delayed ``ensure``
+message does for the first step of a start or a resume.
+
+A next step of one target (a chain) is run at once by the committing job, under its
+own message (still held and renewed), rather than through the queue.
 
 A target invocation is at least once: a worker killed mid-target (or one whose job
 outlived its visibility) leaves no result, and the job runs again elsewhere. Once a
@@ -19,7 +22,6 @@ result is written the target never runs again for that step.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
@@ -29,6 +31,7 @@ from agentdown.app.workflow_graphs import WorkflowGraph
 from agentdown.runtime.agents_api.ids import new_record_id
 from agentdown.runtime.agents_api.store import AgentsStore, Record, RecordExistsError, mutate
 from agentdown.runtime.queues.base import MessageQueue
+from agentdown.runtime.workflow_graphs.boundaries import Boundaries
 from agentdown.runtime.workflow_graphs.plans import (
     ENSURE_DELAY,
     classify,
@@ -48,7 +51,6 @@ from agentdown.runtime.workflow_graphs.records import (
     bits_full,
     index_id,
     jsonable,
-    new_nonce,
     now,
     result_parent,
     set_bit,
@@ -59,8 +61,6 @@ from agentdown.workflows.checkpoint.errors import (
     CheckpointError,
     CheckpointStorageError,
 )
-from agentdown.workflows.checkpoint.model import WorkflowCheckpoint
-from agentdown.workflows.checkpoint_io import checkpoint_of, runner_from_checkpoint
 from agentdown.workflows.errors import WorkflowConvergenceError, WorkflowError
 from agentdown.workflows.events import WorkflowErrorDetails
 from agentdown.workflows.routing import QueuedMessage
@@ -71,7 +71,6 @@ from agentdown.workflows.steps import (
     decode_deliveries,
     run_target,
 )
-from agentdown.workflows.workflow import Workflow
 
 __all__ = ["GraphEngine", "Outcome", "RunError"]
 
@@ -109,7 +108,7 @@ class GraphEngine:
         self.queue = queue
         self.graphs = graphs
         self.on_sent = on_sent or (lambda: None)
-        self._boundaries: collections.OrderedDict[tuple[int, str], Runner] = collections.OrderedDict()
+        self.boundaries = Boundaries(checkpoints)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -137,7 +136,7 @@ class GraphEngine:
             )
         run_id = new_record_id("wfrun")
         runner.queue.append(QueuedMessage(None, start, message))
-        cp = await self._save(workflow, runner, run_id, None)
+        cp = await self.boundaries.save(workflow, runner, run_id, None)
         body: dict[str, Any] = {
             "id": run_id,
             "object": "workflow.run",
@@ -178,13 +177,13 @@ class GraphEngine:
         if body["status"] != "IDLE_WITH_PENDING_REQUESTS":
             raise RunError(409, f"run {run_id!r} is {body['status']}, not waiting for answers", "conflict")
         workflow = self.graph(name).build()
-        runner = await self._boundary(workflow, str(body["checkpoint_id"]))
+        runner = await self.boundaries.runner(workflow, str(body["checkpoint_id"]))
         try:
             answers = {rid: coerce(value, runner, rid) for rid, value in responses.items()}
             runner.accept_responses(answers)
         except (WorkflowRequestError, ValueError) as exc:
             raise RunError(400, str(exc), "invalid_response") from None
-        cp = await self._save(workflow, runner, run_id, str(body["checkpoint_id"]))
+        cp = await self.boundaries.save(workflow, runner, run_id, str(body["checkpoint_id"]))
         step, texts = await plan_step(self.store, runner, run_id, name, None)
         expected = body["checkpoint_id"]
         await self.queue.send(ensure_text(run_id, name, step["nonce"]), visibility_delay=ENSURE_DELAY)
@@ -290,7 +289,7 @@ class GraphEngine:
     async def _execute(self, job: Job, record: Record) -> dict[str, Any]:
         workflow = self.graph(job.workflow).build()
         try:
-            runner = await self._boundary(workflow, str(record.body["checkpoint_id"]))
+            runner = await self.boundaries.runner(workflow, str(record.body["checkpoint_id"]))
             if job.items is not None:
                 items = decode_deliveries(job.items)
             else:
@@ -338,7 +337,7 @@ class GraphEngine:
             plan = await self.store.get(STEP, run_id, nonce)
             if plan is None:
                 raise CheckpointError(f"run {run_id}: the plan of superstep {step['iteration']} is missing")
-            runner = await self._boundary(workflow, str(body["checkpoint_id"]))
+            runner = await self.boundaries.runner(workflow, str(body["checkpoint_id"]))
             runner.queue = []
             runner.fan_in = decode_value(plan.body["fan_in"])
             runner.iteration = int(step["iteration"])
@@ -348,7 +347,7 @@ class GraphEngine:
                     f"run {run_id}: the results of superstep {step['iteration']} do not match its plan"
                 )
             outputs = await commit_superstep(runner, results)
-            cp = await self._save(workflow, runner, run_id, str(body["checkpoint_id"]))
+            cp = await self.boundaries.save(workflow, runner, run_id, str(body["checkpoint_id"]))
             left = int(body["_steps_left"]) - 1
             update: dict[str, Any] = {
                 "iteration": runner.iteration,
@@ -414,39 +413,3 @@ class GraphEngine:
             if not page.has_more or not page.records:
                 return sorted(out, key=lambda r: r.id)
             after = page.records[-1].id
-
-    async def _save(
-        self, workflow: Workflow, runner: Runner, run_id: str, previous: str | None
-    ) -> WorkflowCheckpoint:
-        cp = await checkpoint_of(workflow, runner, previous=previous, checkpoint_id=f"{run_id}-{new_nonce()}")
-        cp.metadata = {"run_id": run_id}
-        await self.checkpoints.save(cp)
-        self._remember(workflow, cp.checkpoint_id, await runner_from_checkpoint(workflow, cp, like=runner))
-        return cp
-
-    def _remember(self, workflow: Workflow, checkpoint_id: str, runner: Runner) -> None:
-        self._boundaries[(id(workflow), checkpoint_id)] = runner
-        while len(self._boundaries) > _CACHE:
-            self._boundaries.popitem(last=False)
-
-    async def _boundary(self, workflow: Workflow, checkpoint_id: str) -> Runner:
-        """A runner at the checkpoint ``checkpoint_id`` (decoded once per process and graph object)."""
-        key = (id(workflow), checkpoint_id)
-        template = self._boundaries.get(key)
-        if template is None or template.workflow is not workflow:
-            hint = getattr(self.checkpoints, "_names", None)
-            if isinstance(hint, dict) and checkpoint_id not in hint:
-                # The blob storage finds a name it knows without listing the container.
-                hint[checkpoint_id] = self.checkpoints.blob_name(workflow.name, checkpoint_id)
-            cp = await self.checkpoints.load(checkpoint_id)
-            if cp.metadata.get("run_id") != checkpoint_id.rsplit("-", 1)[0]:
-                raise CheckpointError(f"checkpoint {checkpoint_id!r} is not one of this run's")
-            template = await runner_from_checkpoint(workflow, cp)
-            self._remember(workflow, checkpoint_id, template)
-        runner = Runner(workflow, like=template)
-        runner.state = dict(template.state)
-        runner.pending = dict(template.pending)
-        runner.queue = list(template.queue)
-        runner.fan_in = {g: {s: list(v) for s, v in b.items()} for g, b in template.fan_in.items()}
-        runner.iteration = template.iteration
-        return runner
