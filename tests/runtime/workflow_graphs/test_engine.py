@@ -228,3 +228,14 @@ async def test_handle_step_message_for_a_queue_triggered_function(service: Graph
     await handle_step_message(service, "not json at all")  # dropped, with a warning
     body = (await service.engine.get("chain", run["id"], "")).body
     assert body["status"] == "IDLE" and body["outputs"] == [3]
+
+
+async def test_max_iterations_fails_the_run_after_its_last_step(
+    service: GraphService,
+) -> None:
+    run = await service.engine.start("chain", -20, "")  # 24 supersteps; the graph allows 10
+    failed = await wait_status(service, "chain", run["id"])
+    assert failed["status"] == "FAILED"
+    assert failed["error"]["type"] == "WorkflowConvergenceError"
+    assert "max_iterations=10" in failed["error"]["message"]
+    assert failed["iteration"] == 10 and failed["outputs"] == []

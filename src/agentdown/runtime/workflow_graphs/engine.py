@@ -61,7 +61,7 @@ from agentdown.workflows.checkpoint.errors import (
     CheckpointError,
     CheckpointStorageError,
 )
-from agentdown.workflows.errors import WorkflowConvergenceError, WorkflowError
+from agentdown.workflows.errors import WorkflowError
 from agentdown.workflows.events import WorkflowErrorDetails
 from agentdown.workflows.routing import QueuedMessage
 from agentdown.workflows.runner import Runner
@@ -356,13 +356,22 @@ class GraphEngine:
                 "pending_requests": pending_of(runner),
                 "_steps_left": left,
             }
+            texts: list[str] = []
             if runner.queue and left <= 0:
-                raise WorkflowConvergenceError(
+                # As in-process: the step is committed, then the run fails for want of iterations.
+                message = (
                     f"the workflow did not finish within max_iterations={workflow.max_iterations} supersteps "
                     f"({len(runner.queue)} message(s) still queued)"
                 )
-            texts: list[str] = []
-            if runner.queue:
+                logger.warning("workflow run %s of %s failed: %s", run_id, name, message)
+                update["_step"] = None
+                update["status"] = "FAILED"
+                update["error"] = {
+                    "type": "WorkflowConvergenceError",
+                    "message": message,
+                    "executor_id": None,
+                }
+            elif runner.queue:
                 update["_step"], texts = await plan_step(self.store, runner, run_id, name, anchor)
             else:
                 update["_step"] = None

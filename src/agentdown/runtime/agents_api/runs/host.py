@@ -40,9 +40,8 @@ class RunHost:
 
     def describe(self) -> str:
         where = self.queues.describe()
-        return (
-            f"runs queue {self.service.queue.name!r} and ingest queue {self.ingest.queue.name!r} on {where}"
-        )
+        steps = f", workflow steps queue {self.graphs.queue.name!r}" if self.graphs is not None else ""
+        return f"runs queue {self.service.queue.name!r}, ingest queue {self.ingest.queue.name!r}{steps} on {where}"
 
     async def start(self, *, consume: bool = True) -> None:
         await self.service.start(consume=consume)
