@@ -221,3 +221,21 @@ async def test_a_sigkilled_worker_mid_step_and_every_target_once(
     pids = [int(x.split()[1]) for x in marker.read_text().splitlines() if x.startswith("security ")]
     assert pids[0] == victim and pids[1] != victim
     assert "Traceback" not in output, output
+
+
+def test_a_broken_workflow_module_fails_the_server_at_start(tmp_path: Path) -> None:
+    from agentdown.app.catalog import load_app
+    from agentdown.app.diagnostics import AppLoadError
+    from agentdown.runtime import Runner
+    from agentdown.server import create_app
+    from agentdown.sessions import SqliteSessionStore
+
+    app = write_graph_app(tmp_path)
+    (app / "workflows" / "broken.py").write_text("import nowhere_to_be_found\n")
+    catalog = load_app(app, environ={})
+    runner = Runner(catalog, SqliteSessionStore(tmp_path / "s.db"))
+    with pytest.raises(AppLoadError) as caught:
+        create_app(catalog, runner, ServerSettings(port=0), environ={})
+    [problem] = caught.value.problems
+    assert (problem.file.name, problem.line) == ("broken.py", 1)
+    assert "No module named 'nowhere_to_be_found'" in problem.message
