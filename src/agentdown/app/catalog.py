@@ -34,6 +34,7 @@ from agentdown.models.base import ChatModel, ChatOptions
 if TYPE_CHECKING:
     from agentdown.agent import Agent
     from agentdown.app.knowledge_indexes import AppKnowledge
+    from agentdown.app.workflow_graphs import WorkflowGraphs
 
 __all__ = ["AgentCatalog", "AppSummary", "check_app", "load_app"]
 
@@ -195,6 +196,19 @@ class AgentCatalog:
     def queue_tools_of(self, spec: AgentSpec) -> list[QueueToolSpec]:
         """The queue tools the agent gets: its own, and the config's its ``tools`` selection allows."""
         return [q for q in spec.queue_tools if not q.from_config or spec.tools.allows(q.name)]
+
+    @property
+    def workflow_graphs(self) -> WorkflowGraphs:
+        """The Python workflow graphs of ``workflows/`` by name, imported on first use.
+
+        Raises :class:`AppLoadError` (file:line of each problem) for a broken module.
+        """
+        graphs: WorkflowGraphs | None = getattr(self, "_workflow_graphs", None)
+        if graphs is None:
+            from agentdown.app.workflow_graphs import load_workflow_graphs
+
+            graphs = self._workflow_graphs = load_workflow_graphs(self._app_dir)
+        return graphs
 
     @property
     def knowledge(self) -> AppKnowledge:

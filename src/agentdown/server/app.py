@@ -33,6 +33,7 @@ from agentdown.server.http_triggers import trigger_routes
 from agentdown.server.mcp_endpoint import McpEndpoint
 from agentdown.server.openai_api import openai_routes
 from agentdown.server.settings import ServerSettings, is_loopback
+from agentdown.server.workflow_graphs import workflow_graph_routes
 from agentdown.server.workflows import workflow_routes
 from agentdown.version import __version__
 
@@ -87,6 +88,7 @@ def create_app(
         *agent_routes,
         *mcp.routes(),
         *openai_routes(ctx),
+        *workflow_graph_routes(ctx, agents_api),
     ]
     if settings.api_prefix:
         routes.append(Mount(f"/{settings.api_prefix.strip('/')}", routes=agent_routes))

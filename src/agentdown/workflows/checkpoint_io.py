@@ -19,7 +19,21 @@ from agentdown.workflows.typing_utils import decode_type, encode_type
 if TYPE_CHECKING:
     from agentdown.workflows.workflow import Workflow
 
-__all__ = ["apply_snapshot", "restore", "snapshot", "take_checkpoint"]
+__all__ = [
+    "apply_snapshot",
+    "check_signature",
+    "checkpoint_of",
+    "message_dict",
+    "restore",
+    "runner_from_checkpoint",
+    "snapshot",
+    "take_checkpoint",
+]
+
+
+def message_dict(m: QueuedMessage) -> dict[str, Any]:
+    """A queued message as a checkpoint holds it (values not yet encoded)."""
+    return _message_dict(m)
 
 
 def _message_dict(m: QueuedMessage) -> dict[str, Any]:
@@ -83,38 +97,65 @@ async def apply_snapshot(workflow: Workflow, runner: Runner, snap: dict[str, Any
 
 async def take_checkpoint(workflow: Workflow, runner: Runner, storage: Any, previous: str | None) -> str:
     """Save the run as it stands now; returns the new checkpoint's id."""
+    cp = await checkpoint_of(workflow, runner, previous=previous)
+    checkpoint_id: str = await storage.save(cp)
+    return checkpoint_id
+
+
+async def checkpoint_of(
+    workflow: Workflow, runner: Runner, *, previous: str | None = None, checkpoint_id: str | None = None
+) -> WorkflowCheckpoint:
+    """The checkpoint of the run as it stands now (not saved); ``checkpoint_id`` defaults to a fresh one."""
     if runner.queue:
         status = WorkflowRunState.IN_PROGRESS
     elif runner.pending:
         status = WorkflowRunState.IDLE_WITH_PENDING_REQUESTS
     else:
         status = WorkflowRunState.IDLE
-    cp = WorkflowCheckpoint(
+    extra: dict[str, Any] = {"checkpoint_id": checkpoint_id} if checkpoint_id is not None else {}
+    return WorkflowCheckpoint(
         workflow_name=workflow.name,
         graph_signature=workflow.graph_signature,
         previous_checkpoint_id=previous,
         status=status.value,
+        **extra,
         **await snapshot(workflow, runner),
     )
-    checkpoint_id: str = await storage.save(cp)
-    return checkpoint_id
 
 
-async def restore(workflow: Workflow, runner: Runner, storage: Any, checkpoint_id: str) -> str:
-    """Put ``runner`` back to the checkpoint ``checkpoint_id``; refuses one of another graph."""
-    cp: WorkflowCheckpoint = await storage.load(checkpoint_id)
+def check_signature(workflow: Workflow, cp: WorkflowCheckpoint) -> None:
+    """Refuse a checkpoint another graph took (:class:`CheckpointMismatchError`)."""
     if cp.graph_signature != workflow.graph_signature:
         raise CheckpointMismatchError(
-            f"checkpoint {checkpoint_id!r} was taken by another graph (workflow {cp.workflow_name!r}, "
+            f"checkpoint {cp.checkpoint_id!r} was taken by another graph (workflow {cp.workflow_name!r}, "
             f"signature {cp.graph_signature[:12]}…; this workflow {workflow.name!r} has "
             f"{workflow.graph_signature[:12]}…)"
         )
-    snap = {
+
+
+async def runner_from_checkpoint(
+    workflow: Workflow, cp: WorkflowCheckpoint, *, like: Runner | None = None
+) -> Runner:
+    """A fresh runner of ``workflow`` put back to ``cp`` (refused when another graph took it)."""
+    check_signature(workflow, cp)
+    runner = Runner(workflow, like=like)
+    await apply_snapshot(workflow, runner, _snap(cp), f"checkpoint {cp.checkpoint_id!r}")
+    return runner
+
+
+def _snap(cp: WorkflowCheckpoint) -> dict[str, Any]:
+    return {
         "iteration": cp.iteration,
         "messages": cp.messages,
         "state": cp.state,
         "pending_requests": cp.pending_requests,
         "executor_states": cp.executor_states,
     }
-    await apply_snapshot(workflow, runner, snap, f"checkpoint {checkpoint_id!r}")
+
+
+async def restore(workflow: Workflow, runner: Runner, storage: Any, checkpoint_id: str) -> str:
+    """Put ``runner`` back to the checkpoint ``checkpoint_id``; refuses one of another graph."""
+    cp: WorkflowCheckpoint = await storage.load(checkpoint_id)
+    check_signature(workflow, cp)
+    await apply_snapshot(workflow, runner, _snap(cp), f"checkpoint {checkpoint_id!r}")
     return cp.checkpoint_id

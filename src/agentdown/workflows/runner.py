@@ -9,13 +9,13 @@ other's writes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agentdown.workflows.context import WorkflowContext
-from agentdown.workflows.edges import EdgeGroup
 from agentdown.workflows.errors import (
     HandlerSignatureError,
     WorkflowConvergenceError,
@@ -32,22 +32,34 @@ if TYPE_CHECKING:
 
 __all__ = ["PendingRequest", "QueuedMessage", "Runner"]
 
+_OUTBOX: contextvars.ContextVar[tuple[Runner, list[QueuedMessage]] | None] = contextvars.ContextVar(
+    "agentdown_workflow_outbox", default=None
+)
+"""Within one target's task of a concurrent superstep: where its sends go (see ``_run_concurrently``)."""
+
 
 class Runner(Router):
     """The run-time state of one ``Workflow``: queued messages, shared state, requests, fan-in buffers."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(self, workflow: Workflow, *, like: Runner | None = None) -> None:
+        """A runner of ``workflow`` with nothing queued; ``like`` (a runner of the same workflow)
+        lends its edge tables, so a fresh runner per step costs nothing per edge."""
         self.workflow = workflow
         self.executors = workflow.executors
-        self.outgoing: dict[str, list[EdgeGroup]] = {}
-        for group in workflow.edge_groups:
-            for source in group.source_ids:
-                self.outgoing.setdefault(source, []).append(group)
-        self.fan_in_sources = {g.id: g.source_ids for g in workflow.edge_groups if g.kind == "fan_in"}
-        self.targets_of: dict[str, set[str]] = {}
-        for group in workflow.edge_groups:
-            for edge in group.edges:
-                self.targets_of.setdefault(edge.source_id, set()).add(edge.target_id)
+        if like is not None and like.workflow is workflow:
+            self.outgoing = like.outgoing
+            self.fan_in_sources = like.fan_in_sources
+            self.targets_of = like.targets_of
+        else:
+            self.outgoing = {}
+            for group in workflow.edge_groups:
+                for source in group.source_ids:
+                    self.outgoing.setdefault(source, []).append(group)
+            self.fan_in_sources = {g.id: g.source_ids for g in workflow.edge_groups if g.kind == "fan_in"}
+            self.targets_of = {}
+            for group in workflow.edge_groups:
+                for edge in group.edges:
+                    self.targets_of.setdefault(edge.source_id, set()).add(edge.target_id)
         self.state: dict[str, Any] = {}
         """Committed shared state (what ``ctx.set_state`` wrote in finished supersteps)."""
         self.queue: list[QueuedMessage] = []
@@ -65,7 +77,11 @@ class Runner(Router):
         self.sink(event)
 
     def enqueue(self, source_id: str, data: Any, target_id: str | None) -> None:
-        self.queue.append(QueuedMessage(source_id, target_id, data))
+        box = _OUTBOX.get()
+        if box is not None and box[0] is self:
+            box[1].append(QueuedMessage(source_id, target_id, data))
+        else:
+            self.queue.append(QueuedMessage(source_id, target_id, data))
 
     def has_edges(self, executor_id: str) -> bool:
         return executor_id in self.outgoing
@@ -168,16 +184,30 @@ class Runner(Router):
         self, deliveries: dict[str, list[Delivery]], contexts: list[WorkflowContext[Any, Any]]
     ) -> None:
         per_target: dict[str, list[WorkflowContext[Any, Any]]] = {t: [] for t in deliveries}
+        sent: dict[str, list[QueuedMessage]] = {t: [] for t in deliveries}
         try:
             async with asyncio.TaskGroup() as tg:
                 for target_id, items in deliveries.items():
-                    tg.create_task(self._run_target(target_id, items, per_target[target_id]))
+                    tg.create_task(self._run_boxed(target_id, items, per_target[target_id], sent[target_id]))
         except BaseExceptionGroup as group:
             first = group.exceptions[0]
             raise first from None
-        # Commit in the order targets were first sent to, so "last write wins" is deterministic.
-        for ctxs in per_target.values():
+        # Commit in the order targets were first sent to, so "last write wins" is deterministic,
+        # and queue their sends in that order too (not in the order the tasks happened to send):
+        # the durable runner, which runs each target apart, commits in exactly this order.
+        for target_id, ctxs in per_target.items():
             contexts.extend(ctxs)
+            self.queue.extend(sent[target_id])
+
+    async def _run_boxed(
+        self,
+        target_id: str,
+        items: list[Delivery],
+        contexts: list[WorkflowContext[Any, Any]],
+        outbox: list[QueuedMessage],
+    ) -> None:
+        _OUTBOX.set((self, outbox))  # this task's own context: other targets' tasks do not see it
+        await self._run_target(target_id, items, contexts)
 
     async def _run_target(
         self, target_id: str, items: list[Delivery], contexts: list[WorkflowContext[Any, Any]]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agentdown.runtime.agents_api.runs.host import RunHost
     from agentdown.runtime.agents_api.runs.service import RunService
     from agentdown.runtime.agents_api.vector_stores import VectorStores
+    from agentdown.runtime.workflow_graphs.service import GraphService
     from agentdown.tools.system.code_interpreter import LocalCodeInterpreter, Sandbox
 
 __all__ = ["AgentsApi"]
@@ -34,6 +35,8 @@ class AgentsApi:
     """Where the runs queue is configured (default ``os.environ``)."""
     ingest: IngestService | None = None
     """Ingests vector store files; started with the run service (its host), see :meth:`ensure_ingest`."""
+    graphs: GraphService | None = None
+    """Runs the app's ``workflows/`` graphs; set when the run host starts (``None`` without graphs)."""
     _host: RunHost | None = None
     _directory: AssistantDirectory | None = None
     _files: FileService | None = None

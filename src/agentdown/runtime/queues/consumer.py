@@ -76,7 +76,11 @@ class JobLoop:
     async def aclose(self) -> None:
         tasks = [*self.tasks, *([self._loop] if self._loop else [])]
         for task in tasks:
-            task.cancel()
+            # Again until it ends: Python 3.11's wait_for can swallow a cancellation that
+            # arrives as the awaited event fires, which would leave the receive loop running.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task

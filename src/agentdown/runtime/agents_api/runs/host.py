@@ -19,6 +19,7 @@ from agentdown.runtime.agents_api.ingest import INGEST_QUEUE, IngestService, Ing
 from agentdown.runtime.agents_api.runs.service import RUNS_QUEUE, RunService, RunSettings
 from agentdown.runtime.queues.base import QueueService
 from agentdown.runtime.queues.config import DEFAULT_CONNECTION, open_queue_service, resolve_account
+from agentdown.runtime.workflow_graphs.host import graph_service
 
 __all__ = ["RunHost"]
 
@@ -34,18 +35,23 @@ class RunHost:
         self.service = RunService(api, self.queues.queue(name), settings or RunSettings.from_env(env))
         ingest = (env.get("AGENTDOWN_INGEST_QUEUE") or "").strip() or INGEST_QUEUE
         self.ingest = IngestService(api, self.queues.queue(ingest), IngestSettings.from_env(env))
+        self.graphs = graph_service(api, self.queues, env)
+        """The app's ``workflows/`` graphs, run durably (``None`` when it has none)."""
 
     def describe(self) -> str:
         where = self.queues.describe()
-        return (
-            f"runs queue {self.service.queue.name!r} and ingest queue {self.ingest.queue.name!r} on {where}"
-        )
+        steps = f", workflow steps queue {self.graphs.queue.name!r}" if self.graphs is not None else ""
+        return f"runs queue {self.service.queue.name!r}, ingest queue {self.ingest.queue.name!r}{steps} on {where}"
 
     async def start(self, *, consume: bool = True) -> None:
         await self.service.start(consume=consume)
         await self.ingest.start(consume=consume)
+        if self.graphs is not None:
+            await self.graphs.start(consume=consume)
 
     async def aclose(self) -> None:
+        if self.graphs is not None:
+            await self.graphs.aclose()
         await self.ingest.aclose()
         await self.service.aclose()
         await self.queues.aclose()
