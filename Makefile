@@ -103,6 +103,9 @@ bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/agents_api.py
 	$(BIN)/python bench/queue_tools.py
 	$(BIN)/python bench/file_search.py
+	$(BIN)/python bench/workflows.py
+	$(BIN)/python bench/code_interpreter.py
+	$(BIN)/python bench/function_app_cold_start.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
