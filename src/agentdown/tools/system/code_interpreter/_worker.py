@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -117,16 +118,16 @@ class _BackendFinder:
             _save_figures(saved)
 
         module.show = show  # type: ignore[attr-defined]
-        from matplotlib.figure import Figure
-
-        original = Figure.savefig
+        # Through importlib: the worker's types do not depend on matplotlib being installed.
+        figure_class: Any = importlib.import_module("matplotlib.figure").Figure
+        original = figure_class.savefig
 
         def savefig(figure: Any, *args: Any, **kwargs: Any) -> Any:
             # The code saved this figure itself: it is not saved a second time as figure_N.png.
             figure._agentdown_saved = True
             return original(figure, *args, **kwargs)
 
-        Figure.savefig = savefig  # type: ignore[method-assign,assignment]
+        figure_class.savefig = savefig
 
 
 _figure_counter = [0]
