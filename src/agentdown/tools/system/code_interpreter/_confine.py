@@ -108,6 +108,10 @@ def _build_root(plan: dict[str, Any]) -> None:
         path = new_root + link
         os.makedirs(os.path.dirname(path), exist_ok=True)
         os.symlink(target, path)
+    # The private /tmp first: a read-only path under /tmp (a virtualenv made there) is bound on top of it.
+    os.makedirs(new_root + "/tmp", exist_ok=True)
+    tmp_size = plan["tmp_bytes"]
+    _mount(libc, "tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size},mode=1777")
     for source in plan["readonly"]:
         _bind(libc, fds, source, new_root + source, writable=False)
     for name, text in plan.get("files", {}).items():
@@ -120,9 +124,6 @@ def _build_root(plan: dict[str, Any]) -> None:
     os.makedirs(new_root + "/dev/shm", exist_ok=True)
     workdir = new_root + plan["workdir"]
     _bind(libc, fds, plan["directory"], workdir, writable=True)
-    os.makedirs(new_root + "/tmp", exist_ok=True)
-    tmp_size = plan["tmp_bytes"]
-    _mount(libc, "tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size},mode=1777")
     _mount(
         libc, "tmpfs", new_root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size // 4},mode=1777"
     )
