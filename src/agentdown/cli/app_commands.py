@@ -113,6 +113,14 @@ def check(
             f"expected one of {', '.join(FORMATS)}, got {output_format!r}", param_hint="--format"
         )
     catalog, problems = check_app(path, require_model=require_model)
+    if catalog is not None and (catalog.app_dir / "workflows").is_dir():
+        # Workflow graphs are imported by serve and worker at start: check imports them too.
+        from agentdown.app.workflow_graphs import discover_workflow_graphs
+
+        before = len(problems.errors)
+        discover_workflow_graphs(catalog.app_dir, problems)
+        if len(problems.errors) > before:
+            catalog = None
     if output_format == "json":
         typer.echo(json.dumps(app_report(path, catalog, problems), indent=2, ensure_ascii=False, default=str))
         if catalog is None:
