@@ -26,7 +26,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -287,18 +287,9 @@ class AzureBlobSessionStore:
     ) -> builtins.list[SessionInfo]:
         if agent is not None:
             validate_agent_name(agent)
-        cutoff = cutoff_time(older_than)
-        expired = []
-        for info, etag in await self._listing(agent):
-            if info.updated_at >= cutoff:
-                continue
-            blob = self._container.get_blob_client(self.blob_name(info.agent, info.session_id))
-            try:
-                # Only the version that was listed: a session appended to meanwhile is kept.
-                await blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue
-            expired.append(info)
+        expired = await delete_listed(
+            self._container, await self._listing(agent), self.blob_name, cutoff_time(older_than)
+        )
         self.turn_cache.forget((info.agent, info.session_id) for info in expired)
         return expired
 
@@ -381,3 +372,26 @@ def _total_size(props: BlobProperties) -> int:
 def _check_append_blob(props: BlobProperties, where: str) -> None:
     if props.blob_type != BlobType.APPENDBLOB:
         raise SessionStoreError(f"{where}: expected an append blob, found a {props.blob_type} blob")
+
+
+async def delete_listed(
+    container: Any,
+    listed: Sequence[tuple[SessionInfo, str]],
+    blob_name: Callable[[str, str], str],
+    cutoff: float,
+) -> builtins.list[SessionInfo]:
+    """Delete the listed sessions last updated before ``cutoff``; those deleted.
+
+    Each at the ETag it was listed with: a session appended to meanwhile is kept.
+    """
+    expired = []
+    for info, etag in listed:
+        if info.updated_at >= cutoff:
+            continue
+        blob = container.get_blob_client(blob_name(info.agent, info.session_id))
+        try:
+            await blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            continue
+        expired.append(info)
+    return expired

@@ -42,6 +42,7 @@ from azure.core.exceptions import (
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from agentdown.messages import Message
+from agentdown.sessions.azure_blob import delete_listed
 from agentdown.sessions.config import store_from_env, store_settings
 from agentdown.sessions.functions_format import line_of, parse_lines, split_turns
 from agentdown.sessions.store import (
@@ -210,18 +211,9 @@ class FunctionsBlobSessionStore:
     ) -> builtins.list[SessionInfo]:
         if agent is not None:
             validate_agent_name(agent)
-        cutoff = cutoff_time(older_than)
-        expired = []
-        for info, etag in await self._listing(agent):
-            if info.updated_at >= cutoff:
-                continue
-            blob = self._container.get_blob_client(self.blob_name(info.agent, info.session_id))
-            try:
-                await blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue
-            expired.append(info)
-        return expired
+        return await delete_listed(
+            self._container, await self._listing(agent), self.blob_name, cutoff_time(older_than)
+        )
 
     async def aclose(self) -> None:
         await self._service.close()
