@@ -106,30 +106,18 @@ class AzureBlobSessionStore:
         prefix: str = "sessions",
         turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES,
     ) -> None:
-        if (connection_string is None) == (account_url is None):
-            raise ConfigurationError(
-                "AzureBlobSessionStore needs exactly one of connection_string or account_url"
-            )
-        if not _CONTAINER_NAME.match(container):
-            raise ConfigurationError(
-                f"invalid blob container name {container!r}: expected 3-63 lowercase letters, digits "
-                "and single hyphens, starting and ending with a letter or digit"
-            )
         self.container = container
         """The container holding the session blobs (created on the first append)."""
         self.prefix = prefix.strip("/")
         """Blob name prefix before ``<agent>/<session_id>.jsonl``; may be empty."""
-        self._owned_credential: Any = None
-        if connection_string is not None:
-            self._service = BlobServiceClient.from_connection_string(connection_string)
-        else:
-            if credential is None:
-                from azure.identity.aio import DefaultAzureCredential
-
-                credential = self._owned_credential = DefaultAzureCredential(
-                    managed_identity_client_id=managed_identity_client_id
-                )
-            self._service = BlobServiceClient(str(account_url), credential=credential)
+        self._service, self._owned_credential = blob_service(
+            "AzureBlobSessionStore",
+            container,
+            connection_string=connection_string,
+            account_url=account_url,
+            credential=credential,
+            managed_identity_client_id=managed_identity_client_id,
+        )
         self._container = self._service.get_container_client(container)
         self._container_ready = False
         self.turn_cache = TurnCache(turn_cache_bytes)
@@ -395,3 +383,34 @@ async def delete_listed(
             continue
         expired.append(info)
     return expired
+
+
+def blob_service(
+    what: str,
+    container: str,
+    *,
+    connection_string: str | None,
+    account_url: str | None,
+    credential: Any,
+    managed_identity_client_id: str | None,
+) -> tuple[BlobServiceClient, Any]:
+    """``(service client, credential to close or None)`` for one of the stores on Azure Blob.
+
+    Exactly one of ``connection_string`` / ``account_url``; with an account URL and no
+    ``credential``, a ``DefaultAzureCredential`` the caller owns (and closes).
+    """
+    if (connection_string is None) == (account_url is None):
+        raise ConfigurationError(f"{what} needs exactly one of connection_string or account_url")
+    if not _CONTAINER_NAME.match(container):
+        raise ConfigurationError(
+            f"invalid blob container name {container!r}: expected 3-63 lowercase letters, digits "
+            "and single hyphens, starting and ending with a letter or digit"
+        )
+    if connection_string is not None:
+        return BlobServiceClient.from_connection_string(connection_string), None
+    owned: Any = None
+    if credential is None:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = owned = DefaultAzureCredential(managed_identity_client_id=managed_identity_client_id)
+    return BlobServiceClient(str(account_url), credential=credential), owned

@@ -39,10 +39,10 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob.aio import BlobClient, BlobServiceClient
+from azure.storage.blob.aio import BlobClient
 
 from agentdown.messages import Message
-from agentdown.sessions.azure_blob import delete_listed
+from agentdown.sessions.azure_blob import blob_service, delete_listed
 from agentdown.sessions.config import store_from_env, store_settings
 from agentdown.sessions.functions_format import line_of, parse_lines, split_turns
 from agentdown.sessions.store import (
@@ -81,22 +81,15 @@ class FunctionsBlobSessionStore:
         managed_identity_client_id: str | None = None,
         container: str = CONTAINER,
     ) -> None:
-        if (connection_string is None) == (account_url is None):
-            raise ValueError(
-                "FunctionsBlobSessionStore needs exactly one of connection_string or account_url"
-            )
         self.container = container
-        self._owned_credential: Any = None
-        if connection_string is not None:
-            self._service = BlobServiceClient.from_connection_string(connection_string)
-        else:
-            if credential is None:
-                from azure.identity.aio import DefaultAzureCredential
-
-                credential = self._owned_credential = DefaultAzureCredential(
-                    managed_identity_client_id=managed_identity_client_id
-                )
-            self._service = BlobServiceClient(str(account_url), credential=credential)
+        self._service, self._owned_credential = blob_service(
+            "FunctionsBlobSessionStore",
+            container,
+            connection_string=connection_string,
+            account_url=account_url,
+            credential=credential,
+            managed_identity_client_id=managed_identity_client_id,
+        )
         self._container = self._service.get_container_client(container)
         self._container_ready = False
 

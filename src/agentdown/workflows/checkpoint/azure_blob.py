@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, ContentSettings
-from azure.storage.blob.aio import BlobServiceClient
 
-from ...exceptions import ConfigurationError
+from agentdown.sessions.azure_blob import blob_service
+
 from .errors import CheckpointNotFoundError, CheckpointStorageError
 from .model import WorkflowCheckpoint, checkpoint_to_json
 from .storage import check_checkpoint_id, loaded, require_checkpoint_id, save_time_ns, sortable_timestamp
 
 __all__ = ["AzureBlobCheckpointStorage"]
 
-_CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _SUFFIX = ".json"
 _TIMESTAMP_KEY = "checkpoint_timestamp"
 _SAVED_KEY = "checkpoint_saved_ns"
@@ -65,30 +63,18 @@ class AzureBlobCheckpointStorage:
         container: str = "agentdown-checkpoints",
         prefix: str = "checkpoints",
     ) -> None:
-        if (connection_string is None) == (account_url is None):
-            raise ConfigurationError(
-                "AzureBlobCheckpointStorage needs exactly one of connection_string or account_url"
-            )
-        if not _CONTAINER_NAME.match(container):
-            raise ConfigurationError(
-                f"invalid blob container name {container!r}: expected 3-63 lowercase letters, digits "
-                "and single hyphens, starting and ending with a letter or digit"
-            )
         self.container = container
         """The container holding the checkpoint blobs."""
         self.prefix = prefix.strip("/")
         """Blob name prefix before ``<workflow_name>/<checkpoint_id>.json``; may be empty."""
-        self._owned_credential: Any = None
-        if connection_string is not None:
-            self._service = BlobServiceClient.from_connection_string(connection_string)
-        else:
-            if credential is None:
-                from azure.identity.aio import DefaultAzureCredential
-
-                credential = self._owned_credential = DefaultAzureCredential(
-                    managed_identity_client_id=managed_identity_client_id
-                )
-            self._service = BlobServiceClient(str(account_url), credential=credential)
+        self._service, self._owned_credential = blob_service(
+            "AzureBlobCheckpointStorage",
+            container,
+            connection_string=connection_string,
+            account_url=account_url,
+            credential=credential,
+            managed_identity_client_id=managed_identity_client_id,
+        )
         self._container = self._service.get_container_client(container)
         self._container_ready = False
         self._names: dict[str, str] = {}
