@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,15 +97,17 @@ def start_worker(app: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def wait_ready(worker: subprocess.Popen[str], timeout: float) -> list[str]:
-    """The worker's output up to its line saying it consumes the runs queue."""
+def wait_ready(worker: subprocess.Popen[str], seen: list[str], timeout: float) -> None:
+    """Read the worker's output into ``seen`` until it says it consumes the runs queue,
+    then keep reading it in a thread (a full pipe would block the worker)."""
     assert worker.stdout is not None
-    seen: list[str] = []
+    stream = worker.stdout
     deadline = time.monotonic() + timeout
-    for line in worker.stdout:
+    for line in stream:
         seen.append(line)
         if READY in line:
-            return seen
+            threading.Thread(target=lambda: seen.extend(stream), daemon=True).start()
+            return
         if time.monotonic() > deadline:
             break
     raise AssertionError("a worker did not start:\n" + "".join(seen))
@@ -140,6 +143,28 @@ def operations(log: Path) -> collections.Counter[tuple[str, str]]:
             if place:
                 where[request] = place.group(1)
     return collections.Counter((op, where.get(request, "-")) for request, op in ops.items())
+
+
+async def settled(
+    log: Path, before: collections.Counter[tuple[str, str]]
+) -> collections.Counter[tuple[str, str]]:
+    """The operations since ``before`` once Azurite has logged them all (it writes its log
+    behind the requests): every run's job deleted, and the count still for a moment."""
+
+    def work(ops: collections.Counter[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        # Idle workers keep polling (receives): those never settle.
+        return {key: n for key, n in ops.items() if key[0] != "Messages_Dequeue"}
+
+    cost: collections.Counter[tuple[str, str]] = collections.Counter()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        latest = operations(log) - before
+        deleted = sum(n for (op, _), n in latest.items() if op == "MessageId_Delete")
+        if deleted >= RUNS and work(latest) == work(cost):
+            return latest
+        cost = latest
+        await asyncio.sleep(0.5)
+    return cost
 
 
 def by_place(cost: collections.Counter[tuple[str, str]], prefixes: tuple[str, ...]) -> dict[str, int]:
@@ -180,24 +205,27 @@ async def test_three_workers_share_the_runs_each_run_once_none_lost(
         await host.start(consume=False)  # this process only creates runs
         workers = [start_worker(app, env) for _ in range(WORKERS)]
         try:
-            for worker in workers:
-                await asyncio.to_thread(wait_ready, worker, 60)
+            outputs: list[list[str]] = [[] for _ in workers]
+            for worker, seen in zip(workers, outputs, strict=True):
+                await asyncio.to_thread(wait_ready, worker, seen, 60)
             before = operations(log)
             started = time.monotonic()
             runs: dict[str, tuple[str, str]] = {}
-            for i in range(RUNS):
-                tag = f"job-{i:02d}"
+
+            async def submit(tag: str) -> None:
                 thread = thread_object()
                 await store.create("thread", "", thread["id"], thread)
                 first = message_object(thread["id"], "user", [text_block(tag)])
                 await store.create("message", thread["id"], first["id"], first)
                 run = await host.service.create(thread["id"], RunCreate(assistant_id="jobs"))
                 runs[tag] = (thread["id"], run["id"])
+
+            await asyncio.gather(*(submit(f"job-{i:02d}") for i in range(RUNS)))
             submitted = time.monotonic() - started
 
             # Wait on the model's side (no storage reads of our own while the workers work),
             # then read each run's status until all have ended.
-            deadline = time.monotonic() + 45
+            deadline = time.monotonic() + 90
             while len(fake.requests) < 2 * RUNS and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             statuses: dict[str, str] = {}
@@ -213,15 +241,16 @@ async def test_three_workers_share_the_runs_each_run_once_none_lost(
                     break
                 await asyncio.sleep(0.1)
             elapsed = time.monotonic() - started
-            cost = operations(log) - before
+            cost = await settled(log, before)
         finally:
             stop(workers)
             await host.aclose()
             await store.aclose()
             await model.aclose()
 
+    logs = "".join(f"--- worker {w.pid}:\n{''.join(out)}" for w, out in zip(workers, outputs, strict=True))
     # Nothing lost: every run completed.
-    assert statuses == dict.fromkeys(runs, "completed"), statuses
+    assert statuses == dict.fromkeys(runs, "completed"), f"{statuses}\n{logs}"
     # Nothing done twice: each run's tool ran once, and the model was asked twice per run
     # (the tool call, then the answer): a run executed again would ask again.
     marks = [line.split() for line in marker.read_text().splitlines()]
