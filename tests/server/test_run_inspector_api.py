@@ -107,3 +107,21 @@ async def test_a_paused_step_is_sent_again_completed_after_the_resume(tmp_path: 
     assert resumed[0]["status"] == "completed"
     assert resumed[0]["tool_calls"][0]["result"] == "deleted a.txt"
     assert [s["step_type"] for s in resumed] == ["tool_calls", "message_creation"]
+
+
+def unknown_tool_model(messages: list[Message], info: CallInfo) -> Reply:
+    if messages[-1].role == "tool":
+        return "could not"
+    return ToolCalls(tool_call("no_such_tool", {"x": 1}, call_id="call_ghost"))
+
+
+async def test_a_call_that_never_ran_has_its_error_result_and_no_timing(tmp_path: Path) -> None:
+    app = write_app(tmp_path, {"helper.agent.md": HELPER, "tools/lookup.py": TOOLS})
+    async with live_server(app, unknown_tool_model) as live, aiohttp.ClientSession() as http:
+        status, _, body = await post_json(http, f"{live.url}/agents/helper/chat", {"prompt": "go"})
+    assert status == 200
+    (call,) = body["steps"][0]["tool_calls"]
+    assert call["tool_call_id"] == "call_ghost" and call["tool_name"] == "no_such_tool"
+    assert call["arguments"] == {"x": 1}
+    assert call["is_error"] is True and "does not exist" in call["result"]
+    assert call["started_at"] is None and call["duration"] is None
