@@ -119,3 +119,55 @@ async def test_inspector_shows_steps_tokens_and_timings_and_keeps_hostile_result
         await browser.close()
     assert len(live.fake.requests) == 2
     assert problems == []
+
+
+APPROVAL_TOOL = '''
+from agentdown import tool
+
+
+@tool(approval_mode="always_require")
+def delete_file(path: str) -> str:
+    """Delete a file (asks first)."""
+    return f"deleted {path}"
+'''
+
+
+def approval_model(messages: list[Message], info: CallInfo) -> Reply:
+    if messages[-1].role == "tool":
+        return "Gone."
+    return [tool_call("delete_file", {"path": "a.txt"})]
+
+
+async def test_a_paused_step_is_shown_waiting_then_completed_in_place(tmp_path: Path, chromium: str) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = write_app(tmp_path, {"helper.agent.md": HELPER, "tools/files.py": APPROVAL_TOOL})
+    async with live_server(app, approval_model) as live, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+        page = await browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        await page.goto(f"{live.url}/agents/helper/")
+        await page.fill("#prompt", "delete a.txt")
+        await page.press("#prompt", "Enter")
+        await expect(page.locator("body")).to_have_attribute("data-pending", "true", timeout=10000)
+
+        await page.click(".msg.assistant .inspect-toggle")
+        panel = page.locator(".msg.assistant .inspector")
+        steps = panel.locator("li.step")
+        await expect(steps).to_have_count(1)
+        await expect(steps.nth(0)).to_have_attribute("data-status", "in_progress")
+        await expect(steps.nth(0).locator(".call-time")).to_have_text("waiting")
+        await expect(steps.nth(0).locator(".result")).to_have_text("(no result yet)")
+
+        await page.click(".decide .approve")
+        await expect(page.locator(".msg.assistant .answer")).to_have_text("Gone.", timeout=10000)
+        await expect(page.locator("body")).to_have_attribute("data-busy", "false", timeout=10000)
+        # The same step, now completed (not a second copy), then the answer's step.
+        await expect(steps).to_have_count(2)
+        await expect(steps.nth(0)).to_have_attribute("data-status", "completed")
+        await expect(steps.nth(0).locator(".result")).to_have_text("deleted a.txt")
+        await expect(steps.nth(0).locator(".call-time")).to_have_text(re.compile(r"^\d+ ms$"))
+        await expect(panel.locator(".totals")).to_contain_text("2 model calls · 1 tool call")
+        await browser.close()
+    assert problems == []
