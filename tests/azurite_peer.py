@@ -37,8 +37,12 @@ class Azurite:
 
 
 @contextmanager
-def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
-    """Azurite with in-memory storage on ports the OS picks, stopped on exit."""
+def running_azurite(timeout: float = 30.0, debug_log: Path | None = None) -> Iterator[Azurite]:
+    """Azurite with in-memory storage on ports the OS picks, stopped on exit.
+
+    ``debug_log``: Azurite writes every request there (one ``Operation=<name>`` line
+    each), so a test can count the storage operations a workload costs.
+    """
     if not AZURITE.exists():
         raise RuntimeError(
             f"Azurite is not installed at {AZURITE}; run `make test` (it installs it into .tools/)"
@@ -53,6 +57,7 @@ def running_azurite(timeout: float = 30.0) -> Iterator[Azurite]:
                 "--inMemoryPersistence",
                 "--skipApiVersionCheck",
                 "--loose",
+                *(("--debug", str(debug_log)) if debug_log is not None else ()),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -3,8 +3,10 @@
 Shapes are the Azure Functions agents runtime's: ``/chat`` answers
 ``{"session_id", "response", "model", "tool_calls"}``; ``/history`` answers
 ``{"messages": [{"role", "text"}], "truncated"}``. agentdown adds ``status`` and
-``usage`` to ``/chat`` and ``done``, ``pending``/``resume`` when a run waits for
-approvals or tool outputs (:mod:`agentdown.server.turns`), a ``tool_calls`` list to the
+``usage`` to ``/chat`` and ``done``, ``steps`` to ``/chat`` and a ``step`` event to the
+stream (each model call's tokens and time, its tool calls' arguments, results and time:
+the chat page's run inspector), ``pending``/``resume`` when a run waits for approvals or
+tool outputs (:mod:`agentdown.server.turns`), a ``tool_calls`` list to the
 assistant entries of ``/history`` (the calls made before that answer) so the chat page
 can show them after a reload, and ``pending`` to ``/history`` while a turn waits.
 """
@@ -34,6 +36,7 @@ from agentdown.server.turns import (
     parse_turn_request,
     pending_of,
     refusals,
+    step_record,
     turn_body,
 )
 
@@ -81,6 +84,9 @@ def chat_routes(ctx: ServerContext) -> list[Route]:
                 assert asked.prompt is not None
                 turn = await runner.run(spec.slug, asked.prompt, session_id=session_id, principal=principal)
         body = turn_body(turn, runner.agent(spec.slug).model.model_name)
+        # The run inspector's record (not part of turn_body: MCP callers are models, and
+        # timings would only fill their context).
+        body["steps"] = [step_record(s) for s in turn.result.steps]
         return JSONResponse(body, headers={SESSION_HEADER: turn.session_id})
 
     @api_endpoint

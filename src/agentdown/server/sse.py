@@ -22,12 +22,13 @@ from agentdown.loop.events import (
     RunCompletedEvent,
     RunErrorEvent,
     RunEvent,
+    StepCompletedEvent,
     TextDeltaEvent,
     ToolCallEndEvent,
     ToolCallStartEvent,
 )
 from agentdown.server.errors import client_message
-from agentdown.server.turns import refusal, result_summary
+from agentdown.server.turns import refusal, result_summary, step_record
 
 __all__ = ["EventStream", "error_payload", "event_payload", "frame"]
 
@@ -61,6 +62,8 @@ def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:
             "is_error": event.is_error,
             "duration": round(event.duration, 6),
         }
+    if isinstance(event, StepCompletedEvent):
+        return {"type": "step", **step_record(event.step)}
     if isinstance(event, RunCompletedEvent):
         return {"type": "done", "session_id": session_id, **result_summary(event.result, session_id)}
     if isinstance(event, RunErrorEvent):

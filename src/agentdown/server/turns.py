@@ -21,7 +21,7 @@ from typing import Any
 
 from agentdown.exceptions import ResumeError
 from agentdown.knowledge.folder_search import citations_of
-from agentdown.loop.events import AgentRunResult
+from agentdown.loop.events import AgentRunResult, RunStep
 from agentdown.messages import Message
 from agentdown.runtime import Runner
 from agentdown.runtime.pending import (
@@ -43,6 +43,7 @@ __all__ = [
     "refusal",
     "refusals",
     "result_summary",
+    "step_record",
     "tool_calls_of",
     "turn_body",
 ]
@@ -175,6 +176,42 @@ def call_records(messages: list[Message]) -> list[dict[str, Any]]:
                 if content.is_error:
                     by_id[content.call_id]["is_error"] = True
     return records
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def step_record(step: RunStep) -> dict[str, Any]:
+    """One run step as ``/chat``'s ``steps`` and the stream's ``step`` event carry it.
+
+    A step is one model call (its tokens and time) and the tool calls it asked for, each
+    with the same arguments and result ``tool_start`` / ``tool_end`` already show: the
+    inspector gets timings and tokens, nothing the caller could not see before.
+    """
+    duration = None if step.completed_at is None else max(0.0, step.completed_at - step.created_at)
+    return {
+        "step_id": step.id,
+        "step_type": step.type,
+        "status": step.status,
+        "started_at": _seconds(step.created_at),
+        "completed_at": _seconds(step.completed_at),
+        "duration": _seconds(duration),
+        "model_duration": _seconds(step.model_duration),
+        "usage": step.usage.to_dict(),
+        "tool_calls": [
+            {
+                "tool_call_id": c.call_id,
+                "tool_name": c.name,
+                "arguments": c.arguments,
+                "result": c.output,
+                "is_error": c.is_error,
+                "started_at": _seconds(c.started_at),
+                "duration": _seconds(c.duration),
+            }
+            for c in step.tool_calls
+        ],
+    }
 
 
 def tool_calls_of(result: AgentRunResult[Any]) -> list[dict[str, Any]]:
