@@ -297,3 +297,25 @@ def test_the_cache_rejects_a_bad_bound_and_keeps_nothing_on_a_parse_error() -> N
     with pytest.raises(json.JSONDecodeError):
         cache.load("a", "s", [(1, "not json", 0.0)], broken)
     assert len(cache) == 0 and cache.size == 0
+
+
+def test_copies_of_one_plain_content_share_nothing_mutable() -> None:
+    """The inline path (one content, no arguments, items or properties) is a deep copy too."""
+    messages = [
+        Message(role="user", contents=[Content(type="text", text="hi", name="n")], metadata={"k": [1]}),
+        Message(role="assistant", contents=[Content(type="text", text="yo", is_error=True)]),
+        Message(role="assistant", contents=[Content(type="text", text="a"), Content(type="text", text="b")]),
+        Message(role="tool", contents=[Content(type="tool_result", call_id="c", text="r", uri="u")]),
+    ]
+    copies = copy_messages(messages)
+    assert copies == messages
+    for copy, original in zip(copies, messages, strict=True):
+        assert copy is not original and copy.contents is not original.contents
+        assert copy.metadata is not original.metadata
+        for c, o in zip(copy.contents, original.contents, strict=True):
+            assert c is not o and c.additional_properties is not o.additional_properties
+    copies[0].metadata["k"].append(2)
+    copies[0].contents[0].additional_properties["x"] = 1
+    copies[1].contents.append(Content(type="text", text="more"))
+    assert messages[0].metadata == {"k": [1]} and messages[0].contents[0].additional_properties == {}
+    assert len(messages[1].contents) == 1
