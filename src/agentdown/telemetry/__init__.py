@@ -17,7 +17,15 @@ from agentdown.telemetry.genai import (
     set_content,
     tool_span,
 )
-from agentdown.telemetry.propagation import TRACE_KEYS, TRACEPARENT, extract, inject, strip, use_carrier
+from agentdown.telemetry.propagation import (
+    TRACE_KEYS,
+    TRACEPARENT,
+    add_to,
+    extract,
+    inject,
+    strip,
+    use_carrier,
+)
 from agentdown.telemetry.spans import (
     SpanKind,
     current,
@@ -35,6 +43,7 @@ __all__ = [
     "SpanKind",
     "Telemetry",
     "active",
+    "add_to",
     "agent_span",
     "capture_content",
     "chat_span",

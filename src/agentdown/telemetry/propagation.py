@@ -7,7 +7,7 @@ one), the W3C names, so it is readable in a queue message or a stored job.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -56,10 +56,27 @@ def extract(carrier: Mapping[str, Any] | None) -> Context | None:
     return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
 
 
-def strip(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``body`` without the trace keys, and those keys (for :func:`extract`)."""
-    rest = {k: v for k, v in body.items() if k not in TRACE_KEYS}
-    return rest, {k: body[k] for k in TRACE_KEYS if k in body}
+def strip(body: Mapping[str, Any], keep: Container[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``body`` without the trace keys, and those keys (for :func:`extract`).
+
+    A trace key in ``keep`` (a tool parameter that happens to be called ``traceparent``)
+    stays in the body and is not read as trace context.
+    """
+    found = {k: body[k] for k in TRACE_KEYS if k in body and k not in keep}
+    if not found:
+        return dict(body), found
+    return {k: v for k, v in body.items() if k not in found}, found
+
+
+def add_to(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` plus the current trace context's keys, those ``body`` does not already hold.
+
+    ``body`` itself when telemetry is off (nothing added to the message then).
+    """
+    carrier = inject()
+    if not carrier:
+        return body
+    return {**body, **{k: v for k, v in carrier.items() if k not in body}}
 
 
 @contextlib.contextmanager

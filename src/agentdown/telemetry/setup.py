@@ -26,7 +26,7 @@ from opentelemetry import metrics, trace
 from agentdown.exceptions import ConfigurationError
 from agentdown.telemetry._state import install
 
-__all__ = ["configure_from_env"]
+__all__ = ["configure_from_env", "start_telemetry"]
 
 _EXPORTERS = {"otlp", "console", "none"}
 
@@ -118,3 +118,14 @@ def _azure_monitor(connection: str) -> str:
     configure_azure_monitor(connection_string=connection)
     install()
     return "telemetry: exporting to Azure Monitor (Application Insights)"
+
+
+def start_telemetry(environ: Mapping[str, str] | None = None) -> str | None:
+    """:func:`configure_from_env` on ``os.environ`` (default), logging what it set up."""
+    import logging
+    import os
+
+    described = configure_from_env(os.environ if environ is None else environ)
+    if described:
+        logging.getLogger("agentdown.telemetry").info("%s", described)
+    return described
