@@ -117,3 +117,49 @@ async def test_off_means_no_spans_and_the_loop_unchanged() -> None:
 
     assert telemetry.active() is None
     await _run(stream=False)  # nothing installed: must just work
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failed_model_call_marks_chat_and_run(otel: Otel, stream: bool) -> None:
+    async with (
+        FakeModelServer() as fake,
+        OpenAIChatModel("fake-model", base_url=fake.base_url, api_key=SECRET, max_retries=0) as model,
+    ):
+        fake.fail_next(400)
+        agent = Agent(model, tools=[lookup], name="weather")
+        with pytest.raises(Exception, match="injected failure"):
+            if stream:
+                async for _ in agent.run_stream("hi"):
+                    pass
+            else:
+                await agent.run("hi")
+    chat = otel.one("chat ")
+    run = otel.one("invoke_agent")
+    assert (chat.attributes or {})["error.type"] == (run.attributes or {})["error.type"]
+    assert not chat.status.is_ok and not run.status.is_ok
+    assert "injected" not in str(chat.status.description)  # the message is not recorded
+    duration = otel.metrics()["gen_ai.client.operation.duration"]
+    assert [p.attributes.get("error.type") for p in duration] == [(chat.attributes or {})["error.type"]]
+    assert "gen_ai.client.token.usage" not in otel.metrics()
+    runs = otel.metrics()["agentdown.runs"]
+    assert [(p.attributes["agentdown.run.status"], p.value) for p in runs] == [("failed", 1)]
+
+
+async def test_a_stream_closed_early_ends_its_spans(otel: Otel) -> None:
+    async with (
+        FakeModelServer(fragment_size=1) as fake,
+        OpenAIChatModel("fake-model", base_url=fake.base_url, api_key=SECRET) as model,
+    ):
+        events = Agent(model, name="weather").run_stream("a long question to echo back")
+        async for event in events:
+            if getattr(event, "type", "") == "text_delta":
+                break
+        await events.aclose()  # type: ignore[attr-defined]
+    run = otel.one("invoke_agent")
+    chat = otel.one("chat ")
+    assert run.end_time is not None and chat.end_time is not None
+    assert chat.parent is not None and chat.parent.span_id == run.context.span_id
+    duration = otel.metrics()["gen_ai.client.operation.duration"]
+    assert [p.attributes.get("error.type") for p in duration] == ["incomplete"]
+    runs = otel.metrics()["agentdown.runs"]
+    assert [p.attributes["agentdown.run.status"] for p in runs] == ["cancelled"]
