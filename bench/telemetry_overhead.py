@@ -45,7 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--main", type=Path, default=Path("/work/main"), help="the baseline checkout")
+    parser.add_argument(
+        "--main",
+        type=Path,
+        default=Path("/work/main"),
+        help="the baseline: a checkout (or git archive of a commit) whose src/ has no telemetry",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=2.0)
