@@ -16,6 +16,7 @@ from agentdown.loop.events import AgentRunResult, RunCompletedEvent, RunErrorEve
 from agentdown.loop.signing import state_key, verify_state
 from agentdown.loop.state import RunState, check_pending
 from agentdown.loop.structured import OutputSpec
+from agentdown.loop.tracing import traced_run
 from agentdown.messages import Message
 from agentdown.models.base import ChatModel, ChatOptions, ToolDefinition
 from agentdown.sessions import Session
@@ -302,7 +303,7 @@ class Agent:
         if state is not None:
             check_pending(state, setup.tools)
             state.apply_decisions(args.approvals, args.tool_outputs)
-        return run_events(setup, inputs, state)
+        return traced_run(run_events(setup, inputs, state), setup)
 
     def as_tool(
         self,

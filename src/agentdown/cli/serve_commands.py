@@ -17,6 +17,7 @@ from agentdown.cli.main import app
 from agentdown.cli.problems import show_load_problems
 from agentdown.exceptions import ConfigurationError
 from agentdown.server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
+from agentdown.telemetry.setup import start_telemetry
 
 __all__ = ["app"]
 
@@ -68,6 +69,7 @@ def serve(
     logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     try:
         settings = ServerSettings.from_env(host=host, port=port, keys_file=keys_file, insecure=insecure)
+        start_telemetry()
         eventloop.run(serve_app(path, settings, log_level=level, access_log=access_log))
     except AppLoadError as exc:
         typer.echo(str(exc), err=True)

@@ -42,6 +42,7 @@ from agentdown.runtime.triggers import TriggerHost, TriggerSettings
 from agentdown.runtime.workflows import WorkflowHost, workflows_enabled
 from agentdown.server.redact import install_log_redaction
 from agentdown.sessions import store_from_env
+from agentdown.telemetry.setup import start_telemetry
 
 __all__ = ["app", "enqueue", "worker"]
 
@@ -123,6 +124,7 @@ def worker(
     _configure_logging(log_level)
     catalog = _load(path)
     try:
+        start_telemetry()
         runner = Runner(catalog, store_from_env(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
         runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None

@@ -35,6 +35,7 @@ from agentdown.loop.signing import sign_state
 from agentdown.loop.state import PendingDecisions, RunState, needs_decision
 from agentdown.loop.structured import OutputSpec, OutputValidationError
 from agentdown.messages import Content, Message, Usage, new_id
+from agentdown.models import tracing as traced
 from agentdown.models.base import (
     ChatModel,
     ChatOptions,
@@ -237,7 +238,9 @@ async def run_events(
                             yield item
                 else:
                     async with run.guard():
-                        response = await setup.model.complete(messages, tools=tools, options=setup.options)
+                        response = await traced.complete(
+                            setup.model, messages, tools=tools, options=setup.options
+                        )
                 _record_response(run, response, started_at, t0)
                 assert response is not None
                 yield MessageCompletedEvent(response.message)
@@ -308,7 +311,7 @@ async def _stream_model(
     run: _Run, messages: list[Message], tools: Sequence[ToolDefinition]
 ) -> AsyncIterator[TextDeltaEvent | ReasoningDeltaEvent | ChatResponse]:
     setup = run.setup
-    stream = setup.model.stream(messages, tools=tools, options=setup.options).__aiter__()
+    stream = traced.stream(setup.model, messages, tools=tools, options=setup.options).__aiter__()
     while True:
         try:
             async with run.guard():

@@ -35,6 +35,7 @@ from agentdown.server.openai_api import openai_routes
 from agentdown.server.settings import ServerSettings, is_loopback
 from agentdown.server.workflow_graphs import workflow_graph_routes
 from agentdown.server.workflows import workflow_routes
+from agentdown.telemetry.asgi import TraceContextMiddleware
 from agentdown.version import __version__
 
 if TYPE_CHECKING:
@@ -124,6 +125,8 @@ def create_app(
             yield
 
     middleware = [Middleware(LoopbackHostGuard)] if is_loopback(settings.host) else []
+    # Outermost: a request joins its caller's trace (traceparent) before anything else runs.
+    middleware.insert(0, Middleware(TraceContextMiddleware))
     app = Starlette(
         routes=routes,
         middleware=middleware,

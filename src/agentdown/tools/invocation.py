@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.exceptions import ToolError
 from agentdown.messages import Content
 from agentdown.tools.arguments import ToolArgumentsError, protocol_tool_validator
@@ -104,7 +105,36 @@ async def invoke_tool_call(
     ``Exception`` (cancellation) propagate, and ``TypeError`` for an unusable
     ``middleware`` item (a programming error, better caught when the agent is built
     with :func:`~agentdown.tools.middleware.normalize_function_middleware`).
+    With telemetry on, the call gets an ``execute_tool`` span.
     """
+    kwargs = (middleware, session, function_invocation_kwargs, include_detailed_errors, usage)
+    s = telemetry.tool_span(call.name or tool.name, call_id=call.call_id) if telemetry.active() else None
+    if s is None:
+        return await _invoke_tool_call(tool, call, *kwargs)
+    telemetry.set_content(s, "gen_ai.tool.call.arguments", lambda: call.arguments or call.raw_arguments)
+    with telemetry.current(s):
+        try:
+            outcome = await _invoke_tool_call(tool, call, *kwargs)
+        except BaseException as exc:
+            telemetry.fail_span(s, exc)
+            s.end()
+            raise
+    if outcome.exception is not None:
+        telemetry.fail_span(s, outcome.exception)
+    telemetry.set_content(s, "gen_ai.tool.call.result", lambda: outcome.result.text)
+    s.end()
+    return outcome
+
+
+async def _invoke_tool_call(
+    tool: Tool,
+    call: Content,
+    middleware: Sequence[object],
+    session: Any,
+    function_invocation_kwargs: Mapping[str, Any] | None,
+    include_detailed_errors: bool,
+    usage: ToolUsage | None,
+) -> ToolCallOutcome:
     started_at = time.time()
     t0 = time.perf_counter()
     chain = resolve_function_middleware(middleware)

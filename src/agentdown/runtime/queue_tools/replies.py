@@ -6,14 +6,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentdown import telemetry
+
 __all__ = ["CORRELATION_KEY", "Reply", "call_body", "parse_reply"]
 
 CORRELATION_KEY = "CorrelationId"
 
 
 def call_body(arguments: Mapping[str, Any], correlation_id: str) -> str:
-    """The model's arguments as one flat JSON object plus ``CorrelationId``."""
-    return json.dumps({**arguments, CORRELATION_KEY: correlation_id}, ensure_ascii=False)
+    """The model's arguments as one flat JSON object plus ``CorrelationId``.
+
+    With telemetry on, also the W3C ``traceparent`` (and ``tracestate``) of the calling
+    span, unless the arguments hold such a key: ``agentdown worker --queue-tools`` strips
+    them before validating the arguments and continues the trace.
+    """
+    return json.dumps(telemetry.add_to({**arguments, CORRELATION_KEY: correlation_id}), ensure_ascii=False)
 
 
 class Reply:

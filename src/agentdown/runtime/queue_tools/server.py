@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from agentdown import telemetry
 from agentdown.app.catalog import AgentCatalog
 from agentdown.app.spec import QueueTrigger
 from agentdown.exceptions import ConfigurationError
@@ -115,9 +116,20 @@ class _Function:
         cid = body.get(CORRELATION_KEY) if isinstance(body, dict) else None
         if not isinstance(body, dict) or not isinstance(cid, str) or not cid:
             raise PoisonMessageError("it is not a JSON object with a CorrelationId string")
-        arguments = {k: v for k, v in body.items() if k != CORRELATION_KEY}
         tool = self.served.tool
-        outcome = await invoke_tool_call(tool, Content.from_tool_call(tool.name, arguments, call_id=cid))
+        # The caller's trace context rides in the body (when its telemetry is on); it is
+        # not an argument, unless the tool declares a parameter of that name.
+        arguments, carrier = telemetry.strip(
+            {k: v for k, v in body.items() if k != CORRELATION_KEY},
+            keep=tool.parameters.get("properties", {}),
+        )
+        with telemetry.span(
+            f"process {self.served.input_queue}",
+            {"messaging.operation.type": "process", "messaging.destination.name": self.served.input_queue},
+            kind=telemetry.SpanKind.CONSUMER,
+            parent=telemetry.extract(carrier),
+        ):
+            outcome = await invoke_tool_call(tool, Content.from_tool_call(tool.name, arguments, call_id=cid))
         value = outcome.result.text if outcome.exception is not None else _json_value(outcome.value)
         reply = json.dumps({"Value": value, CORRELATION_KEY: cid}, ensure_ascii=False)
         await self.output.send(reply)  # a failure here fails the message: it comes back

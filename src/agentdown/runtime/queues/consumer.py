@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.runtime.queues.base import MessageQueue, QueueMessage
 
 __all__ = ["JobLoop"]
@@ -92,6 +93,7 @@ class JobLoop:
             if self.free > 0:
                 try:
                     messages = await self.queue.receive(min(self.free, _MAX_BATCH), self.visibility_seconds)
+                    telemetry.record_queue_poll(self.queue.name, len(messages))
                 except Exception as exc:
                     logger.warning("%s queue %s: %s", self.label, self.queue.name, exc)
             for message in messages:

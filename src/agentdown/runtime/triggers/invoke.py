@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.app.spec import BlobTrigger, QueueTrigger, TimerTrigger
 from agentdown.app.triggers import trigger_prompt
 from agentdown.loop.events import AgentRunResult
@@ -166,6 +167,29 @@ class Invoker:
     async def __call__(
         self, data: Mapping[str, Any], captures: Mapping[str, str] | None = None
     ) -> TurnResult:
+        binding = self.binding
+        if telemetry.active() is None:
+            return await self._invoke(data, captures)
+        body = data.get("body_json")
+        with telemetry.span(
+            f"{binding.trigger.type} {binding.agent}",
+            {"agentdown.trigger.type": binding.trigger.type, "gen_ai.agent.name": binding.agent},
+            kind=telemetry.SpanKind.CONSUMER,
+            # A queue message sent from a traced process (a JSON body with traceparent) joins its trace.
+            parent=telemetry.extract(body) if isinstance(body, dict) else None,
+        ) as span:
+            try:
+                turn = await self._invoke(data, captures)
+            except BaseException:
+                telemetry.count_run("trigger", "failed")
+                raise
+            status = str(turn.result.status)
+            if span is not None:
+                span.set_attribute("agentdown.run.status", status)
+            telemetry.count_run("trigger", status)
+            return turn
+
+    async def _invoke(self, data: Mapping[str, Any], captures: Mapping[str, str] | None) -> TurnResult:
         binding = self.binding
         found = captures or {}
         session_id = session_id_for(binding.session_key, data, found) if binding.session_key else None

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.runtime.queues.base import (
     MessageQueue,
     QueueMessage,
@@ -75,6 +76,7 @@ class QueueListener(Listener):
                 messages = await self.queue.receive(
                     self.concurrency - len(self._inflight), self.settings.lease_seconds
                 )
+                telemetry.record_queue_poll(self.queue.name, len(messages))
             except StorageError as exc:
                 logger.warning("%s: receiving from queue %s failed: %s", self.label, self.queue.name, exc)
                 messages = []
@@ -153,6 +155,7 @@ class QueueListener(Listener):
             async with delivery.lock:
                 try:
                     delivery.message = await self.queue.update_visibility(delivery.message, lease)
+                    telemetry.count_lease_renewal("queue_message")
                 except QueueMessageLostError:
                     delivery.lost = True
                     logger.warning(

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from agentdown import telemetry
 from agentdown.app.workflow_graphs import WorkflowGraph
 from agentdown.runtime.agents_api.ids import new_record_id
 from agentdown.runtime.agents_api.store import AgentsStore, Record, RecordExistsError, mutate
@@ -152,6 +153,8 @@ class GraphEngine:
             "_owner": owner,
             "_steps_left": workflow.max_iterations,
         }
+        if trace := telemetry.inject():
+            body["_trace"] = trace  # every step's span joins the starting request's trace
         step, texts = await plan_step(self.store, runner, run_id, name, None)
         body["_step"] = step
         await self.queue.send(ensure_text(run_id, name, step["nonce"]), visibility_delay=ENSURE_DELAY)
@@ -278,7 +281,19 @@ class GraphEngine:
         """
         parent = result_parent(job.run, job.nonce)
         if await self.store.get(RESULT, parent, index_id(job.index)) is None:
-            doc = await self._execute(job, record)
+            with telemetry.span(
+                f"workflow_step {job.workflow}.{job.target}",
+                {
+                    "agentdown.workflow.name": job.workflow,
+                    "agentdown.workflow.run.id": job.run,
+                    "agentdown.workflow.step": job.target,
+                    "agentdown.workflow.iteration": job.iteration,
+                },
+                parent=telemetry.extract(record.body.get("_trace")),
+            ) as span:
+                doc = await self._execute(job, record)
+                if span is not None and doc.get("error"):
+                    span.set_attribute("error.type", str(doc["error"].get("type") or "WorkflowError"))
             with contextlib.suppress(RecordExistsError):  # a duplicate finished first: its result stands
                 await self.store.create(RESULT, parent, index_id(job.index), doc)
         marked = await self._mark(job)

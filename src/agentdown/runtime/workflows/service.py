@@ -33,6 +33,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.app.catalog import AgentCatalog
 from agentdown.runtime.agents_api.store import AgentsStore, ETagMismatchError, Record
 from agentdown.runtime.queues.base import (
@@ -140,6 +141,8 @@ class WorkflowService:
         workflow_id = new_workflow_id(session_id)
         state, actions = start(plan, r.utcnow(), workflow_id)
         body, jobs = r.new_body(state, actions, agent=agent, session_id=session_id, owner=owner)
+        if trace := telemetry.inject():
+            body["_trace"] = trace  # every step's span joins the starting turn's trace
         # Sent before the record exists: if this process dies before the first jobs are sent,
         # the kick comes back after a lease and sends the outbox (with no record, it is dropped).
         kick = {"job_id": "", "workflow_id": workflow_id, "kind": "kick", "key": ""}
@@ -294,10 +297,21 @@ class WorkflowService:
         agent = str(record.body.get("agent", ""))
         keeper = asyncio.create_task(self._keep_alive(message, workflow_id, key, attempt))
         try:
-            if task.type == "sub_agent":
-                result = await run_subagent(self.catalog, task.agent or "", str(unit.arguments))
-            else:
-                result = await run_tool(self.catalog, agent, task.tool or "", dict(unit.arguments or {}))
+            with telemetry.span(
+                f"workflow_step {task.agent if task.type == 'sub_agent' else task.tool}",
+                {
+                    "agentdown.workflow.id": workflow_id,
+                    "agentdown.workflow.step": key,
+                    "agentdown.workflow.step.type": task.type,
+                    "agentdown.workflow.attempt": attempt,
+                    "gen_ai.agent.name": agent,
+                },
+                parent=telemetry.extract(record.body.get("_trace")),
+            ):
+                if task.type == "sub_agent":
+                    result = await run_subagent(self.catalog, task.agent or "", str(unit.arguments))
+                else:
+                    result = await run_tool(self.catalog, agent, task.tool or "", dict(unit.arguments or {}))
         finally:
             keeper.cancel()
             with contextlib.suppress(BaseException):
@@ -361,6 +375,7 @@ class WorkflowService:
                         body["runs"][key] = {**marker, "until": time.time() + self.settings.lease_seconds}
 
                 await r.apply_step(self.store, workflow_id, renew)
+                telemetry.count_lease_renewal("workflow_step")
             except asyncio.CancelledError:
                 return message
             except Exception as exc:  # the lease runs out; a redelivery reports the attempt interrupted

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.runtime.agents_api.leased import LeaseLost, write_leased
 from agentdown.runtime.agents_api.objects import now
 from agentdown.runtime.agents_api.runs.schemas import TERMINAL
@@ -99,6 +100,7 @@ class Lease:
         while True:
             await asyncio.sleep(self.seconds / 3)
             await self.update()
+            telemetry.count_lease_renewal("agents_api.run")
 
 
 async def _create_missing(store: AgentsStore, creates: Sequence[Create]) -> None:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.knowledge.base import SearchHit
 from agentdown.messages import Usage
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -56,7 +57,7 @@ def new_run(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     created = now()
-    return {
+    body: dict[str, Any] = {
         "id": run_id or new_record_id(PREFIXES["run"]),
         "object": "thread.run",
         "created_at": created,
@@ -80,6 +81,12 @@ def new_run(
         "_fields": {k: v for k, v in fields.items() if v is not None and k not in ("stream", "metadata")},
         "_conversation": [],
     }
+    trace = telemetry.inject()
+    if trace:
+        # The creating request's trace context: wherever the run executes (here, another
+        # worker, after a requeue), its span joins that trace.
+        body["_trace"] = trace
+    return body
 
 
 def new_step(run: Mapping[str, Any], kind: str, details: dict[str, Any]) -> dict[str, Any]:

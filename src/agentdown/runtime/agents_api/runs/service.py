@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentdown import telemetry
 from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.assistants import check_tool_resources
 from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
@@ -525,10 +526,24 @@ class RunService:
         run_id = str(lease.body["id"])
         cancel = self._cancels.setdefault(run_id, asyncio.Event())
         keeper = asyncio.create_task(lease.keep_alive())
+        body = lease.body
         try:
-            return await execute_run(
-                self.api, lease, emit=emit, cancel=cancel, plan=self._plans.pop(run_id, None)
-            )
+            with telemetry.span(
+                "agents_api.run",
+                {
+                    "agentdown.run.id": run_id,
+                    "gen_ai.conversation.id": body.get("thread_id"),
+                    "gen_ai.agent.id": body.get("assistant_id"),
+                },
+                parent=telemetry.extract(body.get("_trace")),
+            ) as span:
+                final = await execute_run(
+                    self.api, lease, emit=emit, cancel=cancel, plan=self._plans.pop(run_id, None)
+                )
+                if span is not None:
+                    span.set_attribute("agentdown.run.status", str(final.get("status")))
+            telemetry.count_run("agents_api", str(final.get("status")))
+            return final
         except LeaseLost as exc:
             logger.warning("run %s: %s; this worker stops", run_id, exc)
             return None
