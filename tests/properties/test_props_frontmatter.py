@@ -111,7 +111,7 @@ def render(doc: dict[str, Any], indent: int = 0) -> tuple[list[str], dict[KeyPat
     return lines, where
 
 
-@PROFILE
+@settings(PROFILE, max_examples=30)
 @given(documents(), st.integers(1, 50))
 @example({"a": "x\u2028y", "b": "1"}, 2)  # PyYAML counts U+2028 as a line break; files do not
 @example({"a": "\x85", "b": {"c": "\u2029"}, "d": "z"}, 7)
@@ -184,7 +184,7 @@ agent_values = (
 )
 
 
-@settings(PROFILE, max_examples=60)
+@settings(PROFILE, max_examples=30)
 @given(st.dictionaries(agent_keys, agent_values, max_size=6), body_text)
 def test_an_agent_file_is_a_spec_or_problems_each_at_a_line_of_the_file(
     tmp_path_factory: pytest.TempPathFactory, front: dict[str, Any], body: str

@@ -81,7 +81,7 @@ WRITERS: dict[str, Callable[[str, dict[str, Any]], bytes]] = {
 }
 
 
-@settings(PROFILE, max_examples=80)
+@settings(PROFILE, max_examples=40)
 @given(
     st.sampled_from(sorted(WRITERS)),
     event_names,
@@ -116,7 +116,7 @@ class _Frames(BaseAgentEventHandler[str]):
         return event_data_str
 
 
-@settings(PROFILE, max_examples=40)
+@settings(PROFILE, max_examples=25)
 @given(
     st.sampled_from(["thread.run.created", "thread.message.delta", "done", "error"]),
     st.lists(payloads, min_size=1, max_size=2),
