@@ -6,7 +6,9 @@ PyYAML's composed node tree carries a mark (line, column) for every key and valu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import bisect
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ _FRONT_MATTER_FORM = (
     "expected YAML front matter: a first line '---', keys such as `name:` and `description:`, "
     "then a closing '---' line, then the instructions"
 )
+# Lines as editors and Python's universal newlines count them. str.splitlines() also
+# breaks at form feeds, U+2028 and the like, and PyYAML's marks count U+0085, U+2028 and
+# U+2029: a value holding one would shift every line reported after it.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def format_path(path: KeyPath) -> str:
@@ -68,7 +75,7 @@ class FrontMatter:
 
 def split_front_matter(text: str, file: Path, problems: Problems) -> FrontMatter | None:
     """Split ``---``-delimited front matter from the body; a problem and ``None`` if malformed."""
-    lines = text.removeprefix("\ufeff").splitlines(keepends=True)
+    lines = _LINE.findall(text.removeprefix("\ufeff"))
     if not lines or lines[0].strip() != "---":
         problems.add(file, 1, _FRONT_MATTER_FORM)
         return None
@@ -90,23 +97,42 @@ def parse_yaml(text: str, file: Path, first_line: int, problems: Problems) -> Ya
     Returns ``None`` (after adding a problem) when the text is not valid YAML. An
     empty document is ``None`` data.
     """
-    loader = yaml.SafeLoader(text)
+    starts = [0, *(m.end() for m in _BREAK.finditer(text))]
+
+    def line_at(index: int) -> int:
+        """The file line of a character of ``text`` (PyYAML's marks carry its index)."""
+        return first_line + bisect.bisect_right(starts, index) - 1
+
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # it checks every character up front
+        problems.add(
+            file,
+            line_at(exc.position),
+            f"invalid YAML: character U+{exc.character:04X} is not allowed ({exc.reason})",
+        )
+        return None
     try:
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
-        if node is not None and not _walk(node, (), lines, file, first_line, problems, loader):
+        if node is not None and not _walk(node, (), lines, file, line_at, problems, loader):
             return None  # PyYAML cannot build a mapping with such keys; the problem is reported
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if mark is not None and exc.context_mark is not None and mark.line >= len(text.splitlines()):
+        if mark is not None and exc.context_mark is not None and mark.index >= len(text.rstrip()):
             mark = exc.context_mark  # "unexpected end": where the unclosed thing began says more
-        line = first_line + mark.line if mark is not None else first_line
+        line = line_at(mark.index) if mark is not None else first_line
         what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         problems.add(file, line, f"invalid YAML: {what}")
         return None
     except yaml.YAMLError as exc:
         problems.add(file, first_line, f"invalid YAML: {exc}")
+        return None
+    except RecursionError:  # PyYAML composes and constructs recursively
+        problems.add(
+            file, first_line, "invalid YAML: nested too deeply (lists or mappings inside each other)"
+        )
         return None
     finally:
         loader.dispose()
@@ -118,7 +144,7 @@ def _walk(
     path: KeyPath,
     lines: dict[KeyPath, int],
     file: Path,
-    first_line: int,
+    line_at: Callable[[int], int],
     problems: Problems,
     loader: yaml.SafeLoader,
 ) -> bool:
@@ -129,7 +155,7 @@ def _walk(
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue  # `<<: *anchor` keys are YAML's merge feature, not duplicates
-            line = first_line + key_node.start_mark.line
+            line = line_at(key_node.start_mark.index)
             if not isinstance(key_node, yaml.ScalarNode):
                 problems.add(
                     file, line, "a mapping key must be a plain value such as `name`, not a list or mapping"
@@ -148,9 +174,9 @@ def _walk(
                 continue
             seen[key] = line
             lines[(*path, key)] = line
-            ok = _walk(value_node, (*path, key), lines, file, first_line, problems, loader) and ok
+            ok = _walk(value_node, (*path, key), lines, file, line_at, problems, loader) and ok
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines[(*path, index)] = first_line + item.start_mark.line
-            ok = _walk(item, (*path, index), lines, file, first_line, problems, loader) and ok
+            lines[(*path, index)] = line_at(item.start_mark.index)
+            ok = _walk(item, (*path, index), lines, file, line_at, problems, loader) and ok
     return ok

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-__all__ = ["Schedule"]
+__all__ = ["Schedule", "cron_number"]
 
 _FIELDS = ("second", "minute", "hour", "day", "month", "day-of-week")
 _LIMITS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
@@ -24,8 +24,23 @@ _MONTHS = {
 }
 _DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 _NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, {}, _MONTHS, _DAYS)
-_HORIZON_YEARS = 30
-"""Long enough for the rarest real schedule (Feb 29 on a given week day recurs within 28 years)."""
+_HORIZON_YEARS = 400
+"""The Gregorian calendar repeats every 400 years, so a schedule with no occurrence in that
+span has none at all. (Feb 29 on a given week day can be 40 years apart: 2072, then 2112.)"""
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""The longest each month gets: a day and month that fit occur on every week day within 400 years."""
+_LAST_YEAR = 9998
+"""Searches stop here: one step past the last month would leave ``datetime``'s range."""
+
+
+def cron_number(text: str) -> int | None:
+    """``text`` as an NCRONTAB number, or ``None``: ASCII digits that fit NCrontab's 32-bit int.
+
+    ``str.isdigit`` also accepts ``²`` and ``٣``, and ``int`` refuses more than 4300 digits.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 9:
+        return None
+    return int(text)
 
 
 class Schedule:
@@ -44,7 +59,7 @@ class Schedule:
         sets = [_parse(value, i, expression) for i, value in enumerate(fields)]
         self.seconds, self.minutes, self.hours, self.days, self.months, dows = sets
         self.weekdays = frozenset(d % 7 for d in dows)
-        if self.next_after(datetime(2000, 1, 1)) is None:
+        if not any(day <= _MONTH_DAYS[month - 1] for month in self.months for day in self.days):
             raise ValueError(f"invalid schedule {expression!r}: it never occurs")
 
     def __repr__(self) -> str:
@@ -63,9 +78,11 @@ class Schedule:
         return moment.month in self.months and moment.day in self.days and weekday in self.weekdays
 
     def next_after(self, moment: datetime) -> datetime | None:
-        """The first occurrence strictly after ``moment`` (whole seconds), ``None`` within 30 years."""
+        """The first occurrence strictly after ``moment`` (whole seconds); ``None`` when there is none."""
+        if moment.year > _LAST_YEAR:
+            return None
         t = moment.replace(microsecond=0) + timedelta(seconds=1)
-        limit = moment.year + _HORIZON_YEARS
+        limit = min(moment.year + _HORIZON_YEARS, _LAST_YEAR)
         while t.year <= limit:
             if t.month not in self.months:
                 t = _next_month(t)
@@ -99,9 +116,10 @@ def _parse(value: str, index: int, expression: str) -> list[int]:
         found = names.get(text.upper())
         if found is not None:
             return found
-        if not text.isdigit():
-            raise bad(f"{text!r} is not a number{' or a name' if names else ''}")
-        result = int(text)
+        result = cron_number(text)
+        if result is None:
+            shown = repr(text) if len(text) <= 12 else f"{text[:12]!r}..."
+            raise bad(f"{shown} is not a number{' or a name' if names else ''} within {low}-{high}")
         if not low <= result <= high:
             raise bad(f"{result} is outside {low}-{high}")
         return result
@@ -111,9 +129,10 @@ def _parse(value: str, index: int, expression: str) -> list[int]:
         base, slash, step_text = part.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise bad(f"step {step_text!r} must be a positive whole number")
-            step = int(step_text)
+            found = cron_number(step_text)
+            if not found:
+                raise bad(f"step {step_text[:12]!r} must be a positive whole number")
+            step = found
         if base in ("*", "?"):
             start, end = low, high
         elif "-" in base:

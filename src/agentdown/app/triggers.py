@@ -14,7 +14,7 @@ from typing import Any
 from agentdown.app.bindings import BindingError, OutputBinding, parse_output
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.frontmatter import KeyPath
-from agentdown.app.ncrontab import Schedule
+from agentdown.app.ncrontab import Schedule, cron_number
 from agentdown.app.spec import (
     HTTP_AUTH_MODES,
     BlobTrigger,
@@ -135,14 +135,14 @@ def normalize_schedule(schedule: str) -> str | None:
 
 def _cron_part_ok(part: str, low: int, high: int, names: dict[str, int]) -> bool:
     base, slash, step = part.partition("/")
-    if slash and not (step.isdigit() and int(step) > 0):
+    if slash and not cron_number(step):
         return False
     if base in ("*", "?"):
         return True
     bounds = base.split("-")
     if len(bounds) > 2 or not bounds[0]:
         return False
-    values = [names.get(b.upper(), int(b) if b.isdigit() else -1) for b in bounds]
+    values = [names.get(b.upper(), -1 if (n := cron_number(b)) is None else n) for b in bounds]
     return all(low <= v <= high for v in values) and values == sorted(values)
 
 

@@ -10,10 +10,11 @@ __all__ = ["SSEDecoder", "sse_data"]
 class SSEDecoder:
     """Server-sent events from a byte stream: ``data`` payloads, comments and CR/LF/CRLF handled."""
 
-    __slots__ = ("_buffer", "_data", "_event")
+    __slots__ = ("_buffer", "_data", "_event", "_started")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._started = False
         self._data: list[str] = []
         self._event = ""
 
@@ -27,14 +28,23 @@ class SSEDecoder:
             self._buffer = lines.pop()
         events: list[tuple[str, str]] = []
         for line in lines:
-            self._line(line.rstrip(b"\r\n").decode("utf-8"), events)
+            self._line(self._text(line), events)
         return events
+
+    def _text(self, line: bytes) -> str:
+        # As the WHATWG spec decodes a stream: bad UTF-8 becomes U+FFFD (the JSON inside
+        # is then what fails, as a model error), and one leading byte-order mark is dropped.
+        text = line.rstrip(b"\r\n").decode("utf-8", "replace")
+        if not self._started:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        return text
 
     def close(self) -> list[tuple[str, str]]:
         """Events left when the stream ends without a final blank line."""
         events: list[tuple[str, str]] = []
         if self._buffer:
-            self._line(self._buffer.rstrip(b"\r\n").decode("utf-8"), events)
+            self._line(self._text(self._buffer), events)
             self._buffer = b""
         self._line("", events)
         return events

@@ -36,7 +36,7 @@ from agentdown.models.wire_server import (
 from agentdown.server.auth import gate_level
 from agentdown.server.context import ServerContext
 from agentdown.server.errors import ApiError, Endpoint, client_message, read_json_object
-from agentdown.server.sse import EventStream
+from agentdown.server.sse import EventStream, encode_frame
 
 __all__ = ["openai_routes"]
 
@@ -224,4 +224,4 @@ async def _stream(
 
 
 def _data(body: dict[str, Any]) -> bytes:
-    return f"data: {_dumps(body)}\n\n".encode()
+    return encode_frame(f"data: {_dumps(body)}\n\n")

@@ -30,14 +30,24 @@ from agentdown.loop.events import (
 from agentdown.server.errors import client_message
 from agentdown.server.turns import refusal, result_summary, step_record
 
-__all__ = ["EventStream", "error_payload", "event_payload", "frame"]
+__all__ = ["EventStream", "encode_frame", "error_payload", "event_payload", "frame"]
 
 logger = logging.getLogger("agentdown.server")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def frame(event: str, data: Mapping[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
+    return encode_frame(f"event: {event}\ndata: {_dumps(data)}\n\n")
+
+
+def encode_frame(text: str) -> bytes:
+    """UTF-8 of a frame whose JSON was written with ``ensure_ascii=False``.
+
+    A lone surrogate (JSON's ``"\\ud83d"`` reads as one: half an emoji from a model or a
+    tool) has no UTF-8 form; written back as its ``\\udXXX`` escape, the JSON reads the
+    same, where a plain ``encode()`` would end the stream with a UnicodeEncodeError.
+    """
+    return text.encode("utf-8", "backslashreplace")
 
 
 def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:

@@ -45,9 +45,11 @@ def next_occurrence(schedule: Schedule, after: datetime, zone: tzinfo) -> dateti
         found = schedule.next_after(local)
         if found is None:
             return None
-        moment = found.replace(tzinfo=zone).astimezone(UTC)
-        if moment > after:
-            return moment
+        # In the hour a DST change repeats, the wall time is there twice: fold=1 is the second.
+        for fold in (0, 1):
+            moment = found.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+            if moment > after:
+                return moment
         local = found
     return None
 
