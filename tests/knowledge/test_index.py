@@ -217,6 +217,7 @@ async def test_a_large_index_searched_in_two_halves_ranks_as_one_query(
 
     words = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "glacier", "harbour"]
     index = StoreIndex.open(tmp_path / "s.sqlite", None)
+    index.lexical = "fts5"  # the split is FTS5's; our numpy postings must rank the same
     for f in range(4):
         chunks = [
             Chunk(i, " ".join(words[(f * 7 + i * k) % len(words)] for k in range(1, 9)), 10)
@@ -231,6 +232,12 @@ async def test_a_large_index_searched_in_two_halves_ranks_as_one_query(
         [(h.file_id, h.chunk_index, round(h.score, 9)) for h in r] for r in whole
     ]
     assert index._reader is not None  # the second thread searched over its own connection
+    index.lexical = "numpy"
+    ours = [await index.search(q, mode="bm25", max_results=30) for q in queries]
+    assert [[(h.file_id, h.chunk_index, round(h.score, 9)) for h in r] for r in ours] == [
+        [(h.file_id, h.chunk_index, round(h.score, 9)) for h in r] for r in whole
+    ]
+    index.lexical = "fts5"
     # A write makes a new generation: the second connection is opened again and sees it.
     await index.add_file("late", "late.txt", [Chunk(0, "zircon " * 5, 5)])
     found = await index.search("zircon", mode="bm25")

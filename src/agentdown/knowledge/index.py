@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agentdown.knowledge.base import Chunk, IndexedFile, KnowledgeError, SearchHit
 from agentdown.knowledge.fusion import RRF_K, bm25_score, fts_query, query_terms, rrf
+from agentdown.knowledge.lexical import LEXICAL_STAMP, TOKENIZE, FileTerms, Postings, file_terms, tokenizer
 from agentdown.models.embeddings import Embedder
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = ["SearchMode", "StoreIndex"]
 logger = logging.getLogger("agentdown.knowledge")
 
 SearchMode = Literal["fused", "bm25", "vector"]
+LexicalEngine = Literal["numpy", "fts5"]
 T = TypeVar("T")
 
 SCHEMA_VERSION = "1"
@@ -48,7 +50,7 @@ COARSE_MIN_ROWS = 20_000
 COARSE_DIMS = 64
 COARSE_POOL = 1000
 """Candidates re-ranked exactly after the projected scan."""
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     file_id TEXT PRIMARY KEY, filename TEXT NOT NULL, chunks INTEGER NOT NULL, bytes INTEGER NOT NULL
@@ -59,10 +61,12 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks (file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    text, content='chunks', content_rowid='id', tokenize='{TOKENIZE}'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, model TEXT NOT NULL, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS lex_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS lex_files (file_id TEXT PRIMARY KEY, postings BLOB NOT NULL);
 """
 
 
@@ -107,6 +111,12 @@ class StoreIndex:
         """The second thread's connection and the generation it was opened at."""
         self._lock = threading.Lock()
         self._closed = False
+        self._postings: Postings | None = None
+        self._terms: dict[str, int] | None = None
+        """lex_terms in memory, for writes (None: not loaded, or stale after a reopen)."""
+        self.lexical: LexicalEngine = "numpy"
+        """Who scores BM25: our postings with numpy (default; FTS5 answers queries it
+        cannot, see knowledge.lexical), or FTS5 itself (the bench compares them)."""
         self.rrf_k = RRF_K
         self.common_fraction = 0.5
         """Query words in more than this fraction of the chunks are left out of BM25 (when
@@ -162,6 +172,9 @@ class StoreIndex:
     ) -> IndexedFile:
         db = self._db
         size = sum(len(c.text.encode("utf-8")) for c in chunks) + sum(len(b) for b in blobs or ())
+        terms = self._term_ids()
+        fresh: dict[str, int] = {}
+        rowids: list[int] = []
         with _transaction(db):  # readers see the old file or the new one, never half of it
             self._delete(file_id)
             for i, chunk in enumerate(chunks):
@@ -170,6 +183,8 @@ class StoreIndex:
                     (file_id, chunk.index, chunk.text, chunk.tokens),
                 )
                 rowid = cur.lastrowid
+                assert rowid is not None
+                rowids.append(rowid)
                 db.execute("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)", (rowid, chunk.text))
                 if blobs is not None and model is not None:
                     db.execute(
@@ -180,6 +195,10 @@ class StoreIndex:
                 "INSERT INTO files (file_id, filename, chunks, bytes) VALUES (?, ?, ?, ?)",
                 (file_id, filename, len(chunks), size),
             )
+            if terms is not None:
+                self._write_terms(file_id, rowids, [c.text for c in chunks], terms, fresh)
+        if terms is not None:
+            terms.update(fresh)  # only once committed: a rolled-back id must not be reused
         self._generation += 1
         return IndexedFile(file_id=file_id, chunks=len(chunks), usage_bytes=size)
 
@@ -195,6 +214,91 @@ class StoreIndex:
         )
         db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
         db.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
+        db.execute("DELETE FROM lex_files WHERE file_id = ?", (file_id,))
+
+    # -- our BM25 postings (knowledge.lexical) ----------------------------------------------
+
+    def _term_ids(self) -> dict[str, int] | None:
+        """lex_terms, loaded once; ``None`` while the postings are stale (another stamp):
+        writes then skip them, and the next search rebuilds them all."""
+        if self._terms is None:
+            if _meta(self._db, "lexical") != LEXICAL_STAMP:
+                return None
+            self._terms = dict(self._db.execute("SELECT term, id FROM lex_terms"))
+        return self._terms
+
+    def _write_terms(
+        self, file_id: str, rowids: list[int], texts: list[str], terms: dict[str, int], fresh: dict[str, int]
+    ) -> None:
+        start = int(self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM lex_terms").fetchone()[0])
+        postings = file_terms(rowids, texts, terms, fresh, start)
+        self._db.executemany(
+            "INSERT INTO lex_terms (id, term) VALUES (?, ?)", [(i, t) for t, i in fresh.items()]
+        )
+        self._db.execute(
+            "INSERT INTO lex_files (file_id, postings) VALUES (?, ?)", (file_id, postings.encode())
+        )
+
+    def _load_postings(self) -> Postings:
+        """The postings of the current generation, rebuilt from the chunks' text when
+        they are stale or do not match the chunks (an older index, another SQLite, damage)."""
+        cached = self._postings
+        if cached is not None and cached.generation == self._generation:
+            return cached
+        try:
+            postings = self._read_postings()
+        except ValueError as exc:
+            logger.warning("index %s: rebuilding its BM25 postings (%s)", self.path.name, exc)
+            self._rebuild_postings()
+            postings = self._read_postings()
+        self._postings = postings
+        return postings
+
+    def _read_postings(self) -> Postings:
+        if _meta(self._db, "lexical") != LEXICAL_STAMP:
+            raise ValueError("they were written by another version")
+        terms = dict(self._db.execute("SELECT term, id FROM lex_terms"))
+        files = [FileTerms.decode(blob) for (blob,) in self._db.execute("SELECT postings FROM lex_files")]
+        count, total = self._db.execute("SELECT count(*), COALESCE(SUM(id), 0) FROM chunks").fetchone()
+        if (
+            sum(len(f.chunk_ids) for f in files) != count
+            or sum(int(f.chunk_ids.sum()) for f in files) != total
+        ):
+            raise ValueError("they do not cover the chunks")
+        return Postings(files, terms, self._generation)
+
+    def _rebuild_postings(self) -> None:
+        db = self._db
+        terms: dict[str, int] = {}
+        with _transaction(db):
+            db.execute("DELETE FROM lex_files")
+            db.execute("DELETE FROM lex_terms")
+            for (file_id,) in db.execute("SELECT file_id FROM files").fetchall():
+                rows = db.execute(
+                    "SELECT id, text FROM chunks WHERE file_id = ? ORDER BY id", (file_id,)
+                ).fetchall()
+                fresh: dict[str, int] = {}
+                self._write_terms(file_id, [r[0] for r in rows], [r[1] for r in rows], terms, fresh)
+                terms.update(fresh)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lexical', ?)", (LEXICAL_STAMP,))
+        self._terms = terms
+
+    def _numpy_bm25(self, query: str, limit: int) -> list[tuple[int, float]] | None:
+        """BM25 from our postings; ``None`` when FTS5 must answer (a phrase in the query)."""
+        postings = self._load_postings()
+        tok = tokenizer()
+        words = query_terms(query)
+        phrases = [tok.phrase(w) for w in words]
+        total = postings.total_rows
+        if len(phrases) >= 2 and total >= 1000:
+            # As for FTS5 (_useful_terms): words in over half of the chunks score ~0.
+            useful = [
+                p
+                for p in phrases
+                if len(p) != 1 or postings.doc_frequency(p[0]) <= total * self.common_fraction
+            ]
+            phrases = useful or phrases
+        return postings.search(phrases, limit)
 
     async def remove_file(self, file_id: str) -> None:
         """Drop the file's chunks; nothing happens for a file not in the index."""
@@ -235,6 +339,8 @@ class StoreIndex:
         self._db = _connect(self.path)
         self._generation += 1
         self._matrix = None
+        self._postings = None
+        self._terms = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -308,6 +414,10 @@ class StoreIndex:
         its own connection (SQLite releases the GIL), and their best merged. The scores
         are the same as of one query: the statistics BM25 uses are the whole index's.
         """
+        if self.lexical == "numpy":
+            found = await self._run(lambda: self._numpy_bm25(query, limit))
+            if found is not None:
+                return found
         plan = await self._run(lambda: self._bm25_plan(query))
         if plan is None:
             return []
@@ -514,6 +624,10 @@ def _connect(path: Path) -> sqlite3.Connection:
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None:
             db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        if _meta(db, "lexical") is None and db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
+            # A new (or empty) index: its postings, none yet, are current. An older index
+            # with chunks has no stamp, and its postings are built at its first search.
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lexical', ?)", (LEXICAL_STAMP,))
         elif found[0] != SCHEMA_VERSION:
             raise KnowledgeError(
                 f"{path} is an index of schema {found[0]}, this agentdown reads {SCHEMA_VERSION}"
@@ -525,6 +639,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 @contextlib.contextmanager
