@@ -41,7 +41,7 @@ from agentdown.runtime.runner import Runner
 from agentdown.runtime.triggers import TriggerHost, TriggerSettings
 from agentdown.runtime.workflows import WorkflowHost, workflows_enabled
 from agentdown.server.redact import install_log_redaction
-from agentdown.sessions import store_from_env
+from agentdown.sessions.select import select_store
 
 __all__ = ["app", "enqueue", "worker"]
 
@@ -123,7 +123,7 @@ def worker(
     _configure_logging(log_level)
     catalog = _load(path)
     try:
-        runner = Runner(catalog, store_from_env(os.environ))
+        runner = Runner(catalog, select_store(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
         runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None
         flows = WorkflowHost(catalog) if workflows_enabled(catalog) else None
