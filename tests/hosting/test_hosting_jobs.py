@@ -22,7 +22,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient
 
 from agentdown.hosting import create_function_app
-from agentdown.testing import FakeModelServer
+from agentdown.messages import Message
+from agentdown.testing import CallInfo, FakeModelServer, ToolCalls, tool_call
 from azurite_peer import Azurite
 
 CHAIN = """
@@ -320,3 +321,69 @@ async def test_a_workflow_graph_step_runs_through_its_queue_function(
         assert body["status"] == "IDLE" and body["outputs"] == [3], body
     finally:
         await hosted.aclose()
+
+
+PLANNER = """---
+name: Planner
+description: Plans workflows.
+builtin_endpoints: true
+workflows: {enabled: true}
+---
+Plan the work as a workflow.
+"""
+PLANNED_TOOLS = """
+from typing import Any
+
+from azure_functions_agents import workflow_tool
+
+
+@workflow_tool(description="Count the letters of a word. Args: {word: str}.")
+def count_letters(args: dict[str, Any]) -> dict[str, Any]:
+    return {"word": args["word"], "letters": len(args["word"])}
+"""
+
+
+def planner(messages: list[Message], info: CallInfo) -> Any:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"tool said: {last.tool_results[0].text}"
+    plan = {"tasks": [{"id": "count", "tool": "count_letters", "args": {"word": "agents"}}]}
+    return ToolCalls(tool_call("start_workflow", plan))
+
+
+async def test_a_planned_workflow_step_runs_through_its_queue_function(
+    tmp_path: Path, storage: dict[str, str], azurite: Azurite
+) -> None:
+    app = tmp_path / "planned"
+    (app / "tools").mkdir(parents=True)
+    (app / "planner.agent.md").write_text(PLANNER)
+    (app / "tools" / "count.py").write_text(PLANNED_TOOLS)
+    async with FakeModelServer(planner) as model:
+        settings = {**storage, "OPENAI_BASE_URL": model.base_url, "AGENTDOWN_WORKFLOW_EXECUTE": "true"}
+        hosted = Hosted(create_function_app(app, environ=settings))
+        try:
+            jobs = _bindings(hosted, "agentdown_workflows")["IN"]
+            assert (jobs["queueName"], jobs["connection"]) == ("agentdown-workflows", "AzureWebJobsStorage")
+            assert "agent_planner_builtin_workflows" in hosted.functions
+            chat = await hosted.call(
+                "agent_planner_builtin_chat", http("POST", "/agents/planner/chat", {"prompt": "go"})
+            )
+            assert chat.status_code == 200, chat.get_body()
+            session = json.loads(chat.get_body())["session_id"]
+            workflow_id = json.loads(chat.get_body())["response"].split('"workflow_id": "')[1].split('"')[0]
+            status = f"/agents/planner/workflow-status?workflow_id={workflow_id}"
+            headers = {"x-ms-session-id": session}
+            # The chat turn only queued the steps: AGENTDOWN_WORKFLOW_EXECUTE=true notwithstanding, no
+            # consumer runs in the HTTP function (it would take the jobs _receive waits for).
+            for _ in range(10):
+                shown = await hosted.call(
+                    "agent_planner_builtin_workflow_status", http("GET", status, headers=headers)
+                )
+                envelope = json.loads(shown.get_body())
+                if envelope.get("runtime_status") == "Completed":
+                    break
+                await hosted.call("agentdown_workflows", await _receive(azurite, "agentdown-workflows"))
+            assert envelope["runtime_status"] == "Completed", envelope
+            assert envelope["output"]["results"]["count"] == {"word": "agents", "letters": 6}, envelope
+        finally:
+            await hosted.aclose()
