@@ -1,7 +1,7 @@
 """Cold start of an app on Azure Functions: ``import function_app`` + indexing, 20 agents.
 
 A generated app of 20 agents (12 chat agents with every built-in endpoint, 4 timer,
-2 queue, 1 blob and 1 HTTP-trigger agents; 72 functions with agentdown's ``/v1``, Agents API, runs and ingest ones) and its ``function_app.py``
+2 queue, 1 blob and 1 HTTP-trigger agents; 73 functions with agentdown's ``/v1``, Agents API, runs, ingest and sweep ones) and its ``function_app.py``
 (``app = create_function_app()``). Each sample is a fresh ``python`` process that
 imports ``function_app`` and calls ``app.get_functions()`` (what the Python worker does
 when the host indexes an app), timed inside the process from before the import to after
@@ -61,7 +61,8 @@ def make_app(folder: Path, agents: int) -> int:
         (folder / name).write_text(text, encoding="utf-8")
         count += functions
     (folder / "function_app.py").write_text(ENTRY, encoding="utf-8")
-    return count + 4  # agentdown_openai_v1, agentdown_agents_api and its queue functions (runs, ingest)
+    # agentdown_openai_v1, agentdown_agents_api, its runs and ingest queue functions, the sweep
+    return count + 5
 
 
 def sample(folder: Path, body: str, env: dict[str, str]) -> float:

@@ -127,6 +127,30 @@ def test_the_job_queues_are_queue_functions_on_the_agents_connection(env: dict[s
     )
 
 
+async def test_the_vector_store_sweep_is_a_timer_function(on_azurite: Hosted) -> None:
+    from azure.functions.timer import TimerRequest
+
+    timer = _bindings(on_azurite, "agentdown_vector_store_sweep")["IN"]
+    assert (timer["type"], timer["schedule"]) == ("timerTrigger", "0 */10 * * * *")
+    created = await on_azurite.call(
+        "agentdown_agents_api",
+        http(
+            "POST",
+            "/api/projects/p/vector_stores",
+            {"name": "old", "expires_after": {"anchor": "last_active_at", "days": 1}},
+        ),
+    )
+    assert created.status_code == 200, created.get_body()
+    store = json.loads(created.get_body())
+    api = on_azurite.app.agentdown.agents_api  # type: ignore[attr-defined]
+    record = await api.store.get("vector_store", "", store["id"])
+    assert record is not None
+    await api.store.replace(record, {**record.body, "last_active_at": 1, "expires_at": 86401})  # long ago
+    await on_azurite.call("agentdown_vector_store_sweep", TimerRequest(past_due=False))
+    swept = await api.store.get("vector_store", "", store["id"])  # the record itself, not a view of it
+    assert swept is not None and swept.body["status"] == "expired", swept.body
+
+
 async def test_an_agents_api_run_is_completed_by_the_queue_function_once(
     on_azurite: Hosted, azurite: Azurite, fake: FakeModelServer
 ) -> None:

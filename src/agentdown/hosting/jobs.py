@@ -12,6 +12,10 @@ default ``AzureWebJobsStorage``), executing one message per invocation:
 * ``agentdown_workflow_steps``: ``workflows/`` graph steps, ``agentdown-workflow-steps``
   (``AGENTDOWN_WORKFLOW_STEPS_QUEUE``), when the app has graphs.
 
+With ``agentdown_ingest`` comes the timer function ``agentdown_vector_store_sweep`` (every
+ten minutes, as the in-process sweep): expired vector stores are marked and files whose
+ingestion nobody holds are queued again.
+
 Each handler turns the host's ``func.QueueMessage`` into agentdown's delivery (id, pop
 receipt, dequeue count) and calls the service's ``handle_delivered``: the same code as the
 in-process loop, so the same lease and idempotency rules hold. A redelivered job finds
@@ -34,7 +38,7 @@ import azure.functions as func
 from agentdown.hosting.payloads import queue_message
 from agentdown.hosting.state import HostedApp
 
-__all__ = ["JOB_FUNCTIONS", "agents_connection", "register_job_functions"]
+__all__ = ["JOB_FUNCTIONS", "SWEEP_FUNCTION", "agents_connection", "register_job_functions"]
 
 logger = logging.getLogger("agentdown.hosting")
 
@@ -47,6 +51,9 @@ _DEFAULTS = {
     "agentdown_workflows": ("AGENTDOWN_WORKFLOWS_QUEUE", "agentdown-workflows"),
     "agentdown_workflow_steps": ("AGENTDOWN_WORKFLOW_STEPS_QUEUE", "agentdown-workflow-steps"),
 }
+
+SWEEP_FUNCTION = "agentdown_vector_store_sweep"
+SWEEP_SCHEDULE = "0 */10 * * * *"
 
 Handle = Callable[[HostedApp, object], Awaitable[None]]
 
@@ -126,4 +133,14 @@ def register_job_functions(
         trigger = app.queue_trigger(arg_name="msg", queue_name=queue_name(name, env), connection=connection)
         app.function_name(name=name)(trigger(_function(hosted, name)))
         names.append(name)
+    names.append(_register_sweep(app, hosted))
     return names
+
+
+def _register_sweep(app: func.FunctionApp, hosted: HostedApp) -> str:
+    async def agentdown_vector_store_sweep(timer: func.TimerRequest) -> None:
+        await (await hosted.agents_api.ensure_ingest()).sweep_once()
+
+    timer = app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False)
+    app.function_name(name=SWEEP_FUNCTION)(timer(agentdown_vector_store_sweep))
+    return SWEEP_FUNCTION

@@ -181,11 +181,15 @@ class IngestService:
     async def _sweep(self) -> None:
         while True:
             try:
-                await self.api.vector_stores().sweep()
-                await self.requeue_orphans()
+                await self.sweep_once()
             except Exception as exc:
                 logger.warning("vector store sweep failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.settings.sweep_seconds)
+
+    async def sweep_once(self) -> None:
+        """One sweep: expired vector stores marked, orphaned files requeued (a timer function on Azure Functions)."""
+        await self.api.vector_stores().sweep()
+        await self.requeue_orphans()
 
     async def requeue_orphans(self) -> int:
         """New jobs for files in progress that no worker holds and whose job is overdue; how many."""
