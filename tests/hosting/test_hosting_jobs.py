@@ -411,3 +411,29 @@ async def test_a_planned_workflow_step_runs_through_its_queue_function(
             assert envelope["output"]["results"]["count"] == {"word": "agents", "letters": 6}, envelope
         finally:
             await hosted.aclose()
+
+
+@pytest.mark.parametrize(
+    ("host_json", "given", "attempts"),
+    [
+        ('{"version": "2.0", "extensions": {"queues": {"maxDequeueCount": 3}}}', None, "2"),
+        ('{"version": "2.0"}', None, "4"),  # the extension's default, 5
+        ("{not json", None, "4"),
+        ('{"extensions": {"queues": {"maxDequeueCount": true}}}', None, "4"),
+        ('{"extensions": {"queues": {"maxDequeueCount": 1}}}', None, "1"),
+        ('{"extensions": {"queues": {"maxDequeueCount": 3}}}', "9", "9"),  # an explicit setting stands
+    ],
+)
+def test_ingestion_gives_up_before_the_host_poisons_its_job(
+    tmp_path: Path, env: dict[str, str], host_json: str, given: str | None, attempts: str
+) -> None:
+    from agentdown.runtime.agents_api.ingest import IngestSettings
+
+    app = tmp_path / "app"
+    shutil.copytree(SAMPLE, app)
+    (app / "host.json").write_text(host_json)
+    settings = {**env, **({"AGENTDOWN_INGEST_MAX_ATTEMPTS": given} if given else {})}
+    hosted = Hosted(create_function_app(app, environ=settings))
+    environ = hosted.app.agentdown.environ  # type: ignore[attr-defined]
+    assert environ["AGENTDOWN_INGEST_MAX_ATTEMPTS"] == attempts
+    assert IngestSettings.from_env(environ).max_attempts == int(attempts)

@@ -49,6 +49,7 @@ from agentdown.hosting.jobs import has_graphs, register_job_functions
 from agentdown.hosting.mcp import register_mcp_tool
 from agentdown.hosting.queue_tools import register_queue_tools
 from agentdown.hosting.settings import app_root as resolve_app_root
+from agentdown.hosting.settings import max_dequeue_count
 from agentdown.hosting.state import HostedApp
 from agentdown.hosting.triggers import register_trigger
 
@@ -75,6 +76,9 @@ def create_function_app(
     # Chat turns only queue workflow steps here; the queue function agentdown_workflows runs them.
     env["AGENTDOWN_WORKFLOW_EXECUTE"] = "false"
     root = resolve_app_root(app_root, env)
+    # A file whose ingestion keeps failing is marked failed on its last delivery, before the
+    # host moves the job to the poison queue (the sweep would requeue a file left in progress).
+    env.setdefault("AGENTDOWN_INGEST_MAX_ATTEMPTS", str(max(1, max_dequeue_count(root) - 1)))
     catalog = _load(root, env, model)
     hosted = HostedApp(catalog, env)
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
