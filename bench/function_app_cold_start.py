@@ -1,14 +1,17 @@
 """Cold start of an app on Azure Functions: ``import function_app`` + indexing, 20 agents.
 
 A generated app of 20 agents (12 chat agents with every built-in endpoint, 4 timer,
-2 queue, 1 blob and 1 HTTP-trigger agents; 69 functions with agentdown's ``/v1`` one) and its ``function_app.py``
+2 queue, 1 blob and 1 HTTP-trigger agents; 73 functions with agentdown's ``/v1``, Agents API, runs, ingest and sweep ones) and its ``function_app.py``
 (``app = create_function_app()``). Each sample is a fresh ``python`` process that
 imports ``function_app`` and calls ``app.get_functions()`` (what the Python worker does
 when the host indexes an app), timed inside the process from before the import to after
 indexing; the baseline is the same process importing ``azure.functions`` alone. Prints
 the medians of ``--runs`` samples. Target: at most 1.0 s on the development machine.
 
-Usage: python bench/function_app_cold_start.py [--runs 9] [--agents 20]
+``--compare SRC`` also times another checkout's ``src`` (say the main branch's) on the
+same app, its samples interleaved with these, so both see the same machine load.
+
+Usage: python bench/function_app_cold_start.py [--runs 9] [--agents 20] [--compare ../main/src]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ start = time.perf_counter()
 print(time.perf_counter() - start)
 """
 INDEX = "import function_app\nfunctions = function_app.app.get_functions()\nassert len(functions) == {count}"
+OTHER = "import function_app\nfunctions = function_app.app.get_functions()"
 BASELINE = "import azure.functions"
 
 
@@ -57,7 +61,8 @@ def make_app(folder: Path, agents: int) -> int:
         (folder / name).write_text(text, encoding="utf-8")
         count += functions
     (folder / "function_app.py").write_text(ENTRY, encoding="utf-8")
-    return count + 1  # agentdown_openai_v1
+    # agentdown_openai_v1, agentdown_agents_api, its runs and ingest queue functions, the sweep
+    return count + 5
 
 
 def sample(folder: Path, body: str, env: dict[str, str]) -> float:
@@ -74,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--compare", type=Path, default=None, help="another checkout's src folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agentdown-coldstart-") as tmp:
         folder = Path(tmp)
@@ -87,10 +93,20 @@ def main() -> None:
             "AGENTDOWN_MODEL": "bench-model",
             "PYTHONDONTWRITEBYTECODE": "",
         }
+        other_env = None
+        if args.compare is not None:
+            other_env = {**env, "PYTHONPATH": os.pathsep.join([str(folder), str(args.compare.resolve())])}
+            sample(folder, OTHER, other_env)
         sample(folder, INDEX.format(count=count), env)  # compile the bytecode caches once
-        baseline = [sample(folder, BASELINE, env) for _ in range(args.runs)]
-        indexed = [sample(folder, INDEX.format(count=count), env) for _ in range(args.runs)]
-    result = {
+        baseline: list[float] = []
+        indexed: list[float] = []
+        other: list[float] = []
+        for _ in range(args.runs):
+            baseline.append(sample(folder, BASELINE, env))
+            indexed.append(sample(folder, INDEX.format(count=count), env))
+            if other_env is not None:
+                other.append(sample(folder, OTHER, other_env))
+    result: dict[str, object] = {
         "agents": args.agents,
         "functions": count,
         "runs": args.runs,
@@ -99,6 +115,9 @@ def main() -> None:
         "agentdown_share_s": round(statistics.median(indexed) - statistics.median(baseline), 3),
         "target_s": 1.0,
     }
+    if other:
+        result["compared_src"] = str(args.compare)
+        result["compared_import_function_app_and_index_s"] = round(statistics.median(other), 3)
     print(json.dumps(result, indent=2))
 
 

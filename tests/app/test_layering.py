@@ -17,6 +17,7 @@ SRC = Path(agentdown.__file__).parent
 LAYERS: dict[str, int] = {
     "exceptions": 0,
     "version": 0,
+    "lazy": 0,
     "telemetry": 0,
     "messages": 1,
     "models": 2,

@@ -20,7 +20,9 @@ def _trigger(hosted: Hosted, name: str) -> dict[str, object]:
 
 async def test_every_agent_is_registered_under_the_other_runtimes_names(hosted: Hosted) -> None:
     builtin = [f"agent_main_builtin_{s}" for s in ("chat_page", "chat", "chatstream", "history", "mcp")]
-    ours = ["agentdown_openai_v1"]  # agentdown's addition: its OpenAI-compatible API
+    # agentdown's additions: its OpenAI-compatible API, the Agents API and its queue functions.
+    ours = ["agentdown_openai_v1", "agentdown_agents_api", "agentdown_runs", "agentdown_ingest"]
+    ours.append("agentdown_vector_store_sweep")
     triggers = ["bus", "events", "nightly", "orders", "summarize", "uploads"]
     assert sorted(hosted.functions) == sorted([*builtin, *triggers, *ours])
     assert _trigger(hosted, "agentdown_openai_v1")["route"] == "v1/{*path}"
@@ -140,8 +142,15 @@ async def test_the_other_runtimes_samples_index_with_its_names(sample: str, env:
     settings |= {"ENTRA_TENANT_ID": "tenant", "ENTRA_AUDIENCE": "api://agents"}
     app = Hosted(create_function_app(SAMPLES / sample, environ=settings))
     try:
-        # Theirs exactly, plus agentdown's OpenAI-compatible API where an agent has a chat API.
+        # Theirs exactly, plus agentdown's OpenAI-compatible API where an agent has a chat API,
+        # and the Agents API with its queue functions (as `serve` serves it for every app).
         extra = ["agentdown_openai_v1"] if any("_builtin_chat" in n for n in SAMPLE_NAMES[sample]) else []
+        extra += [
+            "agentdown_agents_api",
+            "agentdown_runs",
+            "agentdown_ingest",
+            "agentdown_vector_store_sweep",
+        ]
         assert sorted(app.functions) == sorted([*SAMPLE_NAMES[sample], *extra])
     finally:
         await app.aclose()

@@ -9,8 +9,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-
 from agentdown.app.checks import MISSING, Reader
 from agentdown.app.config import (
     AppConfig,
@@ -268,6 +266,8 @@ def _schema(r: Reader, path: KeyPath) -> Mapping[str, Any] | None:
     value = r.mapping(path, "a JSON Schema (a mapping such as {type: object, properties: {...}})")
     if value is None:
         return None
+    import jsonschema  # here, not at the top: only agents with a schema need it
+
     try:
         jsonschema.validators.validator_for(value).check_schema(value)
         if path == ("response_schema",):

@@ -21,7 +21,7 @@ from agentdown.tools.function import FunctionTool
 from agentdown.tools.normalize import protocol_problems
 from agentdown.tools.protocol import TOOL_NAME_PATTERN, Tool
 from agentdown.tools.toolset import Toolset, is_toolset
-from agentdown.workflows.planned.plan import RESERVED_TOOL_NAMES
+from agentdown.workflows.planned.marks import RESERVED_TOOL_NAMES
 
 __all__ = ["AgentFile", "DiscoveredTool", "discover_agent_files", "discover_tools", "slugify"]
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agentdown.exceptions import ConfigurationError
 from agentdown.tools.function import FunctionTool
 from agentdown.tools.protocol import Tool
-from agentdown.workflows.planned import PlanPolicy, workflow_addendum
-from agentdown.workflows.planned.tools import workflow_tool_mark, workflow_tool_name
+from agentdown.workflows.planned.marks import workflow_tool_mark, workflow_tool_name
 
 if TYPE_CHECKING:
     from agentdown.app.catalog import AgentCatalog
     from agentdown.app.spec import AgentSpec
+    from agentdown.workflows.planned import PlanPolicy
 
 __all__ = [
     "WorkflowToolDef",
@@ -96,6 +96,9 @@ def workflow_tools_of(catalog: AgentCatalog, spec: AgentSpec) -> list[WorkflowTo
 
 def workflow_policy(catalog: AgentCatalog, spec: AgentSpec) -> PlanPolicy:
     """What ``spec``'s plans may use (fixed when the agent is built)."""
+    # Here, not at the top: the plan models (pydantic) stay off the path of loading an app.
+    from agentdown.workflows.planned import PlanPolicy
+
     subagents = spec.workflows.subagents if spec.workflows is not None else ()
     return PlanPolicy(
         allowed_tools=frozenset(t.name for t in workflow_tools_of(catalog, spec)),
@@ -114,6 +117,8 @@ def workflow_setup(catalog: AgentCatalog, spec: AgentSpec) -> tuple[list[Tool], 
             f"agent '{spec.slug}' has workflows enabled, which the runtime runs: "
             "import agentdown.runtime.workflows first (agentdown serve, worker, run and chat do)"
         )
+    from agentdown.workflows.planned import workflow_addendum
+
     policy = workflow_policy(catalog, spec)
     tools = {t.name: t.description for t in workflow_tools_of(catalog, spec)}
     subagents = {

@@ -41,7 +41,7 @@ from agentdown.runtime.runner import Runner
 from agentdown.runtime.triggers import TriggerHost, TriggerSettings
 from agentdown.runtime.workflows import WorkflowHost, workflows_enabled
 from agentdown.server.redact import install_log_redaction
-from agentdown.sessions import store_from_env
+from agentdown.sessions.select import select_store
 from agentdown.telemetry.setup import start_telemetry
 
 __all__ = ["app", "enqueue", "worker"]
@@ -125,7 +125,7 @@ def worker(
     catalog = _load(path)
     try:
         start_telemetry()
-        runner = Runner(catalog, store_from_env(os.environ))
+        runner = Runner(catalog, select_store(os.environ))
         host = TriggerHost(runner, concurrency=concurrency)
         runs = RunHost(AgentsApi(open_agents_store(os.environ), runner)) if agents_api else None
         flows = WorkflowHost(catalog) if workflows_enabled(catalog) else None

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from agentdown.tools.callables import is_async_callable
 from agentdown.tools.function import FunctionTool as _FunctionTool
-from agentdown.workflows.planned.tools import (
+from agentdown.workflows.planned.marks import (
     WORKFLOW_TOOL_ATTRIBUTE,
     WorkflowToolMark,
     is_workflow_tool,

@@ -15,8 +15,12 @@ Registered, with the Azure Functions agents runtime's names: each trigger agent 
 function ``<slug>`` (:mod:`.triggers`, :mod:`.http`), each agent's built-in endpoints as
 ``agent_<slug>_builtin_chat_page`` / ``_chat`` / ``_chatstream`` / ``_history``
 (:mod:`.http`) and ``agent_<slug>_builtin_mcp`` (:mod:`.mcp`); agentdown's OpenAI-compatible
-API as ``agentdown_openai_v1``. Sessions: see
-:mod:`agentdown.sessions.functions_blob` (``select_store``).
+API as ``agentdown_openai_v1``, the Agents REST API as ``agentdown_agents_api``, graph
+runs as ``agentdown_workflow_runs`` (:mod:`.http`); the durable queues' consumers as the
+queue functions ``agentdown_runs``, ``agentdown_ingest``, ``agentdown_workflows`` and
+``agentdown_workflow_steps`` (:mod:`.jobs`), and each served queue tool as
+``agentdown_queue_tool_<name>`` (:mod:`.queue_tools`). Sessions: see
+:mod:`agentdown.sessions.select` (``select_store``).
 """
 
 from __future__ import annotations
@@ -34,9 +38,18 @@ from agentdown.app.catalog import AgentCatalog, check_app
 from agentdown.app.diagnostics import LOAD_LOGGER, AppLoadError
 from agentdown.app.spec import AgentSpec, HttpTrigger
 from agentdown.exceptions import ConfigurationError
-from agentdown.hosting.http import register_builtin_endpoints, register_http_trigger, register_openai_api
+from agentdown.hosting.http import (
+    register_agents_api,
+    register_builtin_endpoints,
+    register_http_trigger,
+    register_openai_api,
+    register_workflow_runs,
+)
+from agentdown.hosting.jobs import has_graphs, register_job_functions
 from agentdown.hosting.mcp import register_mcp_tool
+from agentdown.hosting.queue_tools import register_queue_tools
 from agentdown.hosting.settings import app_root as resolve_app_root
+from agentdown.hosting.settings import max_dequeue_count
 from agentdown.hosting.state import HostedApp
 from agentdown.hosting.triggers import register_trigger
 
@@ -60,7 +73,12 @@ def create_function_app(
     provider and the storage settings; ``model`` replaces every agent's model (tests).
     """
     env = dict(os.environ if environ is None else environ)
+    # Chat turns only queue workflow steps here; the queue function agentdown_workflows runs them.
+    env["AGENTDOWN_WORKFLOW_EXECUTE"] = "false"
     root = resolve_app_root(app_root, env)
+    # A file whose ingestion keeps failing is marked failed on its last delivery, before the
+    # host moves the job to the poison queue (the sweep would requeue a file left in progress).
+    env.setdefault("AGENTDOWN_INGEST_MAX_ATTEMPTS", str(max(1, max_dequeue_count(root) - 1)))
     catalog = _load(root, env, model)
     hosted = HostedApp(catalog, env)
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -76,6 +94,13 @@ def create_function_app(
             names.append(register_mcp_tool(app, hosted, spec))
     openai = register_openai_api(app, hosted, list(catalog.specs.values()))
     names += [openai] if openai else []
+    names.append(register_agents_api(app, hosted))
+    graphs = has_graphs(root)
+    if graphs:
+        names.append(register_workflow_runs(app, hosted))
+    workflows = any(s.workflows is not None and s.workflows.enabled for s in catalog.specs.values())
+    names += register_job_functions(app, hosted, workflows=workflows, graphs=graphs)
+    names += register_queue_tools(app, hosted)
     app.agentdown = hosted  # type: ignore[attr-defined]  # tests and embedders close it
     logger.info(
         "agentdown: %d function(s) for %d agent(s) of %s: %s",

@@ -7,7 +7,14 @@ Names and routes are the Azure Functions agents runtime's: ``agent_<slug>_builti
 come from ``http_auth`` (``entra`` is ``anonymous`` for the host: App Service
 Authentication checks the caller, the handler its principal).
 
-agentdown adds ``agentdown_openai_v1`` (``v1/{*path}``: its OpenAI-compatible API).
+With planned workflows also ``_workflows`` (``GET agents/<slug>/workflows``) and
+``_workflow_status`` (``GET agents/<slug>/workflow-status``).
+
+agentdown adds ``agentdown_openai_v1`` (``v1/{*path}``: its OpenAI-compatible API),
+``agentdown_agents_api`` (``api/projects/{project}/{*path}``: the Azure AI Agents REST
+API; its runs are executed by the queue function ``agentdown_runs``, see :mod:`.jobs`)
+and, with ``workflows/`` graphs, ``agentdown_workflow_runs`` (``workflows/{name}/runs``
+and below).
 
 Every handler passes the ``func.HttpRequest`` to agentdown's own Starlette handlers through
 the package's ``AsgiMiddleware`` (the same code as ``agentdown serve``: body checks, pending
@@ -25,14 +32,20 @@ from agentdown.app.spec import AgentSpec, HttpAuth, HttpTrigger
 from agentdown.hosting.state import HostedApp
 
 __all__ = [
+    "AGENTS_API_FUNCTION",
     "OPENAI_FUNCTION",
+    "WORKFLOW_RUNS_FUNCTION",
     "auth_level",
+    "register_agents_api",
     "register_builtin_endpoints",
     "register_http_trigger",
     "register_openai_api",
+    "register_workflow_runs",
 ]
 
 OPENAI_FUNCTION = "agentdown_openai_v1"
+AGENTS_API_FUNCTION = "agentdown_agents_api"
+WORKFLOW_RUNS_FUNCTION = "agentdown_workflow_runs"
 
 _LEVELS = {
     "function": func.AuthLevel.FUNCTION,
@@ -87,6 +100,12 @@ def register_builtin_endpoints(app: func.FunctionApp, hosted: HostedApp, spec: A
             route = app.route(route=f"agents/{spec.slug}/{suffix}", methods=[method], auth_level=level)
             app.function_name(name=name)(route(_through_asgi(hosted, name)))
             names.append(name)
+        if spec.workflows is not None and spec.workflows.enabled:
+            for suffix, path in (("workflows", "workflows"), ("workflow_status", "workflow-status")):
+                name = f"{base}_{suffix}"
+                route = app.route(route=f"agents/{spec.slug}/{path}", methods=["GET"], auth_level=level)
+                app.function_name(name=name)(route(_through_asgi(hosted, name)))
+                names.append(name)
     return names
 
 
@@ -120,3 +139,29 @@ def register_openai_api(app: func.FunctionApp, hosted: HostedApp, specs: list[Ag
     route = app.route(route="v1/{*path}", methods=["GET", "POST"], auth_level=level)
     app.function_name(name=OPENAI_FUNCTION)(route(_through_asgi(hosted, OPENAI_FUNCTION)))
     return OPENAI_FUNCTION
+
+
+def _app_level(hosted: HostedApp) -> func.AuthLevel:
+    """The app's default ``http_auth`` (``agents.config.yaml``, else ``function``), as ``serve``'s door."""
+    auth = hosted.catalog.config.http_auth or HttpAuth()
+    return auth_level(auth)
+
+
+def register_agents_api(app: func.FunctionApp, hosted: HostedApp) -> str:
+    """The Azure AI Agents REST API (assistants, threads, runs, files, vector stores) as one function."""
+    route = app.route(
+        route="api/projects/{project}/{*path}",
+        methods=["GET", "POST", "DELETE"],
+        auth_level=_app_level(hosted),
+    )
+    app.function_name(name=AGENTS_API_FUNCTION)(route(_through_asgi(hosted, AGENTS_API_FUNCTION)))
+    return AGENTS_API_FUNCTION
+
+
+def register_workflow_runs(app: func.FunctionApp, hosted: HostedApp) -> str:
+    """The ``workflows/`` graphs' runs (``POST/GET workflows/{name}/runs``, ``.../{run_id}``, ``/responses``)."""
+    route = app.route(
+        route="workflows/{name}/runs/{*rest}", methods=["GET", "POST"], auth_level=_app_level(hosted)
+    )
+    app.function_name(name=WORKFLOW_RUNS_FUNCTION)(route(_through_asgi(hosted, WORKFLOW_RUNS_FUNCTION)))
+    return WORKFLOW_RUNS_FUNCTION

@@ -15,9 +15,12 @@ import base64
 from collections import UserList
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["trigger_data"]
+if TYPE_CHECKING:
+    from agentdown.runtime.queues.base import QueueMessage
+
+__all__ = ["queue_message", "trigger_data"]
 
 _SERVICE_BUS = (
     "message_id", "correlation_id", "content_type", "subject", "session_id", "partition_key", "reply_to",
@@ -74,10 +77,11 @@ def _body(obj: Any) -> dict[str, Any]:
     return {"body": text, "body_encoding": encoding}
 
 
-def _queue(message: Any) -> dict[str, Any]:
+def queue_message(message: Any) -> QueueMessage:
+    """The host's ``func.QueueMessage`` as agentdown's delivery (its id and pop receipt included)."""
     from agentdown.runtime.queues.base import QueueMessage
 
-    ours = QueueMessage(
+    return QueueMessage(
         id=message.id or "",
         body=message.get_body() or b"",
         pop_receipt=message.pop_receipt or "",
@@ -86,7 +90,10 @@ def _queue(message: Any) -> dict[str, Any]:
         expiration_time=message.expiration_time,
         time_next_visible=message.time_next_visible,
     )
-    return ours.binding_data()
+
+
+def _queue(message: Any) -> dict[str, Any]:
+    return queue_message(message).binding_data()
 
 
 def _blob(stream: Any) -> dict[str, Any]:

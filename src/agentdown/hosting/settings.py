@@ -12,11 +12,12 @@ platform), ``AZURE_FUNCTIONS_AGENTS_ENTRA_EASY_AUTH=true`` or
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["APP_ROOT_SETTINGS", "app_root", "trusts_client_principal"]
+__all__ = ["APP_ROOT_SETTINGS", "app_root", "max_dequeue_count", "trusts_client_principal"]
 
 APP_ROOT_SETTINGS = ("AZURE_FUNCTIONS_AGENTS_APP_ROOT", "AGENTDOWN_APP_ROOT", "AzureWebJobsScriptRoot")
 _TRUE = ("1", "true", "yes", "on")
@@ -40,3 +41,21 @@ def app_root(given: str | os.PathLike[str] | None, environ: Mapping[str, str]) -
 
 def trusts_client_principal(environ: Mapping[str, str]) -> bool:
     return any(environ.get(name, "").strip().lower() in _TRUE for name in _TRUST_SETTINGS)
+
+
+DEFAULT_MAX_DEQUEUE_COUNT = 5
+"""The queue extension's ``maxDequeueCount`` when host.json does not set it."""
+
+
+def max_dequeue_count(root: Path) -> int:
+    """``extensions.queues.maxDequeueCount`` of the app's host.json (deliveries before the poison queue)."""
+    try:
+        host = json.loads((root / "host.json").read_text(encoding="utf-8-sig"))
+        value = host["extensions"]["queues"]["maxDequeueCount"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_MAX_DEQUEUE_COUNT
+    return (
+        value
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0
+        else DEFAULT_MAX_DEQUEUE_COUNT
+    )

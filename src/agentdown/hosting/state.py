@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import azure.functions as func
 
     from agentdown.runtime import Runner
+    from agentdown.runtime.agents_api.context import AgentsApi
     from agentdown.runtime.triggers.invoke import Invoker
     from agentdown.runtime.triggers.resources import Resources
     from agentdown.server.context import ServerContext
@@ -36,16 +37,32 @@ class HostedApp:
         self._asgi: func.AsgiMiddleware | None = None
         self._resources: Resources | None = None
         self._invokers: dict[str, Invoker] = {}
+        self._agents_api: AgentsApi | None = None
         self._lock: asyncio.Lock | None = None
 
     @property
     def runner(self) -> Runner:
         if self._runner is None:
             from agentdown.runtime import Runner
-            from agentdown.sessions.functions_blob import select_store
+            from agentdown.sessions.select import select_store
 
             self._runner = Runner(self.catalog, select_store(self.environ))
         return self._runner
+
+    @property
+    def agents_api(self) -> AgentsApi:
+        """The Agents API's records and services; its queues are written here, never consumed.
+
+        The queue functions (:mod:`.jobs`) execute the jobs, one message per invocation.
+        """
+        if self._agents_api is None:
+            from agentdown.runtime.agents_api.context import AgentsApi
+            from agentdown.server.agents_api import LazyAgentsStore
+
+            self._agents_api = AgentsApi(
+                LazyAgentsStore(self.environ), self.runner, environ=self.environ, consume=False
+            )
+        return self._agents_api
 
     @property
     def context(self) -> ServerContext:
@@ -78,13 +95,19 @@ class HostedApp:
             from starlette.exceptions import HTTPException
             from starlette.routing import BaseRoute, Mount
 
+            from agentdown.server.agents_api import agents_api_mount
             from agentdown.server.chat import chat_routes
             from agentdown.server.errors import http_exception_handler, unexpected_error_handler
             from agentdown.server.http_triggers import trigger_routes
             from agentdown.server.openai_api import openai_routes
+            from agentdown.server.workflow_graphs import workflow_graph_routes
+            from agentdown.server.workflows import workflow_routes
 
             ctx = self.context
-            routes: list[BaseRoute] = [*chat_routes(ctx), *trigger_routes(ctx), *openai_routes(ctx)]
+            # The Agents API first: POST /api/projects/... must not reach a trigger route.
+            routes: list[BaseRoute] = [agents_api_mount(ctx, self.agents_api), *chat_routes(ctx)]
+            routes += [*workflow_routes(ctx), *trigger_routes(ctx), *openai_routes(ctx)]
+            routes += workflow_graph_routes(ctx, self.agents_api)
             app = Starlette(
                 # Also under /api/: host.json's default routePrefix, when an app keeps it.
                 routes=[*routes, Mount("/api", routes=routes)],
@@ -134,6 +157,11 @@ class HostedApp:
 
     async def aclose(self) -> None:
         """Close the store and storage clients (tests; the Functions host just ends the process)."""
+        if self._agents_api is not None:
+            await self._agents_api.aclose()
+        from agentdown.runtime.workflows import close_workflow_host
+
+        await close_workflow_host(self.catalog)
         if self._resources is not None:
             await self._resources.aclose()
         if self._runner is not None:

@@ -16,9 +16,14 @@ import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
+from agentdown.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")  # first used when a model is called: off the cold start
 
 from agentdown.exceptions import ConfigurationError, ModelError, ModelHTTPError, ModelTimeoutError
 from agentdown.messages import Message
@@ -105,10 +110,7 @@ class OpenAIChatModel:
         self._max_tokens_field = max_tokens_field
         self.retry_policy = retry or RetryPolicy(max_retries=max_retries)
         """How failed requests are retried."""
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=stream_read_timeout
-        )
+        self._connect_timeout = connect_timeout
         self._timeout_seconds = timeout
         self._stream_read_timeout = stream_read_timeout
         self._headers: dict[str, str] = {
@@ -124,6 +126,18 @@ class OpenAIChatModel:
         self._urls: dict[str, str] = {}
         self._http = LoopBoundSession()
         self._owned: list[Any] = []
+
+    # Built per request, not in __init__: aiohttp is imported on first use (agentdown.lazy),
+    # and a model is constructed for every agent while a Functions host indexes the app.
+    @property
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self._timeout_seconds, sock_connect=self._connect_timeout)
+
+    @property
+    def _stream_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=self._stream_read_timeout
+        )
 
     # -- factories ---------------------------------------------------------------------------
 

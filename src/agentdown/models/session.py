@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
-import aiohttp
+from agentdown.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")  # first used when a model is called: off the cold start
 
 __all__ = ["LoopBoundSession"]
 

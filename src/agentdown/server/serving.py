@@ -20,7 +20,8 @@ from agentdown.runtime import Runner
 from agentdown.server.app import create_app
 from agentdown.server.redact import install_log_redaction
 from agentdown.server.settings import ServerSettings, is_loopback
-from agentdown.sessions import store_from_env, store_settings
+from agentdown.sessions import store_settings
+from agentdown.sessions.select import select_store
 from agentdown.version import __version__
 
 __all__ = ["bind_socket", "describe", "serve_app"]
@@ -122,7 +123,8 @@ async def serve_app(
     try:
         for slug in catalog:
             catalog.build_agent(slug)
-        store = store_from_env(env)
+        # The Azure Functions agents runtime's session blobs when its settings are in use, as hosted.
+        store = select_store(env)
     except BaseException:
         await catalog.aclose()
         raise
@@ -139,7 +141,12 @@ async def serve_app(
     def ready() -> None:
         for line in describe(catalog, bound, path, app.state.trigger_host):
             print(line, file=stream)
-        print(f"  sessions: {store_settings(env).describe()}", file=stream)
+        where = store_settings(env).describe()
+        if getattr(store, "kind", "") == "functions_blob":
+            where = (
+                f"the Azure Functions agents runtime's blobs, container {getattr(store, 'container', '')!r}"
+            )
+        print(f"  sessions: {where}", file=stream)
         print("Press Ctrl+C to stop.", file=stream, flush=True)
 
     config = uvicorn.Config(

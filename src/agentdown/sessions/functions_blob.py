@@ -9,12 +9,7 @@ exist, and later turns are appended to it, so a session moved over keeps its his
 The whole blob is read on each load (the format has no turn index to read a tail by);
 appends are conditional on the blob's ETag, so two writers never interleave.
 
-When it is used (:func:`select_store`), first match wins:
-
-1. ``AGENTDOWN_SESSION_FORMAT=functions`` selects it, ``=agentdown`` never;
-2. ``AZURE_FUNCTIONS_AGENTS_SESSION_CONTAINER`` or any other ``AZURE_FUNCTIONS_AGENTS_*``
-   setting (an app moved over from that runtime) selects it;
-3. otherwise the store :func:`agentdown.sessions.store_from_env` picks.
+When it is used: :func:`agentdown.sessions.select.select_store` (re-exported here).
 
 It needs a blob account, resolved as for agentdown's own blob store (``AzureWebJobsStorage``
 connection string, ``UseDevelopmentStorage=true``, or ``AzureWebJobsStorage__blobServiceUri``
@@ -27,7 +22,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -45,6 +39,7 @@ from agentdown.messages import Message
 from agentdown.sessions.azure_blob import blob_service, delete_listed
 from agentdown.sessions.config import store_from_env, store_settings
 from agentdown.sessions.functions_format import line_of, parse_lines, split_turns
+from agentdown.sessions.select import select_store, uses_functions_format
 from agentdown.sessions.store import (
     History,
     SessionConflictError,
@@ -58,7 +53,14 @@ from agentdown.sessions.store import (
     validate_agent_name,
 )
 
-__all__ = ["CONTAINER", "PREFIX", "FunctionsBlobSessionStore", "select_store", "uses_functions_format"]
+__all__ = [
+    "CONTAINER",
+    "PREFIX",
+    "FunctionsBlobSessionStore",
+    "functions_store",
+    "select_store",
+    "uses_functions_format",
+]
 
 CONTAINER = "azure-functions-agents"
 PREFIX = "agent-sessions"
@@ -227,23 +229,9 @@ def _tail(turns: builtins.list[Turn], max_messages: int | None) -> builtins.list
     return kept[::-1]
 
 
-def uses_functions_format(environ: Mapping[str, str]) -> bool:
-    """Whether the settings ask for the other runtime's session format (rules 1 and 2 above)."""
-    chosen = environ.get("AGENTDOWN_SESSION_FORMAT", "").strip().lower()
-    if chosen in ("functions", "agentdown"):
-        return chosen == "functions"
-    if chosen:
-        raise ValueError(f"AGENTDOWN_SESSION_FORMAT: expected functions or agentdown, got {chosen!r}")
-    return any(
-        name.startswith("AZURE_FUNCTIONS_AGENTS_") and value.strip() for name, value in environ.items()
-    )
-
-
-def select_store(environ: Mapping[str, str] | None = None) -> SessionStore:
-    """The session store of a hosted app (see the module docstring for the rule)."""
-    env = os.environ if environ is None else environ
-    if not uses_functions_format(env):
-        return store_from_env(env)
+def functions_store(environ: Mapping[str, str]) -> SessionStore:
+    """The store :func:`~agentdown.sessions.select.select_store` picks when this format is chosen."""
+    env = environ
     settings = store_settings(env)
     if settings.kind != "azure_blob":
         logger.warning(

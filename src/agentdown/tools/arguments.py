@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
 from pydantic import BaseModel, ValidationError
 
 from agentdown.exceptions import ConfigurationError, ToolError
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 __all__ = [
     "JsonSchemaValidator",
@@ -70,10 +70,12 @@ def format_pydantic_error(tool_name: str, exc: ValidationError) -> str:
 
 
 def _compile(schema: Mapping[str, Any], label: str) -> Validator:
+    import jsonschema  # here: a third of the tools' import time, needed only once a tool has a schema
+
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         cls.check_schema(dict(schema))
-    except SchemaError as exc:
+    except jsonschema.SchemaError as exc:
         raise ConfigurationError(
             f"the parameters schema of {label} is not valid JSON Schema: {exc.message}"
         ) from exc

@@ -7,9 +7,14 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from agentdown.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")  # first used when a model is called: off the cold start
 
 from agentdown.exceptions import ConfigurationError, ModelError, ModelHTTPError
 from agentdown.models.retry import RetryPolicy
@@ -77,7 +82,7 @@ class OpenAIEmbedder:
         self._tokens = (
             BearerTokens(token_provider, scope=AZURE_COGNITIVE_SCOPE) if token_provider is not None else None
         )
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10.0)
+        self._timeout_seconds = timeout
         self._retry = retry or RetryPolicy(max_retries=3)
         self._http = LoopBoundSession()
         self._owned: list[Any] = []
@@ -102,7 +107,10 @@ class OpenAIEmbedder:
             session = await self._http.get()
             try:
                 async with session.post(
-                    self.url, data=payload, headers=headers, timeout=self._timeout
+                    self.url,
+                    data=payload,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout_seconds, sock_connect=10.0),
                 ) as resp:
                     raw = await resp.read()
                     if resp.status == 200:

@@ -37,6 +37,9 @@ class AgentsApi:
     """Ingests vector store files; started with the run service (its host), see :meth:`ensure_ingest`."""
     graphs: GraphService | None = None
     """Runs the app's ``workflows/`` graphs; set when the run host starts (``None`` without graphs)."""
+    consume: bool = True
+    """Consume the runs, ingest and workflow-steps queues in this process. ``False`` under Azure
+    Functions: the queues are only written here, the host's queue triggers execute the jobs."""
     _host: RunHost | None = None
     _directory: AssistantDirectory | None = None
     _files: FileService | None = None
@@ -102,14 +105,14 @@ class AgentsApi:
         return self.ingest
 
     async def ensure_runs(self) -> RunService:
-        """The run service, started (queue opened, consumer running) on first use."""
+        """The run service, started (queue opened, consumer running unless not :attr:`consume`) on first use."""
         if self.runs is None:
             async with self._starting:
                 if self._host is None:
                     from agentdown.runtime.agents_api.runs.host import RunHost
 
                     host = RunHost(self, self.environ)
-                    await host.start()
+                    await host.start(consume=self.consume)
                     self._host = host
         assert self.runs is not None
         return self.runs

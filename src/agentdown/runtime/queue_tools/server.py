@@ -41,7 +41,7 @@ from agentdown.tools.invocation import invoke_tool_call
 from agentdown.tools.protocol import Tool
 from agentdown.tools.results import serialize_result
 
-__all__ = ["QueueFunctionHost", "ServedTool", "served_tools"]
+__all__ = ["QueueFunctionHost", "ServedTool", "answer_call", "served_tools"]
 
 logger = logging.getLogger("agentdown.queue_tools")
 
@@ -112,28 +112,37 @@ class _Function:
         self.output = output
 
     async def __call__(self, data: Mapping[str, Any]) -> None:
-        body = data.get("body_json")
-        cid = body.get(CORRELATION_KEY) if isinstance(body, dict) else None
-        if not isinstance(body, dict) or not isinstance(cid, str) or not cid:
-            raise PoisonMessageError("it is not a JSON object with a CorrelationId string")
-        tool = self.served.tool
-        # The caller's trace context rides in the body (when its telemetry is on); it is
-        # not an argument, unless the tool declares a parameter of that name.
-        arguments, carrier = telemetry.strip(
-            {k: v for k, v in body.items() if k != CORRELATION_KEY},
-            keep=tool.parameters.get("properties", {}),
-        )
-        with telemetry.span(
-            f"process {self.served.input_queue}",
-            {"messaging.operation.type": "process", "messaging.destination.name": self.served.input_queue},
-            kind=telemetry.SpanKind.CONSUMER,
-            parent=telemetry.extract(carrier),
-        ):
-            outcome = await invoke_tool_call(tool, Content.from_tool_call(tool.name, arguments, call_id=cid))
-        value = outcome.result.text if outcome.exception is not None else _json_value(outcome.value)
-        reply = json.dumps({"Value": value, CORRELATION_KEY: cid}, ensure_ascii=False)
+        reply = await answer_call(self.served.tool, data, queue=self.served.input_queue)
         await self.output.send(reply)  # a failure here fails the message: it comes back
-        logger.info("%s answered call %s%s", tool.name, cid, " (with an error)" if outcome.exception else "")
+
+
+async def answer_call(tool: Tool, data: Mapping[str, Any], *, queue: str) -> str:
+    """The reply text to one input message (its trigger data): ``{"Value", "CorrelationId"}``.
+
+    Shared by ``agentdown worker --queue-tools`` and the queue functions of
+    ``create_function_app()`` (which send it through a ``queue_output`` binding). Raises
+    :class:`PoisonMessageError` for a body that is no call (see the module docstring).
+    """
+    body = data.get("body_json")
+    cid = body.get(CORRELATION_KEY) if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(cid, str) or not cid:
+        raise PoisonMessageError("it is not a JSON object with a CorrelationId string")
+    # The caller's trace context rides in the body (when its telemetry is on); it is
+    # not an argument, unless the tool declares a parameter of that name.
+    arguments, carrier = telemetry.strip(
+        {k: v for k, v in body.items() if k != CORRELATION_KEY},
+        keep=tool.parameters.get("properties", {}),
+    )
+    with telemetry.span(
+        f"process {queue}",
+        {"messaging.operation.type": "process", "messaging.destination.name": queue},
+        kind=telemetry.SpanKind.CONSUMER,
+        parent=telemetry.extract(carrier),
+    ):
+        outcome = await invoke_tool_call(tool, Content.from_tool_call(tool.name, arguments, call_id=cid))
+    value = outcome.result.text if outcome.exception is not None else _json_value(outcome.value)
+    logger.info("%s answered call %s%s", tool.name, cid, " (with an error)" if outcome.exception else "")
+    return json.dumps({"Value": value, CORRELATION_KEY: cid}, ensure_ascii=False)
 
 
 def _json_value(value: Any) -> Any:

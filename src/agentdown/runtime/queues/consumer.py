@@ -64,6 +64,15 @@ class JobLoop:
     def start(self, name: str) -> None:
         self._loop = asyncio.create_task(self._receive(), name=name)
 
+    async def handle_delivered(self, message: QueueMessage) -> None:
+        """One message a host received for us (Azure Functions' queue trigger), through the same handler.
+
+        The handler keeps its semantics (it deletes the job when done, or hides it again
+        for later, with the delivery's pop receipt); unlike the loop, a failure raises, so
+        the host's retry and poison queue (``maxDequeueCount``) apply to it.
+        """
+        await self.handle(message)
+
     def wake(self) -> None:
         """Look at the queue now (a job was just sent, or a slot freed)."""
         self._wake.set()

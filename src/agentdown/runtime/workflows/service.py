@@ -234,6 +234,14 @@ class WorkflowService:
                 exc,
             )
 
+    async def handle_delivered(self, message: QueueMessage) -> None:
+        """One job a host delivered (Azure Functions): :meth:`_handle_job`, raising on failure.
+
+        The host counts the deliveries and poisons after its ``maxDequeueCount``, so the
+        loop's own ``MAX_DELIVERIES`` check is not made here.
+        """
+        await self._handle_job(message)
+
     async def _handle_job(self, message: QueueMessage) -> None:
         try:
             job = json.loads(message.text or "")

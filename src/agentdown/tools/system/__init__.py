@@ -1,9 +1,29 @@
-"""System tools: ``web_request`` and OpenAPI operations behind one SSRF guard."""
+"""System tools: ``web_request`` and OpenAPI operations behind one SSRF guard.
 
-from agentdown.tools.system.openapi import OpenApiOperationTool, openapi_tools, openapi_tools_from_definition
-from agentdown.tools.system.openapi_auth import AnonymousAuth, ApiKeyAuth, ManagedIdentityAuth, OpenApiAuth
-from agentdown.tools.system.web_request import WebRequestTool, web_request_tool
-from agentdown.tools.system.web_settings import WebSettings
+The names below are imported on first use (PEP 562): loading an app reads
+``openapi_auth`` / ``web_settings`` only, and the tools themselves pull in aiohttp, which
+is a large share of a Functions cold start (see :mod:`agentdown.lazy`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentdown.tools.system.openapi import (
+        OpenApiOperationTool,
+        openapi_tools,
+        openapi_tools_from_definition,
+    )
+    from agentdown.tools.system.openapi_auth import (
+        AnonymousAuth,
+        ApiKeyAuth,
+        ManagedIdentityAuth,
+        OpenApiAuth,
+    )
+    from agentdown.tools.system.web_request import WebRequestTool, web_request_tool
+    from agentdown.tools.system.web_settings import WebSettings
 
 __all__ = [
     "AnonymousAuth",
@@ -17,3 +37,23 @@ __all__ = [
     "openapi_tools_from_definition",
     "web_request_tool",
 ]
+
+_WHERE = {
+    "OpenApiOperationTool": "openapi",
+    "openapi_tools": "openapi",
+    "openapi_tools_from_definition": "openapi",
+    "AnonymousAuth": "openapi_auth",
+    "ApiKeyAuth": "openapi_auth",
+    "ManagedIdentityAuth": "openapi_auth",
+    "OpenApiAuth": "openapi_auth",
+    "WebRequestTool": "web_request",
+    "web_request_tool": "web_request",
+    "WebSettings": "web_settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

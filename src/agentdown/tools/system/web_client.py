@@ -13,9 +13,14 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from agentdown.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")  # first used on a call: off the cold start
 from multidict import CIMultiDictProxy
 from yarl import URL
 

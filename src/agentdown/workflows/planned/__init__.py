@@ -4,17 +4,24 @@ Compatible with the dynamic workflows of the Azure Functions agents runtime (fro
 matter ``workflows: {enabled, exclude, subagents}``; plan tasks ``tool`` / ``wait`` /
 ``sub_agent``), with agentdown's extensions (``when``, ``for_each``, ``retry``,
 ``timeout``, ``continue_on_error``).
+
+The names are imported on first use (PEP 562), so loading an app that marks workflow
+tools (:mod:`.marks`) does not build the plan models.
 """
 
 from __future__ import annotations
 
-from .plan import Plan, PlanTask, RetryPolicy
-from .prompt import workflow_addendum
-from .scheduler import cancel, on_result, on_timer, start, terminate
-from .state import Finish, PlanState, RunSubAgent, RunTool, StartTimer, TaskFailure
-from .status import status_envelope, task_progress
-from .tools import BuiltinTool, builtin_tools, is_workflow_tool, parse_start_workflow, workflow_tool
-from .validate import PlanError, PlanPolicy, PlanValidationError, validate_plan
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .plan import Plan, PlanTask, RetryPolicy
+    from .prompt import workflow_addendum
+    from .scheduler import cancel, on_result, on_timer, start, terminate
+    from .state import Finish, PlanState, RunSubAgent, RunTool, StartTimer, TaskFailure
+    from .status import status_envelope, task_progress
+    from .tools import BuiltinTool, builtin_tools, is_workflow_tool, parse_start_workflow, workflow_tool
+    from .validate import PlanError, PlanPolicy, PlanValidationError, validate_plan
 
 __all__ = [
     "BuiltinTool",
@@ -44,3 +51,39 @@ __all__ = [
     "workflow_addendum",
     "workflow_tool",
 ]
+
+_WHERE = {
+    "Plan": "plan",
+    "PlanTask": "plan",
+    "RetryPolicy": "plan",
+    "workflow_addendum": "prompt",
+    "cancel": "scheduler",
+    "on_result": "scheduler",
+    "on_timer": "scheduler",
+    "start": "scheduler",
+    "terminate": "scheduler",
+    "Finish": "state",
+    "PlanState": "state",
+    "RunSubAgent": "state",
+    "RunTool": "state",
+    "StartTimer": "state",
+    "TaskFailure": "state",
+    "status_envelope": "status",
+    "task_progress": "status",
+    "BuiltinTool": "tools",
+    "builtin_tools": "tools",
+    "is_workflow_tool": "tools",
+    "parse_start_workflow": "tools",
+    "workflow_tool": "tools",
+    "PlanError": "validate",
+    "PlanPolicy": "validate",
+    "PlanValidationError": "validate",
+    "validate_plan": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

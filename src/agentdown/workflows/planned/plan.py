@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .marks import RESERVED_TOOL_NAMES
+
 __all__ = [
     "EXTENSION_FIELDS",
     "MAX_ACTIVE_WORKFLOWS_PER_SESSION",
@@ -64,10 +66,6 @@ MAX_TASK_TIMEOUT = timedelta(hours=24)
 MAX_FOR_EACH_ITEMS = 50
 """Elements a ``for_each`` may fan out over (checked when the list is known)."""
 
-RESERVED_TOOL_NAMES = frozenset(
-    {"start_workflow", "get_workflow_status", "list_workflows", "cancel_workflow", "terminate_workflow"}
-)
-"""The workflow-management tools: never a workflow tool, never a task's ``tool``."""
 
 EXTENSION_FIELDS = ("when", "for_each", "max_parallelism", "retry", "timeout", "continue_on_error")
 """Task fields agentdown adds to the other runtime's plan."""

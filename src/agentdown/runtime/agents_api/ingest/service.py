@@ -117,6 +117,10 @@ class IngestService:
         # What ingestion opened (``agentdown worker`` closes only the store after this).
         await self.api.close_knowledge()
 
+    async def handle_delivered(self, message: QueueMessage) -> None:
+        """Ingest the file a host-delivered job names (Azure Functions); see :meth:`JobLoop.handle_delivered`."""
+        await self._jobs.handle_delivered(message)
+
     async def enqueue(self, store_id: str, file_id: str) -> None:
         await self.queue.send(json.dumps({"vector_store_id": store_id, "file_id": file_id}))
         self._jobs.wake()
@@ -137,7 +141,10 @@ class IngestService:
             await self._delete(message)
             return
         if taken.lease is None:
-            return  # a live worker has it; the job comes back after its visibility timeout
+            # A live worker has it: the job comes back after a lease. Hidden again explicitly, as
+            # a host that received it for us (Azure Functions) would otherwise delete it on return.
+            await self._hide(message)
+            return
         lease = taken.lease
         if message.dequeue_count > self.settings.max_attempts:
             with contextlib.suppress(LeaseLost):
@@ -163,6 +170,10 @@ class IngestService:
             except asyncio.CancelledError:
                 return message
 
+    async def _hide(self, message: QueueMessage) -> None:
+        with contextlib.suppress(QueueMessageLostError):
+            await self.queue.update_visibility(message, self.settings.lease_seconds)
+
     async def _delete(self, message: QueueMessage) -> None:
         with contextlib.suppress(QueueMessageLostError):
             await self.queue.delete(message)
@@ -170,11 +181,15 @@ class IngestService:
     async def _sweep(self) -> None:
         while True:
             try:
-                await self.api.vector_stores().sweep()
-                await self.requeue_orphans()
+                await self.sweep_once()
             except Exception as exc:
                 logger.warning("vector store sweep failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.settings.sweep_seconds)
+
+    async def sweep_once(self) -> None:
+        """One sweep: expired vector stores marked, orphaned files requeued (a timer function on Azure Functions)."""
+        await self.api.vector_stores().sweep()
+        await self.requeue_orphans()
 
     async def requeue_orphans(self) -> int:
         """New jobs for files in progress that no worker holds and whose job is overdue; how many."""

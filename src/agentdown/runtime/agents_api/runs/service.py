@@ -154,6 +154,10 @@ class RunService:
     async def aclose(self) -> None:
         await self._jobs.aclose()
 
+    async def handle_delivered(self, message: QueueMessage) -> None:
+        """Execute the run job a host delivered (Azure Functions); see :meth:`JobLoop.handle_delivered`."""
+        await self._jobs.handle_delivered(message)
+
     # --- creating runs ------------------------------------------------------------------------
 
     async def create(
@@ -572,7 +576,12 @@ class RunService:
                     or record.body.get("status") == "requires_action"
                 ):
                     await self._delete(message)
-                return  # held by a live worker: the job comes back after its visibility timeout
+                else:
+                    # Held by a live worker: the job comes back after a lease. Hidden again explicitly,
+                    # as a host that received it for us (Azure Functions) would otherwise delete it.
+                    with contextlib.suppress(QueueMessageLostError):
+                        await self.queue.update_visibility(message, self.settings.lease_seconds)
+                return
             visibility = asyncio.create_task(self._keep_hidden(message))
             try:
                 await self._execute(lease)

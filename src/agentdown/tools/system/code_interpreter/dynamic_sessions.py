@@ -17,9 +17,14 @@ import json
 import logging
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from agentdown.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")  # first used on a call: off the cold start
 
 from agentdown.messages import Content
 from agentdown.tools.system.code_interpreter.tool import PythonToolBase, error_result, hashed
