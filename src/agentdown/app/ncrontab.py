@@ -88,6 +88,11 @@ def _next_month(t: datetime) -> datetime:
     return t.replace(year=year, month=month, day=1, hour=0, minute=0, second=0)
 
 
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts '²' (which int() rejects) and other scripts' digits.
+    return text.isascii() and text.isdigit()
+
+
 def _parse(value: str, index: int, expression: str) -> list[int]:
     low, high = _LIMITS[index]
     names = _NAMES[index]
@@ -99,7 +104,7 @@ def _parse(value: str, index: int, expression: str) -> list[int]:
         found = names.get(text.upper())
         if found is not None:
             return found
-        if not text.isdigit():
+        if not _is_number(text):
             raise bad(f"{text!r} is not a number{' or a name' if names else ''}")
         result = int(text)
         if not low <= result <= high:
@@ -111,7 +116,7 @@ def _parse(value: str, index: int, expression: str) -> list[int]:
         base, slash, step_text = part.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _is_number(step_text) or int(step_text) == 0:
                 raise bad(f"step {step_text!r} must be a positive whole number")
             step = int(step_text)
         if base in ("*", "?"):

@@ -27,14 +27,14 @@ class SSEDecoder:
             self._buffer = lines.pop()
         events: list[tuple[str, str]] = []
         for line in lines:
-            self._line(line.rstrip(b"\r\n").decode("utf-8"), events)
+            self._line(_text(line), events)
         return events
 
     def close(self) -> list[tuple[str, str]]:
         """Events left when the stream ends without a final blank line."""
         events: list[tuple[str, str]] = []
         if self._buffer:
-            self._line(self._buffer.rstrip(b"\r\n").decode("utf-8"), events)
+            self._line(_text(self._buffer), events)
             self._buffer = b""
         self._line("", events)
         return events
@@ -55,6 +55,13 @@ class SSEDecoder:
             self._data.append(value)
         elif name == "event":
             self._event = value
+
+
+def _text(line: bytes) -> str:
+    # The SSE standard decodes with replacement: a model server's stray invalid byte must not
+    # abort the whole stream with a UnicodeDecodeError. Lines are whole, so a character is
+    # never split here.
+    return line.rstrip(b"\r\n").decode("utf-8", errors="replace")
 
 
 async def sse_data(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:

@@ -29,14 +29,26 @@ from agentdown.loop.events import (
 from agentdown.server.errors import client_message
 from agentdown.server.turns import refusal, result_summary
 
-__all__ = ["EventStream", "error_payload", "event_payload", "frame"]
+__all__ = ["EventStream", "checked_event", "error_payload", "event_payload", "frame"]
 
 logger = logging.getLogger("agentdown.server")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def frame(event: str, data: Mapping[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
+    """One frame; :class:`ValueError` for an event name that would break the framing."""
+    return f"event: {checked_event(event)}\ndata: {_dumps(data)}\n\n".encode()
+
+
+def checked_event(event: str) -> str:
+    """``event`` unchanged, or :class:`ValueError` if it holds a line break.
+
+    A CR or LF in the name would end the ``event:`` line and let the rest be read as
+    a field (``data:``) or a frame of its own; the JSON data is always one line.
+    """
+    if "\n" in event or "\r" in event:
+        raise ValueError(f"an SSE event name cannot contain a line break: {event!r}")
+    return event
 
 
 def event_payload(event: RunEvent, session_id: str) -> dict[str, Any] | None:

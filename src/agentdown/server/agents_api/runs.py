@@ -31,7 +31,7 @@ from agentdown.server.agents_api.http import Caller, agents_endpoint, caller_of,
 from agentdown.server.agents_api.paging import list_query, store_page
 from agentdown.server.agents_api.threads import require_thread
 from agentdown.server.context import ServerContext
-from agentdown.server.sse import EventStream
+from agentdown.server.sse import EventStream, checked_event
 
 __all__ = ["run_routes", "sse_frame"]
 
@@ -41,7 +41,7 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 def sse_frame(event: str, data: Any) -> bytes:
     """One frame as the SDK's parser reads it: an ``event:`` line, one ``data:`` line, LF only."""
-    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
+    return f"event: {checked_event(event)}\ndata: {_dumps(data)}\n\n".encode()
 
 
 def _event_stream(frames: Frames) -> EventStream:
