@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 
 _SHARED = {"suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 settings.register_profile(
-    "agentdown", derandomize=True, max_examples=150, deadline=2000, print_blob=True, **_SHARED
+    "agentdown", derandomize=True, max_examples=60, deadline=2000, print_blob=True, **_SHARED
 )
 settings.register_profile("deep", max_examples=3000, deadline=5000, **_SHARED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "agentdown"))

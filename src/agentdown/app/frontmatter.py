@@ -90,7 +90,14 @@ def parse_yaml(text: str, file: Path, first_line: int, problems: Problems) -> Ya
     Returns ``None`` (after adding a problem) when the text is not valid YAML. An
     empty document is ``None`` data.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks the characters as it is built: a control character raises here.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = first_line + len((text[: exc.position] + "x").splitlines()) - 1
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        problems.add(file, line, f"invalid YAML: unacceptable character {what}: {exc.reason}")
+        return None
     try:
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}

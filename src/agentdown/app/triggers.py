@@ -135,14 +135,15 @@ def normalize_schedule(schedule: str) -> str | None:
 
 def _cron_part_ok(part: str, low: int, high: int, names: dict[str, int]) -> bool:
     base, slash, step = part.partition("/")
-    if slash and not (step.isdigit() and int(step) > 0):
+    # ASCII digits only: str.isdigit() is also true for '²', which int() rejects.
+    if slash and not (step.isascii() and step.isdigit() and int(step) > 0):
         return False
     if base in ("*", "?"):
         return True
     bounds = base.split("-")
     if len(bounds) > 2 or not bounds[0]:
         return False
-    values = [names.get(b.upper(), int(b) if b.isdigit() else -1) for b in bounds]
+    values = [names.get(b.upper(), int(b) if b.isascii() and b.isdigit() else -1) for b in bounds]
     return all(low <= v <= high for v in values) and values == sorted(values)
 
 
