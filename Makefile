@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean local-model local-weights test-model
+.PHONY: run test lint typecheck bench soak clean local-model local-weights test-model
 
 $(BIN)/python:
 	@echo "make: $$(date +%T) creating $(VENV) with $(PYTHON)"
@@ -106,6 +106,10 @@ bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/workflows.py
 	$(BIN)/python bench/code_interpreter.py
 	$(BIN)/python bench/function_app_cold_start.py
+
+# Not part of `make test`: 30 minutes of mixed traffic per backend (README, "Soak test").
+soak: $(STAMP) $(AZURITE)
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),30) --backend $(or $(BACKEND),both)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
