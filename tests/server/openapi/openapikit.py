@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from graphapp import write_graph_app
-from serverkit import TOOLS, agent_md
+from serverkit import TOOLS, agent_md, live_server
 
 from agentdown.app.catalog import load_app
 from agentdown.runtime import Runner
@@ -84,3 +88,44 @@ def offline_app(app_dir: Path, settings: ServerSettings | None = None) -> Any:
     catalog = load_app(app_dir, model=ScriptedModel([]), environ={})
     runner = Runner(catalog, SqliteSessionStore(":memory:"))
     return create_app(catalog, runner, settings or ServerSettings(), environ={}, start_triggers=False)
+
+
+@contextlib.contextmanager
+def threaded_server(
+    app_dir: Path, settings: ServerSettings, environ: dict[str, str], chunk_delay: float = 0.0
+) -> Iterator[str]:
+    """:func:`live_server` (uvicorn on loopback, a fake model) on its own loop in a thread; its URL.
+
+    Schemathesis sends its requests synchronously, so the server cannot share the test's loop.
+    """
+    url: list[str] = []
+    failed: list[BaseException] = []
+    started, stop = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        async with live_server(app_dir, settings=settings, environ=environ, chunk_delay=chunk_delay) as live:
+            url.append(live.url)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="fuzzed-server", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failed or not url:
+        raise AssertionError(f"the server did not start: {failed}")
+    try:
+        yield url[0]
+    finally:
+        stop.set()
+        thread.join(60)
+        if failed:
+            raise failed[0]

@@ -20,7 +20,18 @@ from agentdown.app.spec import AgentSpec, HttpAuth, HttpTrigger
 from agentdown.server.agents_api.app import MOUNT_PATH
 from agentdown.server.auth import gate_level
 from agentdown.server.context import SESSION_HEADER, ServerContext
-from agentdown.server.openapi.table import AGENTS_API, CHAT, CORE, ERRORS, GRAPHS, MCP, OPENAI, Body, Op
+from agentdown.server.openapi.table import (
+    AGENTS_API,
+    CHAT,
+    CORE,
+    ERRORS,
+    GRAPHS,
+    MCP,
+    OPENAI,
+    SSE_EVENT,
+    Body,
+    Op,
+)
 from agentdown.server.routes import starlette_path
 from agentdown.server.schemas import ErrorAnswer
 from agentdown.version import __version__
@@ -209,19 +220,21 @@ class _Builder:
             elif op.media == "text/html":
                 answer = {"text/html": {"schema": {"type": "string"}}}
             if op.streams:
-                answer["text/event-stream"] = {
-                    "schema": {"type": "string", "description": "Server-sent events."}
-                }
+                answer["text/event-stream"] = {"schema": SSE_EVENT}
         responses: dict[str, Any] = {status: {"description": op.summary or "OK", "content": answer}}
         if family == "trigger":
             responses["202"] = {
                 "description": "The run waits for approvals or tool outputs (answer it through /chat).",
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
-        responses["default"] = {
-            "description": "An error.",
-            "content": {"application/json": {"schema": error}},
-        }
+        if family == "mcp":
+            # The MCP SDK answers protocol errors itself: JSON-RPC, or plain text without a type.
+            responses["default"] = {"description": "A JSON-RPC or HTTP error of the MCP transport."}
+        else:
+            responses["default"] = {
+                "description": "An error.",
+                "content": {"application/json": {"schema": error}},
+            }
         built: dict[str, Any] = {
             "operationId": op.id,
             "summary": op.summary or op.id,

@@ -57,7 +57,7 @@ from agentdown.server.schemas import (
     WorkflowList,
 )
 
-__all__ = ["AGENTS_API", "CHAT", "CORE", "GRAPHS", "MCP", "OPENAI", "Body", "Op", "Query"]
+__all__ = ["AGENTS_API", "CHAT", "CORE", "GRAPHS", "MCP", "OPENAI", "SSE_EVENT", "Body", "Op", "Query"]
 
 Body = type[BaseModel] | dict[str, Any]
 """A pydantic model, or a JSON Schema written out where no model parses the body."""
@@ -92,7 +92,12 @@ class Op:
 
 
 _OBJECT: dict[str, Any] = {"type": "object"}
-_STREAM: dict[str, Any] = {"type": "string", "description": "Server-sent events."}
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "One server-sent event (OpenAPI 3.1: the schema of an event stream is its events').",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+}
 _ID = {"type": "string"}
 _LIST = (
     Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
@@ -148,7 +153,7 @@ CHAT = (
         "chatstream",
         "Run one turn as server-sent events.",
         ChatRequest,
-        _STREAM,
+        SSE_EVENT,
         media="text/event-stream",
         session=True,
     ),

@@ -1,0 +1,87 @@
+"""Schemathesis over ``/openapi.json`` against a live server: no 500s, answers as documented.
+
+Every operation of the document gets a bounded number of generated requests (valid and
+invalid ones) with a fixed seed; ``make fuzz`` runs the same with more examples
+(``AGENTDOWN_FUZZ_EXAMPLES``). The app has a tool-using agent, trigger agents, MCP,
+graphs and the Agents API, its model the loopback fake model server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import seed as fixed_seed
+from openapikit import asgi_get, offline_app, threaded_server, write_full_app
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from agentdown.server import ServerSettings
+from agentdown.server.settings import Keys
+
+KEY = "fuzz-function-key-0123456789"
+EXAMPLES = int(os.environ.get("AGENTDOWN_FUZZ_EXAMPLES", "8"))
+SEED = int(os.environ.get("AGENTDOWN_FUZZ_SEED", "20261202"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+class _Unexpected(logging.Handler):
+    """Collects the server's "unexpected error" records: a 500 the status alone might hide."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def unexpected() -> Iterator[_Unexpected]:
+    handler = _Unexpected()
+    logger = logging.getLogger("agentdown")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+# The document comes from the app built offline (collection needs the operations); the
+# server fixture serves the same app folder and checks it publishes the same document.
+_APP_ROOT = tempfile.TemporaryDirectory(prefix="agentdown-fuzz-")
+_APP = write_full_app(Path(_APP_ROOT.name))
+_SETTINGS = ServerSettings(port=0, keys=Keys(function=(KEY,)))
+_DOCUMENT = asyncio.run(asgi_get(offline_app(_APP, _SETTINGS), "/openapi.json", {"x-functions-key": KEY}))[1]
+schema = schemathesis.openapi.from_dict(_DOCUMENT)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, unexpected: _Unexpected) -> Iterator[str]:
+    environ = {"AGENTDOWN_DATA_DIR": str(tmp_path_factory.mktemp("fuzz") / "data")}
+    with threaded_server(_APP, _SETTINGS, environ) as url:
+        served = requests.get(f"{url}/openapi.json", headers={"x-functions-key": KEY}, timeout=30)
+        assert served.status_code == 200 and served.json() == _DOCUMENT
+        yield url
+
+
+@pytest.mark.timeout(600)
+@schema.parametrize()
+@fixed_seed(SEED)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_every_operation(case: Any, server: str, unexpected: _Unexpected) -> None:
+    case.call_and_validate(base_url=server, headers={"x-functions-key": KEY}, checks=CHECKS, timeout=30)
+    assert [r.getMessage() for r in unexpected.records] == []
