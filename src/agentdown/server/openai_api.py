@@ -157,8 +157,6 @@ def _parse(body: dict[str, Any], agent: Agent) -> tuple[CompletionRequest, list[
             f"unsupported parameter(s): {', '.join(unknown)}; supported: {supported}",
             "unsupported_parameter",
         )
-    # Types next, against the model /openapi.json documents (a 400 naming the field).
-    asked = validated(CompletionRequest, body)
     if body.get("logprobs"):
         raise ApiError(
             400,
@@ -171,6 +169,8 @@ def _parse(body: dict[str, Any], agent: Agent) -> tuple[CompletionRequest, list[
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
         raise ApiError(400, "'messages' must be a non-empty list of message objects", "invalid_messages")
+    # Then the types, against the model /openapi.json documents (a 400 naming the field).
+    asked = validated(CompletionRequest, body)
     try:
         messages = messages_from_openai(raw)
     except (ValueError, TypeError, AttributeError) as exc:

@@ -42,8 +42,18 @@ def validated(model: type[Model], body: dict[str, Any]) -> Model:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _loc(first["loc"]) or "body"
+        errors = exc.errors()
+        first = errors[0]
+        # A union's failure is one error per member, their locs tagged with the member's type
+        # ("stop", "str"): the field is what the locs of the same field have in common.
+        loc = tuple(first["loc"])
+        for other in errors[1:]:
+            if other["loc"][:1] == loc[:1]:
+                same = 0
+                while same < min(len(loc), len(other["loc"])) and loc[same] == other["loc"][same]:
+                    same += 1
+                loc = loc[:same]
+        where = _loc(loc) or "body"
         raise ApiError(400, f"{where}: {first['msg']}", "invalid_request", extra={"param": where}) from None
 
 
