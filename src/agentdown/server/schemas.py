@@ -69,6 +69,9 @@ class _Open(BaseModel):
 class ChatRequest(_Open):
     """One of: a ``prompt``; ``approvals`` / ``tool_outputs`` for the pending turn; ``discard``."""
 
+    # Strict, as the handler's own parser (turns.parse_turn_request) is: "true" is not true.
+    model_config = ConfigDict(extra="allow", strict=True)
+
     prompt: str | None = Field(None, description="The user's message: a new turn of the session.")
     approvals: dict[str, bool] | None = Field(None, description="Call id -> approve (true) or deny.")
     tool_outputs: dict[str, Any] | None = Field(None, description="Call id -> the tool's result.")
