@@ -124,7 +124,7 @@ class CompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="The slug of an agent (see GET /v1/models).")
+    model: str = Field(min_length=1, description="The slug of an agent (see GET /v1/models).")
     messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool | None = None
     stream_options: StreamOptions | None = None

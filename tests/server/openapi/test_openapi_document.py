@@ -78,6 +78,9 @@ async def test_parameters_are_what_this_app_serves(tmp_path: Path) -> None:
     run = doc["paths"]["/api/projects/{project}/threads/{thread_id}/runs"]["post"]
     body = run["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert doc["components"]["schemas"][body]["required"] == ["assistant_id"]
+    # /v1 answers 400 for an empty model: the document says it is required and non-empty.
+    completion = doc["components"]["schemas"]["CompletionRequest"]
+    assert "model" in completion["required"] and completion["properties"]["model"]["minLength"] == 1
 
 
 async def _doc(tmp_path: Path, settings: ServerSettings | None = None) -> tuple[Any, dict[str, Any]]:
