@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench soak clean local-model local-weights test-model
+.PHONY: run test lint typecheck bench fuzz soak clean local-model local-weights test-model
 
 $(BIN)/python:
 	@echo "make: $$(date +%T) creating $(VENV) with $(PYTHON)"
@@ -94,6 +94,12 @@ $(EMBED_STAMP): $(STAMP) requirements/embeddings.txt
 
 test: lint typecheck $(AZURITE) test-model $(EMBED_STAMP)
 	AGENTDOWN_REQUIRE_LOCAL_MODEL=1 AGENTDOWN_LOCAL_BACKEND=$(LOCAL_BACKEND) $(BIN)/python -m pytest -q
+
+# Schemathesis over /openapi.json with every phase (coverage included) and more examples
+# than `make test` runs; AGENTDOWN_FUZZ_SEED=<n> for another fixed seed.
+fuzz: $(STAMP)
+	AGENTDOWN_FUZZ_EXAMPLES=$${AGENTDOWN_FUZZ_EXAMPLES:-40} AGENTDOWN_FUZZ_COVERAGE=1 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/server/openapi/test_fuzz_api.py
 
 bench: $(STAMP) $(AZURITE)
 	$(BIN)/python bench/overhead.py

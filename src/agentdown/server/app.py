@@ -32,6 +32,7 @@ from agentdown.server.errors import http_exception_handler, unexpected_error_han
 from agentdown.server.http_triggers import trigger_routes
 from agentdown.server.mcp_endpoint import McpEndpoint
 from agentdown.server.openai_api import openai_routes
+from agentdown.server.openapi import openapi_route
 from agentdown.server.settings import ServerSettings, is_loopback
 from agentdown.server.workflow_graphs import workflow_graph_routes
 from agentdown.server.workflows import workflow_routes
@@ -84,6 +85,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
+        openapi_route(ctx),
         # Before the agent routes, which are mounted under /api too.
         agents_api_mount(ctx, agents_api),
         *agent_routes,

@@ -91,6 +91,16 @@ class McpEndpoint:
         except ApiError as exc:
             await json_error(exc.status, exc.message, exc.code)(scope, receive, send)
             return
+        if scope["method"] != "POST":
+            # Stateless: no session to stream server messages of (GET) or to end (DELETE). The
+            # SDK would hold a GET open forever, one idle connection per request.
+            await json_error(
+                405,
+                "the MCP endpoint is stateless: send JSON-RPC requests with POST",
+                "method_not_allowed",
+                headers={"allow": "POST"},
+            )(scope, receive, send)
+            return
         scope.setdefault("state", {})[_CONN] = conn
         await self.manager.handle_request(scope, receive, send)
 

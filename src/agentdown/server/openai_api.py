@@ -36,6 +36,7 @@ from agentdown.models.wire_server import (
 from agentdown.server.auth import gate_level
 from agentdown.server.context import ServerContext
 from agentdown.server.errors import ApiError, Endpoint, client_message, read_json_object
+from agentdown.server.schemas import CompletionRequest, validated
 from agentdown.server.sse import EventStream, encode_frame
 
 __all__ = ["openai_routes"]
@@ -122,10 +123,10 @@ def openai_routes(ctx: ServerContext) -> list[Route]:
         body = await read_json_object(request, ctx.settings.max_body_bytes)
         spec = resolve(request, body.get("model"))
         agent = ctx.runner.agent(spec.slug)
-        messages, options = _parse(body, agent)
+        asked, messages, options = _parse(body, agent)
         completion_id = new_id("chatcmpl")
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if asked.stream:
+            include_usage = bool(asked.stream_options and asked.stream_options.include_usage)
             frames = _stream(agent, messages, options, spec.slug, completion_id, include_usage)
             return EventStream(frames)
         result = await agent.run(messages, options=options)
@@ -144,7 +145,7 @@ def openai_routes(ctx: ServerContext) -> list[Route]:
     ]
 
 
-def _parse(body: dict[str, Any], agent: Agent) -> tuple[list[Message], ChatOptions]:
+def _parse(body: dict[str, Any], agent: Agent) -> tuple[CompletionRequest, list[Message], ChatOptions]:
     for key, reason in _REFUSED.items():
         if body.get(key) not in (None, [], "none", "auto"):
             raise ApiError(400, reason, "unsupported_parameter", extra={"param": key})
@@ -168,6 +169,8 @@ def _parse(body: dict[str, Any], agent: Agent) -> tuple[list[Message], ChatOptio
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
         raise ApiError(400, "'messages' must be a non-empty list of message objects", "invalid_messages")
+    # Then the types, against the model /openapi.json documents (a 400 naming the field).
+    asked = validated(CompletionRequest, body)
     try:
         messages = messages_from_openai(raw)
     except (ValueError, TypeError, AttributeError) as exc:
@@ -176,7 +179,7 @@ def _parse(body: dict[str, Any], agent: Agent) -> tuple[list[Message], ChatOptio
         ) from None
     fields, extra = option_fields({k: v for k, v in body.items() if k in _OPTIONS and v is not None})
     options = dataclasses.replace(agent.options, **fields, extra_body={**agent.options.extra_body, **extra})
-    return messages, options
+    return asked, messages, options
 
 
 async def _stream(

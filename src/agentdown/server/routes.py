@@ -12,7 +12,7 @@ from agentdown.exceptions import ConfigurationError
 
 __all__ = ["RESERVED_PREFIXES", "starlette_path"]
 
-RESERVED_PREFIXES = ("agents", "v1", "mcp", "runtime", "healthz")
+RESERVED_PREFIXES = ("agents", "v1", "mcp", "runtime", "healthz", "openapi.json")
 """First path segments the server's own routes use; trigger routes may not start with them."""
 _PARAM = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -93,8 +93,9 @@ def parse_turn_request(body: dict[str, Any]) -> TurnRequest:
         return TurnRequest(discard=True)
     if not answers:
         return TurnRequest(prompt=_prompt(body))
-    approvals = body.get("approvals") or {}
-    outputs = body.get("tool_outputs") or {}
+    # null is "none"; any other non-object (false, [], "") is refused as ChatRequest refuses it.
+    approvals = {} if body.get("approvals") is None else body["approvals"]
+    outputs = {} if body.get("tool_outputs") is None else body["tool_outputs"]
     if not isinstance(approvals, dict) or not all(isinstance(v, bool) for v in approvals.values()):
         raise ApiError(400, '"approvals" must be an object of call id -> true/false', "invalid_request")
     if not isinstance(outputs, dict):

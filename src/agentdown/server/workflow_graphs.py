@@ -28,6 +28,7 @@ from agentdown.runtime.workflow_graphs.records import RUN, served
 from agentdown.server.agents_api.http import keyed
 from agentdown.server.context import ServerContext
 from agentdown.server.errors import STORE_RETRY_AFTER, ApiError, api_endpoint, read_json_object
+from agentdown.server.schemas import GraphRunCreate, GraphRunResponses, validated
 
 __all__ = ["workflow_graph_routes"]
 
@@ -81,12 +82,8 @@ def workflow_graph_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
     @guarded
     async def create(request: Request) -> Response:
         who = owner(request)
-        body = await read_json_object(request, limit)
-        if "input" not in body:
-            raise ApiError(
-                400, 'the body needs "input": the message for the start executor', "invalid_request"
-            )
-        run = await (await engine()).start(str(request.path_params["name"]), body["input"], who)
+        body = validated(GraphRunCreate, await read_json_object(request, limit))
+        run = await (await engine()).start(str(request.path_params["name"]), body.input, who)
         return JSONResponse({"id": run["id"], "status": run["status"]}, status_code=202)
 
     @guarded
@@ -107,11 +104,10 @@ def workflow_graph_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
     @guarded
     async def respond(request: Request) -> Response:
         who = owner(request)
-        body = await read_json_object(request, limit)
-        answers = body.get("responses")
-        if not isinstance(answers, dict) or not answers:
-            raise ApiError(400, 'the body needs "responses": {request_id: value, ...}', "invalid_request")
-        run = await (await engine()).respond(str(request.path_params["name"]), run_id(request), who, answers)
+        body = validated(GraphRunResponses, await read_json_object(request, limit))
+        run = await (await engine()).respond(
+            str(request.path_params["name"]), run_id(request), who, body.responses
+        )
         return JSONResponse({"id": run["id"], "status": run["status"]}, status_code=202)
 
     return [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,7 +55,11 @@ def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
         middleware=[Middleware(AgentsDoor, authorizer=ctx.authorizer, auth=door)],
         exception_handlers={HTTPException: not_routed},
     )
-    return Mount(MOUNT_PATH, app=inner)
+    mount = Mount(MOUNT_PATH, app=inner)
+    # Starlette's "{path}" of a mount stops at a newline; an id holding one (%0A) is still this
+    # API's to answer (its error shape), not a fall-through to the server's own 404.
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount
 
 
 class LazyAgentsStore:
