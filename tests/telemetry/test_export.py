@@ -124,6 +124,10 @@ async def test_azure_monitor_export_to_a_loopback_ingestion_endpoint(collector: 
             # Offline: no statsbeat to Microsoft's endpoints, no Azure VM metadata probe.
             APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
             OTEL_EXPERIMENTAL_RESOURCE_DETECTORS="otel",
+            # The distro's default sampler is rate-limited (a few traces/s), which may drop
+            # a span of this short run; every span is wanted here.
+            OTEL_TRACES_SAMPLER="microsoft.fixed_percentage",
+            OTEL_TRACES_SAMPLER_ARG="1.0",
         )
     )
     assert "Azure Monitor" in out
