@@ -12,16 +12,22 @@ that needs it at run time only writes::
 
 and the real import happens on the first attribute read (``aiohttp.ClientSession``, an
 ``except aiohttp.ClientError``). Top-level packages only: ``from x.y import z`` imports ``x``.
+
+A package that re-exports names from its submodules without importing them all up front
+binds ``__getattr__ = lazy_exports(__name__, {"Name": "submodule", ...})`` (PEP 562).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
-__all__ = ["lazy_module"]
+__all__ = ["lazy_exports", "lazy_module"]
 
 _lock = threading.Lock()
 
@@ -41,3 +47,23 @@ def lazy_module(name: str) -> ModuleType:
         sys.modules[name] = module
         loader.exec_module(module)
         return module
+
+
+def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package`` that imports each name's home on first use.
+
+    ``homes`` maps an exported name to the module defining it: a dotted absolute name
+    (``"agentdown.sessions.sqlite"``) or a submodule of ``package`` (``"sqlite"``). The value
+    is then bound in the package, so later reads are plain attribute lookups.
+    """
+    targets = {name: home if "." in home else f"{package}.{home}" for name, home in homes.items()}
+
+    def __getattr__(name: str) -> Any:
+        home = targets.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

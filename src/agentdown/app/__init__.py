@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentdown.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from agentdown.app.catalog import AgentCatalog, AppSummary, check_app, load_app
@@ -46,12 +48,6 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: importing one submodule (say agentdown.app.spec, for a type) must not pull in
-    # the whole loader and the agent, which CLI start-up time depends on.
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"agentdown.app.{home}"), name)
+# Lazy: importing one submodule (say agentdown.app.spec, for a type) must not pull in
+# the whole loader and the agent, which CLI start-up time depends on.
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -9,9 +9,9 @@ Stores: :class:`SqliteSessionStore` (the default), :class:`JsonlSessionStore` an
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agentdown.lazy import lazy_exports
 from agentdown.sessions.config import (
     StoreSettings,
     data_dir,
@@ -88,10 +88,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Stores load on first use: `import agentdown` should not pay for sqlite3 or the Azure SDK
-    # (an optional extra that takes a while to import).
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+# Stores load on first use: `import agentdown` should not pay for sqlite3 or the Azure SDK
+# (an optional extra that takes a while to import).
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -7,8 +7,9 @@ is a large share of a Functions cold start (see :mod:`agentdown.lazy`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentdown.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from agentdown.tools.system.openapi import (
@@ -52,8 +53,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
