@@ -112,7 +112,7 @@ def test_every_http_function_takes_the_extensions_types(streamed: Hosted) -> Non
         },
         {"direction": "OUT", "type": "http", "name": "$return"},
     ]
-    http_functions = [n for n in streamed.functions if streamed.is_http(n)]
+    http_functions = [n for n in streamed.functions if n and streamed.is_http(n)]
     assert "agent_main_builtin_chat" in http_functions and "agentdown_agents_api" in http_functions
     for name in http_functions:
         # The worker's own checks: it refuses an app mixing these with func.HttpRequest ones.
