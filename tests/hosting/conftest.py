@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+# As in a deployed app with agentdown[functions]: the worker's HTTP streams extension is
+# imported, so every created app's HTTP functions take its types (the worker's switch is
+# process-wide; the buffered fallback is tested in a fresh interpreter).
+import azurefunctions.extensions.http.fastapi  # type: ignore[import-untyped]  # noqa: F401
 import pytest
 from _hosting_kit import SAMPLE, Hosted
 

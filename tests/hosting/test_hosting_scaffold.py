@@ -25,6 +25,8 @@ def test_a_new_app_gets_everything(tmp_path: Path) -> None:
     assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
     settings = json.loads((target / "local.settings.json").read_text())
     assert settings["Values"]["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+    # Without it the Python worker (3.12 and earlier) serves no HTTP streams: chatstream buffers.
+    assert settings["Values"]["PYTHON_ENABLE_INIT_INDEXING"] == "1"
     assert "from agentdown.hosting import create_function_app" in (target / "function_app.py").read_text()
     assert "agentdown[functions" in (target / "requirements.txt").read_text()
 

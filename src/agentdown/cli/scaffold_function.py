@@ -163,6 +163,7 @@ APP_HOST_JSON = """\
 }
 """
 
+# agentdown[functions] brings azurefunctions-extensions-http-fastapi: chatstream streams.
 APP_REQUIREMENTS = "azure-functions\nagentdown[functions,azure]\n"
 
 LOCAL_SETTINGS = """\
@@ -170,7 +171,8 @@ LOCAL_SETTINGS = """\
   "IsEncrypted": false,
   "Values": {
     "FUNCTIONS_WORKER_RUNTIME": "python",
-    "AzureWebJobsStorage": "UseDevelopmentStorage=true"
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "PYTHON_ENABLE_INIT_INDEXING": "1"
   }
 }
 """

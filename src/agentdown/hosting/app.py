@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ from agentdown.hosting.jobs import has_graphs, register_job_functions
 from agentdown.hosting.mcp import register_mcp_tool
 from agentdown.hosting.queue_tools import register_queue_tools
 from agentdown.hosting.settings import app_root as resolve_app_root
-from agentdown.hosting.settings import max_dequeue_count
+from agentdown.hosting.settings import http_streaming, max_dequeue_count
 from agentdown.hosting.state import HostedApp
 from agentdown.hosting.triggers import register_trigger
 
@@ -80,7 +81,10 @@ def create_function_app(
     # host moves the job to the poison queue (the sweep would requeue a file left in progress).
     env.setdefault("AGENTDOWN_INGEST_MAX_ATTEMPTS", str(max(1, max_dequeue_count(root) - 1)))
     catalog = _load(root, env, model)
-    hosted = HostedApp(catalog, env)
+    streaming = http_streaming(env)
+    if streaming:
+        _check_streaming_settings(env)
+    hosted = HostedApp(catalog, env, http_streaming=streaming)
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     _check_routes(catalog.specs.values())
     names: list[str] = []
@@ -103,13 +107,24 @@ def create_function_app(
     names += register_queue_tools(app, hosted)
     app.agentdown = hosted  # type: ignore[attr-defined]  # tests and embedders close it
     logger.info(
-        "agentdown: %d function(s) for %d agent(s) of %s: %s",
+        "agentdown: %d function(s) for %d agent(s) of %s (HTTP %s): %s",
         len(names),
         len(catalog),
         root,
+        "streamed" if streaming else "buffered",
         ", ".join(names),
     )
     return app
+
+
+def _check_streaming_settings(env: Mapping[str, str]) -> None:
+    """The app imported the streaming extension itself: say so when the worker will not serve it."""
+    flag = env.get("PYTHON_ENABLE_INIT_INDEXING", "").strip().lower()
+    if flag not in ("1", "true") and sys.version_info < (3, 13):
+        logger.warning(
+            "agentdown: the HTTP streaming extension is imported but PYTHON_ENABLE_INIT_INDEXING is "
+            "not 1; the Python worker serves HTTP streams only with it (docs/azure-functions.md)"
+        )
 
 
 def _load(root: Path, env: Mapping[str, str], model: ChatModel | None) -> AgentCatalog:

@@ -16,11 +16,12 @@ API; its runs are executed by the queue function ``agentdown_runs``, see :mod:`.
 and, with ``workflows/`` graphs, ``agentdown_workflow_runs`` (``workflows/{name}/runs``
 and below).
 
-Every handler passes the ``func.HttpRequest`` to agentdown's own Starlette handlers through
-the package's ``AsgiMiddleware`` (the same code as ``agentdown serve``: body checks, pending
-turns, error shapes, SSE frames). The Python worker cannot stream a response without the
-``azurefunctions-extensions-http-fastapi`` extension, so ``chatstream`` answers the whole
-event stream as one ``text/event-stream`` body once the run ends.
+Every handler passes the request to agentdown's own Starlette handlers (the same code as
+``agentdown serve``: body checks, pending turns, error shapes, SSE frames). When the worker
+serves HTTP streams (``hosted.http_streaming``, see :mod:`.settings`) the handlers take the
+``azurefunctions-extensions-http-fastapi`` types and stream (:mod:`.http_v2`); otherwise
+they take ``func.HttpRequest`` through the package's ``AsgiMiddleware``, which buffers:
+``chatstream`` then answers the whole event stream as one body once the run ends.
 """
 
 # No `from __future__ import annotations` here: the Python worker reads the handlers'
@@ -60,6 +61,11 @@ def auth_level(auth: HttpAuth) -> func.AuthLevel:
 
 
 def _through_asgi(hosted: HostedApp, name: str) -> object:
+    if hosted.http_streaming:
+        from agentdown.hosting.http_v2 import asgi_handler
+
+        return asgi_handler(lambda: hosted.app, name)
+
     async def handler(req: func.HttpRequest) -> func.HttpResponse:
         response: func.HttpResponse = await hosted.asgi.handle_async(req)
         return response
@@ -69,6 +75,11 @@ def _through_asgi(hosted: HostedApp, name: str) -> object:
 
 
 def _chat_page(hosted: HostedApp, spec: AgentSpec) -> object:
+    if hosted.http_streaming:
+        from agentdown.hosting.http_v2 import chat_page_handler
+
+        return chat_page_handler(spec)
+
     def agent_chat_page(req: func.HttpRequest) -> func.HttpResponse:
         from agentdown.server.page import render_page
 

@@ -8,16 +8,30 @@ current directory (the worker's, which is the script root).
 that App Service Authentication sits in front: ``WEBSITE_AUTH_ENABLED=True`` (set by the
 platform), ``AZURE_FUNCTIONS_AGENTS_ENTRA_EASY_AUTH=true`` or
 ``AGENTDOWN_TRUST_CLIENT_PRINCIPAL=true``; otherwise entra agents answer 401.
+
+HTTP streaming (:mod:`.http_v2`) is on when the worker will serve it: the
+``azurefunctions-extensions-http-fastapi`` package is installed and the worker indexes at
+start-up (``PYTHON_ENABLE_INIT_INDEXING=1``, the default from Python 3.13), or the app's own
+code imported the extension already (the worker then hands every HTTP function its types).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["APP_ROOT_SETTINGS", "app_root", "max_dequeue_count", "trusts_client_principal"]
+__all__ = [
+    "APP_ROOT_SETTINGS",
+    "HTTP_EXTENSION",
+    "app_root",
+    "http_streaming",
+    "max_dequeue_count",
+    "trusts_client_principal",
+]
 
 APP_ROOT_SETTINGS = ("AZURE_FUNCTIONS_AGENTS_APP_ROOT", "AGENTDOWN_APP_ROOT", "AzureWebJobsScriptRoot")
 _TRUE = ("1", "true", "yes", "on")
@@ -59,3 +73,28 @@ def max_dequeue_count(root: Path) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0
         else DEFAULT_MAX_DEQUEUE_COUNT
     )
+
+
+HTTP_EXTENSION = "azurefunctions.extensions.http.fastapi"
+"""The worker's HTTP streams extension; importing it switches every HTTP function of the app."""
+
+
+def http_streaming(environ: Mapping[str, str]) -> bool:
+    """Whether the HTTP functions take the extension's FastAPI types (see the module docstring).
+
+    The worker's switch is app-wide and all-or-nothing: once the extension is imported while
+    indexing, it accepts only FastAPI-typed HTTP functions. Without init indexing (Python 3.12
+    and earlier) it would wait for requests its proxy never receives, so then the functions
+    stay on ``func.HttpRequest`` and the event stream is answered whole.
+    """
+    if HTTP_EXTENSION in sys.modules:
+        return True
+    flag = environ.get("PYTHON_ENABLE_INIT_INDEXING", "").strip().lower()
+    if flag in ("0", "false"):
+        return False
+    if flag not in ("1", "true") and sys.version_info < (3, 13):
+        return False
+    try:
+        return importlib.util.find_spec(HTTP_EXTENSION) is not None
+    except ModuleNotFoundError:  # the azurefunctions namespace itself is missing
+        return False

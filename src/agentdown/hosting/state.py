@@ -16,6 +16,7 @@ from agentdown.hosting.settings import trusts_client_principal
 
 if TYPE_CHECKING:
     import azure.functions as func
+    from starlette.types import ASGIApp
 
     from agentdown.runtime import Runner
     from agentdown.runtime.agents_api.context import AgentsApi
@@ -29,11 +30,16 @@ __all__ = ["HostedApp"]
 class HostedApp:
     """One app folder served by a ``FunctionApp``; every registered function shares it."""
 
-    def __init__(self, catalog: AgentCatalog, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, catalog: AgentCatalog, environ: Mapping[str, str], *, http_streaming: bool = False
+    ) -> None:
         self.catalog = catalog
         self.environ = environ
+        self.http_streaming = http_streaming
+        """HTTP functions take the worker's streaming types (:mod:`.http_v2`), not ``func.HttpRequest``."""
         self._runner: Runner | None = None
         self._context: ServerContext | None = None
+        self._app: ASGIApp | None = None
         self._asgi: func.AsgiMiddleware | None = None
         self._resources: Resources | None = None
         self._invokers: dict[str, Invoker] = {}
@@ -87,10 +93,9 @@ class HostedApp:
         return self._context
 
     @property
-    def asgi(self) -> func.AsgiMiddleware:
-        """agentdown's chat, HTTP-trigger and /v1 routes as one ASGI app, behind the package's adapter."""
-        if self._asgi is None:
-            import azure.functions as func
+    def app(self) -> ASGIApp:
+        """agentdown's chat, HTTP-trigger, workflow, Agents-API and /v1 routes as one ASGI app."""
+        if self._app is None:
             from starlette.applications import Starlette
             from starlette.exceptions import HTTPException
             from starlette.routing import BaseRoute, Mount
@@ -108,7 +113,7 @@ class HostedApp:
             routes: list[BaseRoute] = [agents_api_mount(ctx, self.agents_api), *chat_routes(ctx)]
             routes += [*workflow_routes(ctx), *trigger_routes(ctx), *openai_routes(ctx)]
             routes += workflow_graph_routes(ctx, self.agents_api)
-            app = Starlette(
+            self._app = Starlette(
                 # Also under /api/: host.json's default routePrefix, when an app keeps it.
                 routes=[*routes, Mount("/api", routes=routes)],
                 exception_handlers={
@@ -116,7 +121,15 @@ class HostedApp:
                     Exception: unexpected_error_handler,
                 },
             )
-            self._asgi = func.AsgiMiddleware(app)  # type: ignore[no-untyped-call]
+        return self._app
+
+    @property
+    def asgi(self) -> func.AsgiMiddleware:
+        """:attr:`app` behind the package's adapter, for functions taking ``func.HttpRequest``."""
+        if self._asgi is None:
+            import azure.functions as func
+
+            self._asgi = func.AsgiMiddleware(self.app)  # type: ignore[no-untyped-call]
         return self._asgi
 
     async def invoker(self, slug: str) -> Invoker:
