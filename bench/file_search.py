@@ -335,12 +335,66 @@ async def latency(size: int, root: Path, queries: int = 200, rounds: int = 3) ->
         index.lexical = "numpy"
         got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
         agree += want == got
-    await index.aclose()
     line = ", ".join(f"{m} p50 {pct(v, 0.5):.1f} / p95 {pct(v, 0.95):.1f} ms" for m, v in results.items())
     print(f"query latency at {size} chunks (built in {built:.0f} s, first search {loaded:.1f} s): {line}")
     print(
         f"  BM25 top 10 identical for numpy and FTS5 on {agree}/{len(texts)} queries; "
         f"process RSS {rss:.0f} MB after loading (postings {postings_mb:.0f} MB)"
+    )
+    await after_a_write(index, size, per_file, rng, texts)
+    await index.aclose()
+
+
+async def after_a_write(
+    index: StoreIndex, size: int, per_file: int, rng: random.Random, texts: list[str]
+) -> None:
+    """The first search after one more file (what every write used to cost: the BM25
+    postings rebuilt in full), then after removing one, with FTS5 checked again."""
+    index.lexical = "numpy"
+    firsts: dict[str, float] = {}
+    for n, mode in enumerate(("bm25", "bm25", "fused")):
+        chunks = [Chunk(i, filler_text(150, rng), 200) for i in range(per_file)]
+        t = time.perf_counter()
+        await index.add_file(f"more{n}", f"more{n}.txt", chunks)
+        written = time.perf_counter() - t
+        t = time.perf_counter()
+        await index.search(texts[n], max_results=10, mode=mode)  # type: ignore[arg-type]
+        firsts[f"{mode} #{n}"] = time.perf_counter() - t
+        print(
+            f"  +1 file of {per_file} chunks at {size}: add_file {written:.2f} s, "
+            f"first {mode} search after it {firsts[f'{mode} #{n}']:.3f} s"
+        )
+    t = time.perf_counter()
+    await index.remove_file("file1")
+    await index.search(texts[3], max_results=10, mode="bm25")
+    print(f"  -1 file at {size}: remove + first bm25 search {time.perf_counter() - t:.3f} s")
+    merge = getattr(index, "merge_postings", None)
+    if merge is not None:
+        t = time.perf_counter()
+        await merge()
+        merged = time.perf_counter() - t
+        lex = index._lex
+        lex.forget()
+        lex._main = None
+        t = time.perf_counter()
+        await index.search(texts[4], max_results=10, mode="bm25")
+        print(
+            f"  merge of the delta and dead rows {merged:.2f} s; cold load of the stored postings "
+            f"(a new process's first search) {time.perf_counter() - t:.3f} s"
+        )
+        lex.forget()
+        t = time.perf_counter()
+        await index._run(index._rebuild_postings)
+        print(f"  full rebuild of the postings from the chunks' text: {time.perf_counter() - t:.1f} s")
+    agree = 0
+    for text in texts:
+        index.lexical = "fts5"
+        want = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        index.lexical = "numpy"
+        got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        agree += want == got
+    print(
+        f"  after the adds and the removal: BM25 top 10 identical to FTS5's on {agree}/{len(texts)} queries"
     )
 
 

@@ -136,13 +136,13 @@ async def test_stale_or_damaged_postings_are_rebuilt(tmp_path: Path, damage: str
     if damage == "stamp":
         db.execute("UPDATE meta SET value = '0:3.0.0' WHERE key = 'lexical'")
     elif damage == "blob":
-        db.execute("UPDATE lex_files SET postings = substr(postings, 1, 30) WHERE file_id = 'file1'")
+        db.execute("UPDATE lex_docs SET postings = substr(postings, 1, 30) WHERE file_id = 'file1'")
     elif damage == "row":
-        db.execute("DELETE FROM lex_files WHERE file_id = 'file3'")
+        db.execute("DELETE FROM lex_docs WHERE file_id = 'file3'")
     elif damage == "term ids":
         db.execute("DELETE FROM lex_terms WHERE id > 3")
     else:  # an index written before the postings existed
-        db.execute("DROP TABLE lex_files")
+        db.execute("DROP TABLE lex_docs")
         db.execute("DROP TABLE lex_terms")
         db.execute("DELETE FROM meta WHERE key = 'lexical'")
     db.commit()

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agentdown.knowledge.base import Chunk, IndexedFile, KnowledgeError, SearchHit
 from agentdown.knowledge.fusion import RRF_K, bm25_score, fts_query, query_terms, rrf
-from agentdown.knowledge.lexical import LEXICAL_STAMP, TOKENIZE, FileTerms, Postings, file_terms, tokenizer
+from agentdown.knowledge.lexical import LEXICAL_STAMP, TOKENIZE, tokenizer
+from agentdown.knowledge.lexstore import SCHEMA as LEXICAL_SCHEMA
+from agentdown.knowledge.lexstore import LexicalStore, meta, snapshot, transaction
+from agentdown.knowledge.segments import Postings
 from agentdown.models.embeddings import Embedder
 
 if TYPE_CHECKING:
@@ -65,9 +67,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, model TEXT NOT NULL, vec BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS lex_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS lex_files (file_id TEXT PRIMARY KEY, postings BLOB NOT NULL);
 """
+_SCHEMA += LEXICAL_SCHEMA
 
 
 @dataclass
@@ -111,9 +112,9 @@ class StoreIndex:
         """The second thread's connection and the generation it was opened at."""
         self._lock = threading.Lock()
         self._closed = False
-        self._postings: Postings | None = None
-        self._terms: dict[str, int] | None = None
-        """lex_terms in memory, for writes (None: not loaded, or stale after a reopen)."""
+        self._lex = LexicalStore()
+        self._data_version: int | None = None
+        """SQLite's count of other connections' commits, last seen (see _notice_writes)."""
         self.lexical: LexicalEngine = "numpy"
         """Who scores BM25: our postings with numpy (default; FTS5 answers queries it
         cannot, see knowledge.lexical), or FTS5 itself (the bench compares them)."""
@@ -123,6 +124,10 @@ class StoreIndex:
         others remain); at 0.5 their IDF is ~0 in FTS5, so the ranking is unchanged."""
         self.candidates = 50
         """How many hits each retriever contributes to the fusion (at least 5x the results asked)."""
+        self.merge_fraction = 0.2
+        """A write merges the BM25 delta into the main segment once the delta and the dead
+        rows exceed this fraction of the main (and ``merge_min_rows``): see knowledge.segments."""
+        self.merge_min_rows = 5000
 
     @classmethod
     def open(cls, path: Path, embedder: Embedder | None) -> StoreIndex:
@@ -172,10 +177,9 @@ class StoreIndex:
     ) -> IndexedFile:
         db = self._db
         size = sum(len(c.text.encode("utf-8")) for c in chunks) + sum(len(b) for b in blobs or ())
-        terms = self._term_ids()
-        fresh: dict[str, int] = {}
+        fresh: dict[str, int] | None = None
         rowids: list[int] = []
-        with _transaction(db):  # readers see the old file or the new one, never half of it
+        with transaction(db):  # readers see the old file or the new one, never half of it
             self._delete(file_id)
             for i, chunk in enumerate(chunks):
                 cur = db.execute(
@@ -195,11 +199,11 @@ class StoreIndex:
                 "INSERT INTO files (file_id, filename, chunks, bytes) VALUES (?, ?, ?, ?)",
                 (file_id, filename, len(chunks), size),
             )
-            if terms is not None:
-                self._write_terms(file_id, rowids, [c.text for c in chunks], terms, fresh)
-        if terms is not None:
-            terms.update(fresh)  # only once committed: a rolled-back id must not be reused
+            # The delta's row is written with the chunks: a crash leaves both or neither.
+            fresh = self._lex.write_file(db, file_id, rowids, [c.text for c in chunks])
+        self._lex.committed(fresh)
         self._generation += 1
+        self._maybe_merge()
         return IndexedFile(file_id=file_id, chunks=len(chunks), usage_bytes=size)
 
     def _delete(self, file_id: str) -> None:
@@ -214,74 +218,53 @@ class StoreIndex:
         )
         db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
         db.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
-        db.execute("DELETE FROM lex_files WHERE file_id = ?", (file_id,))
+        self._lex.delete(db, file_id)
 
-    # -- our BM25 postings (knowledge.lexical) ----------------------------------------------
+    # -- our BM25 postings (knowledge.lexical, segments, lexstore) -----------------------------
 
-    def _term_ids(self) -> dict[str, int] | None:
-        """lex_terms, loaded once; ``None`` while the postings are stale (another stamp):
-        writes then skip them, and the next search rebuilds them all."""
-        if self._terms is None:
-            if _meta(self._db, "lexical") != LEXICAL_STAMP:
-                return None
-            self._terms = dict(self._db.execute("SELECT term, id FROM lex_terms"))
-        return self._terms
-
-    def _write_terms(
-        self, file_id: str, rowids: list[int], texts: list[str], terms: dict[str, int], fresh: dict[str, int]
-    ) -> None:
-        start = int(self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM lex_terms").fetchone()[0])
-        postings = file_terms(rowids, texts, terms, fresh, start)
-        self._db.executemany(
-            "INSERT INTO lex_terms (id, term) VALUES (?, ?)", [(i, t) for t, i in fresh.items()]
-        )
-        self._db.execute(
-            "INSERT INTO lex_files (file_id, postings) VALUES (?, ?)", (file_id, postings.encode())
-        )
+    @property
+    def _postings(self) -> Postings | None:
+        return self._lex.view
 
     def _load_postings(self) -> Postings:
-        """The postings of the current generation, rebuilt from the chunks' text when
-        they are stale or do not match the chunks (an older index, another SQLite, damage)."""
-        cached = self._postings
+        """The postings of the current generation: the cached view, brought up to date
+        (the delta's new files only), or rebuilt from the chunks' text when they are
+        stale or do not match the chunks (an older index, another SQLite, damage)."""
+        self._notice_writes()
+        cached = self._lex.view
         if cached is not None and cached.generation == self._generation:
             return cached
         try:
-            postings = self._read_postings()
+            with snapshot(self._db):
+                return self._lex.load(self._db, self._generation)
         except ValueError as exc:
             logger.warning("index %s: rebuilding its BM25 postings (%s)", self.path.name, exc)
-            self._rebuild_postings()
-            postings = self._read_postings()
-        self._postings = postings
-        return postings
-
-    def _read_postings(self) -> Postings:
-        if _meta(self._db, "lexical") != LEXICAL_STAMP:
-            raise ValueError("they were written by another version")
-        terms = dict(self._db.execute("SELECT term, id FROM lex_terms"))
-        files = [FileTerms.decode(blob) for (blob,) in self._db.execute("SELECT postings FROM lex_files")]
-        count, total = self._db.execute("SELECT count(*), COALESCE(SUM(id), 0) FROM chunks").fetchone()
-        if (
-            sum(len(f.chunk_ids) for f in files) != count
-            or sum(int(f.chunk_ids.sum()) for f in files) != total
-        ):
-            raise ValueError("they do not cover the chunks")
-        return Postings(files, terms, self._generation)
+        self._rebuild_postings()
+        with snapshot(self._db):
+            return self._lex.load(self._db, self._generation)
 
     def _rebuild_postings(self) -> None:
-        db = self._db
-        terms: dict[str, int] = {}
-        with _transaction(db):
-            db.execute("DELETE FROM lex_files")
-            db.execute("DELETE FROM lex_terms")
-            for (file_id,) in db.execute("SELECT file_id FROM files").fetchall():
-                rows = db.execute(
-                    "SELECT id, text FROM chunks WHERE file_id = ? ORDER BY id", (file_id,)
-                ).fetchall()
-                fresh: dict[str, int] = {}
-                self._write_terms(file_id, [r[0] for r in rows], [r[1] for r in rows], terms, fresh)
-                terms.update(fresh)
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lexical', ?)", (LEXICAL_STAMP,))
-        self._terms = terms
+        self._lex.rebuild(self._db, self._generation)
+
+    def _maybe_merge(self) -> None:
+        """After a write, within its lock (the shared index's lease included)."""
+        try:
+            if self._lex.wants_merge(self._db, self.merge_fraction, self.merge_min_rows):
+                self._lex.merge(self._db, self._generation)
+        except ValueError as exc:  # stale or damaged: the next search rebuilds them
+            logger.warning("index %s: BM25 postings not merged (%s)", self.path.name, exc)
+
+    async def merge_postings(self) -> bool:
+        """Merge the BM25 delta into the main segment now; ``False`` if there was nothing to do."""
+        return await self._commit(lambda: self._lex.merge(self._db, self._generation))
+
+    def _notice_writes(self) -> None:
+        """Another process's commit (SQLite's data_version moved) makes every cache stale."""
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            if self._data_version is not None:
+                self._generation += 1
+            self._data_version = int(version)
 
     def _numpy_bm25(self, query: str, limit: int) -> list[tuple[int, float]] | None:
         """BM25 from our postings; ``None`` when FTS5 must answer (a phrase in the query)."""
@@ -304,9 +287,10 @@ class StoreIndex:
         """Drop the file's chunks; nothing happens for a file not in the index."""
 
         def remove() -> None:
-            with _transaction(self._db):
+            with transaction(self._db):
                 self._delete(file_id)
             self._generation += 1
+            self._maybe_merge()
 
         await self._commit(remove)
 
@@ -339,8 +323,8 @@ class StoreIndex:
         self._db = _connect(self.path)
         self._generation += 1
         self._matrix = None
-        self._postings = None
-        self._terms = None
+        self._lex.forget()
+        self._data_version = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -380,6 +364,7 @@ class StoreIndex:
             assert self.embedder is not None
             (qvec,) = await self.embedder.embed([query])
         await self._before_read()
+        await self._run(self._notice_writes)
         want = max(self.candidates, 5 * max_results) if mode == "fused" else max_results
         semantic: list[tuple[int, float]] = []
         if qvec is None:
@@ -624,7 +609,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None:
             db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        if _meta(db, "lexical") is None and db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
+        if meta(db, "lexical") is None and db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
             # A new (or empty) index: its postings, none yet, are current. An older index
             # with chunks has no stamp, and its postings are built at its first search.
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lexical', ?)", (LEXICAL_STAMP,))
@@ -639,24 +624,6 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
-
-
-def _meta(db: sqlite3.Connection, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    # The connection is in autocommit mode (isolation_level=None), so the transaction is
-    # explicit; IMMEDIATE takes the write lock up front instead of failing at commit.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _blobs(vectors: list[list[float]]) -> list[bytes]:

@@ -14,11 +14,11 @@ Exactness, by construction rather than by imitation:
   with ``idf = log((N-n+0.5)/(n+0.5))`` clamped to 1e-6, k1 = 1.2, b = 0.75, summed in
   phrase order, in doubles; returned negated as ``bm25()`` does.
 * A query word that FTS5 would read as a phrase of several tokens (``foo_bar``) is not
-  scored here: :meth:`Postings.search` returns ``None`` and the caller asks FTS5.
+  scored here: ``Postings.search`` (knowledge.segments) returns ``None`` and the caller
+  asks FTS5.
 
-Persistence: each file's postings are one row of ``lex_files`` written in the same
-transaction as its chunks (a crash leaves both or neither); term ids are in
-``lex_terms``. The arrays in memory are rebuilt from those rows after a write.
+This module tokenizes and encodes one file's postings; knowledge.segments searches and
+merges them, knowledge.lexstore keeps them in the index's SQLite file.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["LEXICAL_STAMP", "TOKENIZE", "FileTerms", "Postings", "Tokenizer", "tokenizer"]
+__all__ = ["K1", "LEXICAL_STAMP", "TOKENIZE", "B", "FileTerms", "Tokenizer", "file_terms", "tokenizer"]
 
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 """The FTS5 tokenizer of the chunks table; the lexical index asks it for every token."""
-LEXICAL_STAMP = f"1:{sqlite3.sqlite_version}"
+LEXICAL_STAMP = f"2:{sqlite3.sqlite_version}"
 """Written in ``meta`` with the postings: another format or SQLite (whose stemmer could
 differ) means they are rebuilt from the chunks' text."""
 K1 = 1.2
@@ -201,80 +201,3 @@ def file_terms(
         np.asarray(terms, dtype=np.int32),
         np.asarray(tfs, dtype=np.uint32),
     )
-
-
-class Postings:
-    """The whole index's postings in CSR form: term id → (rows, tfs); rows → chunk ids."""
-
-    def __init__(self, files: Sequence[FileTerms], term_id: dict[str, int], generation: int) -> None:
-        import numpy as np
-
-        self.generation = generation
-        self.term_id = term_id
-        self.chunk_ids = (
-            np.concatenate([f.chunk_ids for f in files]) if files else np.zeros(0, dtype=np.int64)
-        )
-        self.lengths = np.concatenate([f.lengths for f in files]).astype(np.float64) if files else np.zeros(0)
-        counts = np.concatenate([f.counts for f in files]) if files else np.zeros(0, dtype=np.int32)
-        terms = np.concatenate([f.terms for f in files]) if files else np.zeros(0, dtype=np.int32)
-        tfs = np.concatenate([f.tfs for f in files]) if files else np.zeros(0, dtype=np.uint32)
-        rows = np.repeat(np.arange(len(self.chunk_ids), dtype=np.int32), counts)
-        order = np.argsort(terms, kind="stable")
-        self.rows = rows[order]
-        self.tfs = tfs[order].astype(np.uint16) if len(tfs) and int(tfs.max()) <= 0xFFFF else tfs[order]
-        width = max(term_id.values(), default=0) + 1
-        if len(terms) and (int(terms.min()) < 1 or int(terms.max()) >= width):
-            raise ValueError("postings name a term id that is not in lex_terms")
-        self.offsets = np.zeros(width + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms, minlength=width), out=self.offsets[1:])
-        self.total_rows = len(self.chunk_ids)
-        self.avgdl = float(self.lengths.sum()) / self.total_rows if self.total_rows else 0.0
-
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in (self.chunk_ids, self.lengths, self.rows, self.tfs, self.offsets)))
-
-    def doc_frequency(self, token: str) -> int:
-        tid = self.term_id.get(token)
-        return 0 if tid is None else int(self.offsets[tid + 1] - self.offsets[tid])
-
-    def search(self, phrases: Sequence[tuple[str, ...]], limit: int) -> list[tuple[int, float]] | None:
-        """The best ``limit`` (chunk id, ``bm25()``) of the OR of ``phrases``, best first,
-        ties by chunk id; ``None`` if a phrase has several tokens (FTS5 must answer)."""
-        import numpy as np
-
-        if any(len(p) > 1 for p in phrases):
-            return None
-        n_rows = self.total_rows
-        if not n_rows or limit < 1:
-            return []
-        scores = np.zeros(n_rows, dtype=np.float64)
-        norm = K1 * ((1 - B) + (B * self.lengths) / self.avgdl) if self.avgdl else None
-        touched = False
-        for phrase in phrases:
-            if not phrase:
-                continue  # a word FTS5 reads as no token matches nothing
-            tid = self.term_id.get(phrase[0])
-            if tid is None or tid + 1 >= len(self.offsets):
-                continue
-            lo, hi = int(self.offsets[tid]), int(self.offsets[tid + 1])
-            if lo == hi:
-                continue
-            rows = self.rows[lo:hi]
-            f = self.tfs[lo:hi].astype(np.float64)
-            n = hi - lo
-            idf = float(np.log((n_rows - n + 0.5) / (n + 0.5)))
-            if idf <= 0.0:
-                idf = 1e-6
-            assert norm is not None
-            scores[rows] += idf * ((f * (K1 + 1.0)) / (f + norm[rows]))
-            touched = True
-        if not touched:
-            return []
-        hit = np.flatnonzero(scores)
-        if len(hit) > limit:
-            # The limit-th best score; everything above it, and its ties, are kept.
-            kth = np.partition(scores[hit], len(hit) - limit)[len(hit) - limit]
-            hit = hit[scores[hit] >= kth]
-        ids = self.chunk_ids[hit]
-        order = np.lexsort((ids, -scores[hit]))[:limit]
-        return [(int(ids[i]), -float(scores[hit[i]])) for i in order]
