@@ -93,6 +93,15 @@ class Authorizer:
         what = "the master key" if level == "admin" else "a valid function key or the master key"
         raise ApiError(401, f"the key is not accepted here: this endpoint needs {what}", "unauthorized")
 
+    def admits_all(self, auth: HttpAuth) -> bool:
+        """Whether :meth:`require_agent` lets every request through for ``auth``.
+
+        So a hot path can skip building the request's view when there is nothing to check:
+        ``anonymous``, or any key mode while no key is configured (checks are off, as under
+        ``func start``). ``entra`` always checks (its principal scopes the caller's records).
+        """
+        return auth.mode != "entra" and (auth.mode == "anonymous" or not self.keys.configured)
+
     def require_agent(self, conn: HTTPConnection, auth: HttpAuth) -> str | None:
         """Check a request against an agent's ``http_auth``; returns the caller's principal, if known.
 

@@ -212,4 +212,5 @@ async def mutate(
 
 def public(body: Mapping[str, Any]) -> dict[str, Any]:
     """The served part of a body: without private (``_``) keys and without nulls."""
-    return {k: v for k, v in body.items() if not k.startswith("_") and v is not None}
+    # On every answer that carries a record: the cheaper test first, no method call per key.
+    return {k: v for k, v in body.items() if v is not None and k[:1] != "_"}

@@ -57,6 +57,9 @@ def _event_stream(frames: Frames) -> EventStream:
 
 def include_of(request: Request) -> list[str]:
     """The ``include[]`` query values (the SDK joins them with commas); a 400 for an unknown one."""
+    query: bytes = request.scope.get("query_string", b"")
+    if b"include" not in query and b"%" not in query:
+        return []  # not asked for: the query is not parsed (every run request passes here)
     values: list[str] = []
     for raw in request.query_params.getlist("include[]") + request.query_params.getlist("include"):
         for value in raw.split(","):
