@@ -8,9 +8,9 @@ that check every served body against them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from agentdown.runtime.agents_api.schemas import MessageCreate, ThreadCreate
 
@@ -66,6 +66,47 @@ class TruncationObject(_Tolerant):
     """How many of the thread's newest messages the model sees (``last_messages`` only)."""
 
 
+# What the validators below accept, for the document (the types alone say "any string or object").
+_TOOL_CHOICE = WithJsonSchema(
+    {
+        "anyOf": [
+            {"enum": ["auto", "none", "required"]},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["function", "connected_agent"]}},
+            },
+            {"type": "null"},
+        ]
+    }
+)
+_RESPONSE_FORMAT = WithJsonSchema(
+    {
+        "anyOf": [
+            {"enum": ["auto", "none"]},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["text", "json_object"]}},
+            },
+            {
+                "type": "object",
+                "required": ["type", "json_schema"],
+                "properties": {
+                    "type": {"const": "json_schema"},
+                    "json_schema": {
+                        "type": "object",
+                        "required": ["schema"],
+                        "properties": {"schema": {"type": "object"}},
+                    },
+                },
+            },
+            {"type": "null"},
+        ]
+    }
+)
+
+
 class _RunFields(_Tolerant):
     """What a run request may set; ``None`` means the assistant's value."""
 
@@ -84,8 +125,8 @@ class _RunFields(_Tolerant):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """Completion tokens the whole run may use; past it the run ends ``incomplete``."""
     truncation_strategy: TruncationObject | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: str | dict[str, Any] | None = None
+    tool_choice: Annotated[str | dict[str, Any] | None, _TOOL_CHOICE] = None
+    response_format: Annotated[str | dict[str, Any] | None, _RESPONSE_FORMAT] = None
     parallel_tool_calls: bool | None = None
     metadata: dict[str, str] | None = None
     stream: bool | None = False
