@@ -18,6 +18,7 @@ __all__ = [
     "ChatCompletion",
     "ChatRequest",
     "ChatStep",
+    "ChatStreamRequest",
     "Citation",
     "CompletionRequest",
     "ErrorAnswer",
@@ -119,6 +120,18 @@ class ChatRequest(_Open):
     approvals: dict[str, bool] | None = Field(None, description="Call id -> approve (true) or deny.")
     tool_outputs: dict[str, Any] | None = Field(None, description="Call id -> the tool's result.")
     discard: bool = Field(False, description="Close the pending turn without running its calls.")
+
+
+def _one_streamed_turn(schema: dict[str, Any]) -> None:
+    _one_turn(schema)
+    schema["anyOf"] = schema["anyOf"][:2]  # a discard is answered by /chat only
+    schema["properties"]["discard"] = {"const": False, "description": "Not here: send it to /chat."}
+
+
+class ChatStreamRequest(ChatRequest):
+    """``/chatstream``'s body: a ``prompt``, or the decisions of the pending turn."""
+
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_one_streamed_turn)
 
 
 class TurnUsage(_Open):

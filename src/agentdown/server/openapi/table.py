@@ -18,6 +18,7 @@ from agentdown.server.schemas import (
     ChatAnswer,
     ChatCompletion,
     ChatRequest,
+    ChatStreamRequest,
     CompletionRequest,
     ErrorAnswer,
     GraphRun,
@@ -113,7 +114,9 @@ _RPC: dict[str, Any] = {
     "required": ["jsonrpc", "method"],
     "properties": {
         "jsonrpc": {"const": "2.0"},
-        "id": {"type": ["string", "integer"]},
+        # The SDK answers a request whose id is neither (an object, a list) as a notification:
+        # 202, no answer. Documented is what a client must send to get one.
+        "id": {"description": "A string or an integer: the answer's id."},
         "method": {"type": "string"},
         "params": {"type": ["object", "null"]},
     },
@@ -140,7 +143,7 @@ CHAT = (
         "/agents/{slug}/chatstream",
         "chatstream",
         "Run one turn as server-sent events.",
-        ChatRequest,
+        ChatStreamRequest,
         SSE_EVENT,
         media="text/event-stream",
         session=True,

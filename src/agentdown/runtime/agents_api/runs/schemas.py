@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from agentdown.runtime.agents_api.schemas import MessageCreate, ThreadCreate
+from agentdown.runtime.agents_api.schemas import METADATA_SCHEMA, MessageCreate, ThreadCreate
 
 __all__ = [
     "RUN_STATUSES",
@@ -118,8 +118,8 @@ class _RunFields(_Tolerant):
     tools: list[dict[str, Any]] | None = None
     """Replaces the assistant's tools for this run."""
     tool_resources: dict[str, Any] | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
     max_prompt_tokens: int | None = Field(default=None, ge=256)
     """Prompt tokens the whole run may use; past it the run ends ``incomplete``."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -128,7 +128,9 @@ class _RunFields(_Tolerant):
     tool_choice: Annotated[str | dict[str, Any] | None, _TOOL_CHOICE] = None
     response_format: Annotated[str | dict[str, Any] | None, _RESPONSE_FORMAT] = None
     parallel_tool_calls: bool | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[
+        dict[str, str] | None, WithJsonSchema({"anyOf": [METADATA_SCHEMA, {"type": "null"}]})
+    ] = None
     stream: bool | None = False
 
     _metadata = field_validator("metadata")(_check_metadata)
@@ -171,7 +173,9 @@ class ThreadAndRunCreate(_RunFields):
 
 
 class RunUpdate(_Tolerant):
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[
+        dict[str, str] | None, WithJsonSchema({"anyOf": [METADATA_SCHEMA, {"type": "null"}]})
+    ] = None
 
     _metadata = field_validator("metadata")(_check_metadata)
 
