@@ -33,6 +33,7 @@ from agentdown.server.http_triggers import trigger_routes
 from agentdown.server.mcp_endpoint import McpEndpoint
 from agentdown.server.openai_api import openai_routes
 from agentdown.server.openapi import openapi_route
+from agentdown.server.resources import ResourceRouter, resource_app
 from agentdown.server.settings import ServerSettings, is_loopback
 from agentdown.server.workflow_graphs import workflow_graph_routes
 from agentdown.server.workflows import workflow_routes
@@ -94,7 +95,7 @@ def create_app(
         *workflow_graph_routes(ctx, agents_api),
     ]
     if settings.api_prefix:
-        routes.append(Mount(f"/{settings.api_prefix.strip('/')}", routes=agent_routes))
+        routes.append(Mount(f"/{settings.api_prefix.strip('/')}", app=ResourceRouter(agent_routes)))
 
     # Built now, so that bad trigger settings fail here rather than in the lifespan.
     triggers = _trigger_host(runner, environ) if start_triggers else None
@@ -129,8 +130,8 @@ def create_app(
     middleware = [Middleware(LoopbackHostGuard)] if is_loopback(settings.host) else []
     # Outermost: a request joins its caller's trace (traceparent) before anything else runs.
     middleware.insert(0, Middleware(TraceContextMiddleware))
-    app = Starlette(
-        routes=routes,
+    app = resource_app(
+        routes,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_error_handler},

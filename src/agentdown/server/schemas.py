@@ -15,18 +15,33 @@ from agentdown.server.errors import ApiError
 
 __all__ = [
     "ChatAnswer",
+    "ChatCompletion",
     "ChatRequest",
+    "ChatStep",
+    "ChatStreamRequest",
+    "Citation",
     "CompletionRequest",
     "ErrorAnswer",
+    "GraphRun",
     "GraphRunAccepted",
     "GraphRunCreate",
+    "GraphRunList",
     "GraphRunResponses",
     "Health",
     "HistoryAnswer",
+    "HistoryEntry",
     "ModelEntry",
     "ModelList",
     "OpenAIErrorAnswer",
+    "PendingCall",
+    "ResumeHint",
+    "StepToolCall",
+    "ToolCallRecord",
+    "TriggerPending",
+    "TurnSummary",
+    "TurnUsage",
     "WorkflowList",
+    "WorkflowView",
     "validated",
 ]
 
@@ -66,11 +81,40 @@ class _Open(BaseModel):
 # -- chat API ----------------------------------------------------------------------------------
 
 
+def _one_turn(schema: dict[str, Any]) -> None:
+    """The document's ChatRequest: exactly one of the three asks (a key sent as null still asks)."""
+    schema["properties"]["prompt"] = {
+        "type": "string",
+        "pattern": r"\S",
+        "description": "The user's message: a new turn of the session (not blank).",
+    }
+    absent = False  # JSON Schema: the key must not be there
+    schema["anyOf"] = [
+        {
+            "required": ["prompt"],
+            "properties": {"approvals": absent, "tool_outputs": absent, "discard": {"const": False}},
+        },
+        {
+            "anyOf": [{"required": ["approvals"]}, {"required": ["tool_outputs"]}],
+            "properties": {"prompt": absent, "discard": {"const": False}},
+        },
+        {
+            "required": ["discard"],
+            "properties": {
+                "discard": {"const": True},
+                "prompt": absent,
+                "approvals": absent,
+                "tool_outputs": absent,
+            },
+        },
+    ]
+
+
 class ChatRequest(_Open):
     """One of: a ``prompt``; ``approvals`` / ``tool_outputs`` for the pending turn; ``discard``."""
 
     # Strict, as the handler's own parser (turns.parse_turn_request) is: "true" is not true.
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_one_turn)
 
     prompt: str | None = Field(None, description="The user's message: a new turn of the session.")
     approvals: dict[str, bool] | None = Field(None, description="Call id -> approve (true) or deny.")
@@ -78,25 +122,150 @@ class ChatRequest(_Open):
     discard: bool = Field(False, description="Close the pending turn without running its calls.")
 
 
-class ChatAnswer(_Open):
-    """``/chat``'s answer (the Azure Functions agents runtime's fields, then agentdown's)."""
+def _one_streamed_turn(schema: dict[str, Any]) -> None:
+    _one_turn(schema)
+    schema["anyOf"] = schema["anyOf"][:2]  # a discard is answered by /chat only
+    schema["properties"]["discard"] = {"const": False, "description": "Not here: send it to /chat."}
+
+
+class ChatStreamRequest(ChatRequest):
+    """``/chatstream``'s body: a ``prompt``, or the decisions of the pending turn."""
+
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_one_streamed_turn)
+
+
+class TurnUsage(_Open):
+    """Tokens of a turn (or of one model call, in a step)."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    requests: int
+
+
+class ToolCallRecord(_Open):
+    """A tool call of the turn with the text the model read as its result (``None`` until it has one)."""
+
+    type: Literal["tool_start"] | None = Field(None, description="tool_start in /chat's tool_calls.")
+    tool_call_id: str
+    tool_name: str
+    arguments: Any = Field(description="The arguments the model gave (an object, or its raw text).")
+    result: str | None
+    is_error: bool | None = Field(None, description="Set (true) on a failed call.")
+
+
+class StepToolCall(_Open):
+    tool_call_id: str
+    tool_name: str
+    arguments: Any
+    result: str | None
+    is_error: bool
+    started_at: float | None = Field(description="Unix seconds; null for a call that never ran.")
+    duration: float | None
+
+
+class ChatStep(_Open):
+    """One model call and the tool calls it asked for (docs/chat-api.md, "Steps")."""
+
+    step_id: str
+    step_type: Literal["tool_calls", "message_creation"]
+    status: Literal["completed", "in_progress", "cancelled", "failed"]
+    started_at: float | None
+    completed_at: float | None = Field(description="Unix seconds; null while in progress.")
+    duration: float | None
+    model_duration: float | None
+    usage: TurnUsage
+    tool_calls: list[StepToolCall]
+
+
+class PendingCall(_Open):
+    """A call a paused turn waits on: an approval (true/false) or the tool's output."""
+
+    tool_call_id: str
+    tool_name: str
+    arguments: Any
+    kind: Literal["approval", "output"]
+
+
+class ResumeSend(_Open):
+    approvals: dict[str, bool] | None = None
+    tool_outputs: dict[str, Any] | None = None
+
+
+class ResumeHint(_Open):
+    """What to send back (to /chat, with the session) to resume the paused turn."""
 
     session_id: str
+    send: ResumeSend
+
+
+class Citation(_Open):
+    file_name: str | None = None
+    quote: str | None = None
+    file_id: str | None = None
+    marker: str | None = None
+
+
+class TurnSummary(_Open):
+    """What a turn's answer adds beyond the text: status, usage, and the calls it waits on."""
+
+    session_id: str
+    status: str | None = Field(
+        None, description="completed, requires_action (with pending and resume), incomplete; discarded."
+    )
+    usage: TurnUsage | None = None
+    citations: list[Citation] | None = None
+    pending: list[PendingCall] | None = Field(None, description="With requires_action.")
+    resume: ResumeHint | None = Field(None, description="With requires_action.")
+
+
+class ChatAnswer(TurnSummary):
+    """``/chat``'s answer (the Azure Functions agents runtime's fields, then agentdown's)."""
+
     response: str | None = None
     model: str | None = None
-    tool_calls: list[dict[str, Any]] = []
-    status: str | None = None
-    usage: dict[str, Any] | None = None
+    tool_calls: list[ToolCallRecord] = []
+    steps: list[ChatStep] | None = Field(None, description="The run inspector's record: one per model call.")
+    discarded: list[PendingCall] | None = Field(None, description="The calls a discard closed.")
+
+
+class HistoryEntry(_Open):
+    role: Literal["user", "assistant"]
+    text: str
+    tool_calls: list[ToolCallRecord] | None = None
+    citations: list[Citation] | None = None
 
 
 class HistoryAnswer(_Open):
     session_id: str | None = None
-    messages: list[dict[str, Any]]
+    messages: list[HistoryEntry]
     truncated: bool
+    pending: list[PendingCall] | None = Field(None, description="While a turn waits for decisions.")
+
+
+class TaskProgress(_Open):
+    id: str
+    type: str
+    status: str
+    attempts: int
+
+
+class WorkflowView(_Open):
+    """A planned workflow of the session (the Durable Functions status envelope, then agentdown's)."""
+
+    workflow_id: str
+    runtime_status: str
+    custom_status: Any = None
+    output: Any = Field(None, description="Once the run has ended.")
+    created_time: str
+    last_updated_time: str
+    agent: str
+    tasks: list[TaskProgress] | None = None
+    notification: Any = None
 
 
 class WorkflowList(_Open):
-    workflows: list[dict[str, Any]]
+    workflows: list[WorkflowView]
 
 
 class ErrorAnswer(_Open):
@@ -160,6 +329,34 @@ class ModelList(BaseModel):
     data: list[ModelEntry]
 
 
+class CompletionMessage(_Open):
+    role: Literal["assistant"]
+    content: str | None
+
+
+class CompletionChoice(_Open):
+    index: int
+    message: CompletionMessage
+    finish_reason: str | None
+
+
+class CompletionUsage(_Open):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(_Open):
+    """A non-streamed ``chat.completion`` (OpenAI's shape)."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage
+
+
 class OpenAIErrorDetail(BaseModel):
     message: str
     type: str
@@ -185,3 +382,27 @@ class GraphRunResponses(_Open):
 class GraphRunAccepted(_Open):
     id: str
     status: str
+
+
+class GraphRun(_Open):
+    """A run of a workflow graph (its public fields)."""
+
+    id: str
+    object: Literal["workflow.run"]
+    workflow: str
+    status: str
+    created_at: int
+    updated_at: int
+    iteration: int
+    pending_requests: list[Any]
+    outputs: list[Any]
+    error: Any = None
+
+
+class GraphRunList(_Open):
+    data: list[GraphRun]
+    has_more: bool
+
+
+class TriggerPending(TurnSummary):
+    """A trigger's run that waits for approvals or tool outputs (answer it through /chat)."""

@@ -22,8 +22,10 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     Tag,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -34,6 +36,7 @@ __all__ = [
     "MAX_METADATA_KEY",
     "MAX_METADATA_PAIRS",
     "MAX_METADATA_VALUE",
+    "METADATA_SCHEMA",
     "AssistantCreate",
     "AssistantObject",
     "AssistantUpdate",
@@ -88,7 +91,14 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": MAX_METADATA_PAIRS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY},
+    "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
+}
+"""What :func:`_check_metadata` accepts, for the document."""
+Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata), WithJsonSchema(METADATA_SCHEMA)]
 
 
 class _Request(BaseModel):
@@ -148,7 +158,9 @@ def _content_tag(value: Any) -> str | None:
 
 
 Content = Annotated[
-    Annotated[str, Tag("@str")] | Annotated[list[ContentBlock], Tag("@blocks")],
+    # Empty content is refused by messages.message_content (its own message); the document says so.
+    Annotated[str, Tag("@str"), WithJsonSchema({"type": "string", "minLength": 1})]
+    | Annotated[list[ContentBlock], Tag("@blocks"), Field(json_schema_extra={"minItems": 1})],
     Discriminator(
         _content_tag,
         custom_error_type="content_type",
@@ -166,7 +178,17 @@ class AttachmentTool(_Request):
     type: Literal["file_search", "code_interpreter"]
 
 
+def _file_attachment(schema: dict[str, Any]) -> None:
+    # What messages.py keeps: an uploaded file; a data_source attachment is refused (400).
+    schema["required"] = sorted({*schema.get("required", []), "file_id"})
+    schema["properties"]["file_id"] = {"type": "string"}
+    schema["properties"]["data_source"] = {"type": "null", "description": "Not supported."}
+    schema["properties"]["tools"]["minItems"] = 1
+
+
 class Attachment(_Request):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, json_schema_extra=_file_attachment)
+
     file_id: str | None = None
     data_source: DataSource | None = None
     tools: list[AttachmentTool]
@@ -187,10 +209,22 @@ class JsonSchemaFormat(_Request):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     description: str | None = None
     schema_: dict[str, Any] = Field(alias="schema")
-    strict: bool | None = None
+    strict: StrictBool | None = None
+
+
+def _schema_when_json_schema(schema: dict[str, Any]) -> None:
+    # _schema_given below, for the document.
+    schema["anyOf"] = [
+        {"properties": {"type": {"enum": ["text", "json_object"]}}},
+        {"required": ["json_schema"], "properties": {"json_schema": {"type": "object"}}},
+    ]
 
 
 class ResponseFormatObject(_Request):
+    model_config = ConfigDict(
+        extra="ignore", populate_by_name=True, json_schema_extra=_schema_when_json_schema
+    )
+
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None
 
@@ -220,8 +254,9 @@ class _AssistantFields(_Request):
     tools: Any = None
     """Checked by :func:`agentdown.runtime.agents_api.tooldefs.check_tool_definitions` (its own errors)."""
     tool_resources: dict[str, Any] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Strict: a JSON true is not 1.0 (an integer still is a number).
+    temperature: Annotated[float, Field(ge=0, le=2, strict=True)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1, strict=True)] | None = None
     response_format: ResponseFormat | None = None
     metadata: Metadata | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from agentdown.runtime.agents_api.schemas import Metadata
 
@@ -39,12 +39,47 @@ class ExpiresAfter(_Request):
 
 class DataSourceIn(_Request):
     uri: Annotated[str, Field(min_length=1, max_length=2048)]
-    type: Literal["uri_asset", "id_asset"]
+    # id_asset (an Azure ML data asset) parses, to be refused with a message saying what to do.
+    type: Annotated[Literal["uri_asset", "id_asset"], WithJsonSchema({"const": "uri_asset"})]
 
 
 class StoreConfiguration(_Request):
     data_sources: Annotated[list[DataSourceIn], Field(max_length=MAX_FILES_PER_REQUEST)] = []
 
+
+# What knowledge.Chunking.from_api accepts, for the document. The overlap may be up to half the
+# chunk size; documented is the half of the smallest, which every size takes.
+_CHUNKING = WithJsonSchema(
+    {
+        "anyOf": [
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"const": "auto"}},
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["type", "static"],
+                "properties": {
+                    "type": {"const": "static"},
+                    "static": {
+                        "type": "object",
+                        "required": ["max_chunk_size_tokens", "chunk_overlap_tokens"],
+                        "properties": {
+                            "max_chunk_size_tokens": {"type": "integer", "minimum": 100, "maximum": 4096},
+                            "chunk_overlap_tokens": {"type": "integer", "minimum": 0, "maximum": 50},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "additionalProperties": False,
+            },
+            {"type": "null"},
+        ]
+    }
+)
+Chunking = Annotated[dict[str, Any] | None, _CHUNKING]
 
 FileIds = Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=MAX_FILES_PER_REQUEST)]
 
@@ -54,7 +89,7 @@ class VectorStoreCreate(_Request):
     name: Annotated[str, Field(max_length=256)] | None = None
     configuration: StoreConfiguration | None = None
     expires_after: ExpiresAfter | None = None
-    chunking_strategy: dict[str, Any] | None = None
+    chunking_strategy: Chunking = None
     metadata: Metadata | None = None
 
 
@@ -69,10 +104,10 @@ class VectorStoreUpdate(_Request):
 class StoreFileCreate(_Request):
     file_id: Annotated[str, Field(max_length=128)] | None = None
     data_source: DataSourceIn | None = None
-    chunking_strategy: dict[str, Any] | None = None
+    chunking_strategy: Chunking = None
 
 
 class BatchCreate(_Request):
     file_ids: FileIds | None = None
     data_sources: Annotated[list[DataSourceIn], Field(max_length=MAX_FILES_PER_REQUEST)] | None = None
-    chunking_strategy: dict[str, Any] | None = None
+    chunking_strategy: Chunking = None

@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
@@ -32,6 +31,7 @@ from agentdown.server.agents_api.runs import run_routes
 from agentdown.server.agents_api.threads import thread_routes
 from agentdown.server.agents_api.vector_stores import vector_store_routes
 from agentdown.server.context import ServerContext
+from agentdown.server.resources import resource_app
 
 __all__ = ["MOUNT_PATH", "LazyAgentsStore", "agents_api_mount"]
 
@@ -50,8 +50,9 @@ def agents_api_mount(ctx: ServerContext, api: AgentsApi) -> Mount:
         *vector_store_routes(ctx, api),
     ]
     door = ctx.catalog.config.http_auth or HttpAuth()
-    inner = Starlette(
-        routes=routes,
+    # Its 405s name every method of the path (GET, POST and DELETE of /threads/{id}).
+    inner = resource_app(
+        routes,
         middleware=[Middleware(AgentsDoor, authorizer=ctx.authorizer, auth=door)],
         exception_handlers={HTTPException: not_routed},
     )

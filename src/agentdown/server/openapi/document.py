@@ -20,8 +20,8 @@ from agentdown.app.spec import AgentSpec, HttpAuth, HttpTrigger
 from agentdown.server.agents_api.app import MOUNT_PATH
 from agentdown.server.auth import gate_level
 from agentdown.server.context import SESSION_HEADER, ServerContext
+from agentdown.server.openapi.agents_table import AGENTS_API
 from agentdown.server.openapi.table import (
-    AGENTS_API,
     CHAT,
     CORE,
     ERRORS,
@@ -29,6 +29,7 @@ from agentdown.server.openapi.table import (
     MCP,
     OPENAI,
     SSE_EVENT,
+    TRIGGER_PENDING,
     Body,
     Op,
 )
@@ -177,18 +178,22 @@ class _Builder:
                 schema["enum"] = names
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
         for query in op.query:
-            param = {"name": query.name, "in": "query", "required": False, "schema": query.schema}
+            param = {"name": query.name, "in": "query", "required": query.required, "schema": query.schema}
             if query.description:
                 param["description"] = query.description
             params.append(param)
         if op.session:
+            required = op.session == "required"
+            # Surrounding blanks are stripped, and a blank header is no session at all.
+            ids = r"[A-Za-z0-9._-]{1,128}" if required else r"[A-Za-z0-9._-]{0,128}"
             params.append(
                 {
                     "name": SESSION_HEADER,
                     "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
-                    "description": "The session (the answer names it; send it back to continue).",
+                    "required": required,
+                    "schema": {"type": "string", "pattern": rf"^\s*{ids}\s*$"},
+                    "description": "The session (the answer names it; send it back to continue)."
+                    + ("" if required else " Blank or absent: a new session."),
                 }
             )
         return params
@@ -225,7 +230,7 @@ class _Builder:
         if family == "trigger":
             responses["202"] = {
                 "description": "The run waits for approvals or tool outputs (answer it through /chat).",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": self.ref(TRIGGER_PENDING, "serialization")}},
             }
         if family == "mcp":
             # The MCP SDK answers protocol errors itself: JSON-RPC, or plain text without a type.
@@ -244,7 +249,9 @@ class _Builder:
             "security": self.security(self.modes(family, op, extra)),
         }
         if request is not None:
-            built["requestBody"] = {"required": family != "trigger", "content": request}
+            # A trigger with an input_schema refuses a missing body; one without takes any.
+            needed = family != "trigger" or extra.input_schema is not None
+            built["requestBody"] = {"required": needed, "content": request}
         return built
 
 

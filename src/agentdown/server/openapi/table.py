@@ -13,51 +13,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from agentdown.runtime.agents_api.runs.schemas import (
-    RunCreate,
-    RunObject,
-    RunStepObject,
-    RunUpdate,
-    SubmitToolOutputs,
-    ThreadAndRunCreate,
-)
-from agentdown.runtime.agents_api.schemas import (
-    AssistantCreate,
-    AssistantObject,
-    AssistantUpdate,
-    DeletionStatus,
-    ErrorBody,
-    ListBody,
-    MessageCreate,
-    MessageObject,
-    MessageUpdate,
-    ThreadCreate,
-    ThreadObject,
-    ThreadUpdate,
-)
-from agentdown.runtime.agents_api.vector_stores_schemas import (
-    BatchCreate,
-    StoreFileCreate,
-    VectorStoreCreate,
-    VectorStoreUpdate,
-)
+from agentdown.runtime.agents_api.schemas import ErrorBody
 from agentdown.server.schemas import (
     ChatAnswer,
+    ChatCompletion,
     ChatRequest,
+    ChatStreamRequest,
     CompletionRequest,
     ErrorAnswer,
+    GraphRun,
     GraphRunAccepted,
     GraphRunCreate,
+    GraphRunList,
     GraphRunResponses,
     Health,
     HistoryAnswer,
     ModelEntry,
     ModelList,
     OpenAIErrorAnswer,
+    TriggerPending,
     WorkflowList,
+    WorkflowView,
 )
 
-__all__ = ["AGENTS_API", "CHAT", "CORE", "GRAPHS", "MCP", "OPENAI", "SSE_EVENT", "Body", "Op", "Query"]
+__all__ = ["CHAT", "CORE", "GRAPHS", "MCP", "OPENAI", "SSE_EVENT", "TRIGGER_PENDING", "Body", "Op", "Query"]
 
 Body = type[BaseModel] | dict[str, Any]
 """A pydantic model, or a JSON Schema written out where no model parses the body."""
@@ -69,6 +48,7 @@ class Query:
     name: str
     schema: dict[str, Any]
     description: str = ""
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,56 +64,67 @@ class Op:
     media: str = "application/json"
     status: int = 200
     query: tuple[Query, ...] = ()
-    session: bool = False
-    """Whether the ``x-ms-session-id`` header names the session."""
+    session: bool | Literal["required"] = False
+    """Whether the ``x-ms-session-id`` header names the session (``"required"``: it must)."""
     streams: bool = False
     """Whether the answer may be ``text/event-stream`` (``"stream": true`` or always)."""
     request_media: str = "application/json"
 
 
-_OBJECT: dict[str, Any] = {"type": "object"}
+_DOCUMENT: dict[str, Any] = {
+    "type": "object",
+    "description": "An OpenAPI 3.1 document.",
+    "required": ["openapi", "info", "paths", "components"],
+    "properties": {
+        "openapi": {"const": "3.1.0"},
+        "info": {
+            "type": "object",
+            "required": ["title", "version"],
+            "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+        },
+        "paths": {"type": "object", "additionalProperties": {"type": "object"}},
+        "components": {"type": "object", "additionalProperties": {"type": "object"}},
+    },
+}
+_RPC_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "description": "A JSON-RPC 2.0 response (the MCP SDK's): a result, or an error.",
+    "required": ["jsonrpc"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer", "null"]},
+        "result": {"type": "object"},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+        },
+    },
+}
+TRIGGER_PENDING = TriggerPending
+"""The 202 of an ``http_trigger`` agent whose run waits for approvals or tool outputs."""
 SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "description": "One server-sent event (OpenAPI 3.1: the schema of an event stream is its events').",
     "required": ["data"],
     "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
 }
-_ID = {"type": "string"}
-_LIST = (
-    Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-    Query("order", {"type": "string", "enum": ["asc", "desc"]}),
-    Query("after", _ID, "The id after which the page starts."),
-    Query("before", _ID, "The id before which the page ends."),
-)
-_INCLUDE = (
-    Query(
-        "include[]",
-        {"type": "string", "enum": ["step_details.tool_calls[*].file_search.results[*].content"]},
-    ),
-)
-_UPLOAD: dict[str, Any] = {
-    "type": "object",
-    "required": ["file", "purpose"],
-    "properties": {
-        "file": {"type": "string", "format": "binary"},
-        "purpose": {"type": "string", "enum": ["assistants", "assistants_output", "vision"]},
-        "filename": {"type": "string"},
-    },
-}
 _RPC: dict[str, Any] = {
     "type": "object",
     "required": ["jsonrpc", "method"],
     "properties": {
         "jsonrpc": {"const": "2.0"},
-        "id": {"type": ["string", "integer"]},
+        # The SDK answers a request whose id is neither (an object, a list) as a notification:
+        # 202, no answer. Documented is what a client must send to get one.
+        "id": {"description": "A string or an integer: the answer's id."},
         "method": {"type": "string"},
-        "params": {"type": "object"},
+        "params": {"type": ["object", "null"]},
     },
 }
 
 CORE = (
     Op("GET", "/healthz", "health", "Liveness: the version and the number of agents.", answer=Health),
-    Op("GET", "/openapi.json", "openapi", "This document.", answer=_OBJECT),
+    Op("GET", "/openapi.json", "openapi", "This document.", answer=_DOCUMENT),
 )
 
 CHAT = (
@@ -152,7 +143,7 @@ CHAT = (
         "/agents/{slug}/chatstream",
         "chatstream",
         "Run one turn as server-sent events.",
-        ChatRequest,
+        ChatStreamRequest,
         SSE_EVENT,
         media="text/event-stream",
         session=True,
@@ -178,9 +169,10 @@ CHAT = (
         "/agents/{slug}/workflow-status",
         "workflow_status",
         "One workflow of the session.",
-        answer=_OBJECT,
-        session=True,
-        query=(Query("workflow_id", {"type": "string", "minLength": 1}),),
+        answer=WorkflowView,
+        session="required",
+        # Blank is missing: the route strips it.
+        query=(Query("workflow_id", {"type": "string", "pattern": r"\S"}, required=True),),
     ),
 )
 
@@ -193,200 +185,11 @@ OPENAI = (
         "chat_completions",
         "Run the agent on the messages (stateless).",
         CompletionRequest,
-        _OBJECT,
+        ChatCompletion,
         streams=True,
     ),
 )
 
-
-def _crud(
-    base: str, name: str, create: Body, update: Body, answer: Body, key: str, query: tuple[Query, ...] = _LIST
-) -> tuple[Op, ...]:
-    one = f"{base}/{{{key}}}"
-    return (
-        Op("POST", base, f"create_{name}", f"Create a {name}.", create, answer),
-        Op("GET", base, f"list_{name}s", f"List {name}s.", answer=ListBody, query=query),
-        Op("GET", one, f"get_{name}", f"Get a {name}.", answer=answer),
-        Op("POST", one, f"update_{name}", f"Update a {name}.", update, answer),
-        Op("DELETE", one, f"delete_{name}", f"Delete a {name}.", answer=DeletionStatus),
-    )
-
-
-_RUNS = "/threads/{thread_id}/runs"
-_STORE = "/vector_stores/{vector_store_id}"
-AGENTS_API = (
-    *_crud("/assistants", "assistant", AssistantCreate, AssistantUpdate, AssistantObject, "id"),
-    Op(
-        "POST",
-        "/threads/runs",
-        "create_thread_and_run",
-        "Create a thread and run it.",
-        ThreadAndRunCreate,
-        RunObject,
-        streams=True,
-        query=_INCLUDE,
-    ),
-    *_crud("/threads", "thread", ThreadCreate, ThreadUpdate, ThreadObject, "thread_id"),
-    Op(
-        "POST",
-        "/threads/{thread_id}/messages",
-        "create_message",
-        "Add a message.",
-        MessageCreate,
-        MessageObject,
-    ),
-    Op(
-        "GET",
-        "/threads/{thread_id}/messages",
-        "list_messages",
-        "List messages.",
-        answer=ListBody,
-        query=(*_LIST, Query("run_id", _ID)),
-    ),
-    Op(
-        "GET",
-        "/threads/{thread_id}/messages/{message_id}",
-        "get_message",
-        "Get a message.",
-        answer=MessageObject,
-    ),
-    Op(
-        "POST",
-        "/threads/{thread_id}/messages/{message_id}",
-        "update_message",
-        "Update a message.",
-        MessageUpdate,
-        MessageObject,
-    ),
-    Op("POST", _RUNS, "create_run", "Start a run.", RunCreate, RunObject, streams=True, query=_INCLUDE),
-    Op("GET", _RUNS, "list_runs", "List runs.", answer=ListBody, query=_LIST),
-    Op("GET", _RUNS + "/{run_id}", "get_run", "Get a run.", answer=RunObject),
-    Op("POST", _RUNS + "/{run_id}", "update_run", "Update a run's metadata.", RunUpdate, RunObject),
-    Op(
-        "POST",
-        _RUNS + "/{run_id}/submit_tool_outputs",
-        "submit_tool_outputs",
-        "Answer a run's tool calls.",
-        SubmitToolOutputs,
-        RunObject,
-        streams=True,
-    ),
-    Op("POST", _RUNS + "/{run_id}/cancel", "cancel_run", "Cancel a run.", answer=RunObject),
-    Op(
-        "GET",
-        _RUNS + "/{run_id}/steps",
-        "list_run_steps",
-        "List a run's steps.",
-        answer=ListBody,
-        query=(*_LIST, *_INCLUDE),
-    ),
-    Op(
-        "GET",
-        _RUNS + "/{run_id}/steps/{step_id}",
-        "get_run_step",
-        "Get a run step.",
-        answer=RunStepObject,
-        query=_INCLUDE,
-    ),
-    Op(
-        "POST",
-        "/files",
-        "upload_file",
-        "Upload a file.",
-        _UPLOAD,
-        _OBJECT,
-        request_media="multipart/form-data",
-    ),
-    Op(
-        "GET",
-        "/files",
-        "list_files",
-        "List files.",
-        answer=_OBJECT,
-        query=(Query("purpose", {"type": "string"}),),
-    ),
-    Op("GET", "/files/{file_id}", "get_file", "Get a file.", answer=_OBJECT),
-    Op("DELETE", "/files/{file_id}", "delete_file", "Delete a file.", answer=DeletionStatus),
-    Op(
-        "GET",
-        "/files/{file_id}/content",
-        "get_file_content",
-        "A file's bytes.",
-        media="application/octet-stream",
-        answer={"type": "string", "format": "binary"},
-    ),
-    Op("POST", "/vector_stores", "create_vector_store", "Create a vector store.", VectorStoreCreate, _OBJECT),
-    Op("GET", "/vector_stores", "list_vector_stores", "List vector stores.", answer=ListBody, query=_LIST),
-    Op("GET", _STORE, "get_vector_store", "Get a vector store.", answer=_OBJECT),
-    Op("POST", _STORE, "update_vector_store", "Update a vector store.", VectorStoreUpdate, _OBJECT),
-    Op("DELETE", _STORE, "delete_vector_store", "Delete a vector store.", answer=DeletionStatus),
-    Op(
-        "POST",
-        _STORE + "/files",
-        "create_vector_store_file",
-        "Add a file to a vector store.",
-        StoreFileCreate,
-        _OBJECT,
-    ),
-    Op(
-        "GET",
-        _STORE + "/files",
-        "list_vector_store_files",
-        "List a vector store's files.",
-        answer=ListBody,
-        query=(
-            *_LIST,
-            Query("filter", {"type": "string", "enum": ["in_progress", "completed", "failed", "cancelled"]}),
-        ),
-    ),
-    Op(
-        "GET",
-        _STORE + "/files/{file_id}",
-        "get_vector_store_file",
-        "Get a vector store file.",
-        answer=_OBJECT,
-    ),
-    Op(
-        "DELETE",
-        _STORE + "/files/{file_id}",
-        "delete_vector_store_file",
-        "Remove a file from a vector store.",
-        answer=DeletionStatus,
-    ),
-    Op(
-        "POST",
-        _STORE + "/file_batches",
-        "create_vector_store_file_batch",
-        "Add files to a vector store.",
-        BatchCreate,
-        _OBJECT,
-    ),
-    Op(
-        "GET",
-        _STORE + "/file_batches/{batch_id}",
-        "get_vector_store_file_batch",
-        "Get a file batch.",
-        answer=_OBJECT,
-    ),
-    Op(
-        "POST",
-        _STORE + "/file_batches/{batch_id}/cancel",
-        "cancel_vector_store_file_batch",
-        "Cancel a file batch.",
-        answer=_OBJECT,
-    ),
-    Op(
-        "GET",
-        _STORE + "/file_batches/{batch_id}/files",
-        "list_vector_store_file_batch_files",
-        "List a file batch's files.",
-        answer=ListBody,
-        query=(
-            *_LIST,
-            Query("filter", {"type": "string", "enum": ["in_progress", "completed", "failed", "cancelled"]}),
-        ),
-    ),
-)
 
 GRAPHS = (
     Op(
@@ -399,9 +202,13 @@ GRAPHS = (
         status=202,
     ),
     Op(
-        "GET", "/workflows/{name}/runs", "list_graph_runs", "The caller's runs, newest first.", answer=_OBJECT
+        "GET",
+        "/workflows/{name}/runs",
+        "list_graph_runs",
+        "The caller's runs, newest first.",
+        answer=GraphRunList,
     ),
-    Op("GET", "/workflows/{name}/runs/{run_id}", "get_graph_run", "One run.", answer=_OBJECT),
+    Op("GET", "/workflows/{name}/runs/{run_id}", "get_graph_run", "One run.", answer=GraphRun),
     Op(
         "POST",
         "/workflows/{name}/runs/{run_id}/responses",
@@ -420,7 +227,7 @@ MCP = tuple(
         f"mcp{suffix}",
         "MCP streamable HTTP (JSON-RPC; each agent is a tool).",
         _RPC,
-        _OBJECT,
+        _RPC_ANSWER,
         streams=True,
     )
     for path, suffix in (("/mcp", ""), ("/runtime/webhooks/mcp", "_webhook"))

@@ -8,11 +8,11 @@ that check every served body against them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from agentdown.runtime.agents_api.schemas import MessageCreate, ThreadCreate
+from agentdown.runtime.agents_api.schemas import METADATA_SCHEMA, MessageCreate, ThreadCreate
 
 __all__ = [
     "RUN_STATUSES",
@@ -66,6 +66,47 @@ class TruncationObject(_Tolerant):
     """How many of the thread's newest messages the model sees (``last_messages`` only)."""
 
 
+# What the validators below accept, for the document (the types alone say "any string or object").
+_TOOL_CHOICE = WithJsonSchema(
+    {
+        "anyOf": [
+            {"enum": ["auto", "none", "required"]},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["function", "connected_agent"]}},
+            },
+            {"type": "null"},
+        ]
+    }
+)
+_RESPONSE_FORMAT = WithJsonSchema(
+    {
+        "anyOf": [
+            {"enum": ["auto", "none"]},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["text", "json_object"]}},
+            },
+            {
+                "type": "object",
+                "required": ["type", "json_schema"],
+                "properties": {
+                    "type": {"const": "json_schema"},
+                    "json_schema": {
+                        "type": "object",
+                        "required": ["schema"],
+                        "properties": {"schema": {"type": "object"}},
+                    },
+                },
+            },
+            {"type": "null"},
+        ]
+    }
+)
+
+
 class _RunFields(_Tolerant):
     """What a run request may set; ``None`` means the assistant's value."""
 
@@ -77,17 +118,19 @@ class _RunFields(_Tolerant):
     tools: list[dict[str, Any]] | None = None
     """Replaces the assistant's tools for this run."""
     tool_resources: dict[str, Any] | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
     max_prompt_tokens: int | None = Field(default=None, ge=256)
     """Prompt tokens the whole run may use; past it the run ends ``incomplete``."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """Completion tokens the whole run may use; past it the run ends ``incomplete``."""
     truncation_strategy: TruncationObject | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: str | dict[str, Any] | None = None
+    tool_choice: Annotated[str | dict[str, Any] | None, _TOOL_CHOICE] = None
+    response_format: Annotated[str | dict[str, Any] | None, _RESPONSE_FORMAT] = None
     parallel_tool_calls: bool | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[
+        dict[str, str] | None, WithJsonSchema({"anyOf": [METADATA_SCHEMA, {"type": "null"}]})
+    ] = None
     stream: bool | None = False
 
     _metadata = field_validator("metadata")(_check_metadata)
@@ -130,7 +173,9 @@ class ThreadAndRunCreate(_RunFields):
 
 
 class RunUpdate(_Tolerant):
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[
+        dict[str, str] | None, WithJsonSchema({"anyOf": [METADATA_SCHEMA, {"type": "null"}]})
+    ] = None
 
     _metadata = field_validator("metadata")(_check_metadata)
 
