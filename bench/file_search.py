@@ -297,6 +297,18 @@ async def projection_recall(index: StoreIndex, embedder: Embedder, rng: random.R
 # -- latency --------------------------------------------------------------------------------------
 
 
+async def _bm25_agreement(index: StoreIndex, texts: list[str]) -> int:
+    """On how many of ``texts`` our BM25 and FTS5's give the same top 10."""
+    agree = 0
+    for text in texts:
+        index.lexical = "fts5"
+        want = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        index.lexical = "numpy"
+        got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
+        agree += want == got
+    return agree
+
+
 async def latency(size: int, root: Path, queries: int = 200, rounds: int = 3) -> None:
     rng = random.Random(size)
     embedder = RandomEmbedder()
@@ -328,13 +340,7 @@ async def latency(size: int, root: Path, queries: int = 200, rounds: int = 3) ->
                     t = time.perf_counter()
                     await index.search(text, max_results=10, mode=mode)  # type: ignore[arg-type]
                     times.append((time.perf_counter() - t) * 1000)
-    agree = 0
-    for text in texts:
-        index.lexical = "fts5"
-        want = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
-        index.lexical = "numpy"
-        got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
-        agree += want == got
+    agree = await _bm25_agreement(index, texts)
     line = ", ".join(f"{m} p50 {pct(v, 0.5):.1f} / p95 {pct(v, 0.95):.1f} ms" for m, v in results.items())
     print(f"query latency at {size} chunks (built in {built:.0f} s, first search {loaded:.1f} s): {line}")
     print(
@@ -386,13 +392,7 @@ async def after_a_write(
         t = time.perf_counter()
         await index._run(index._rebuild_postings)
         print(f"  full rebuild of the postings from the chunks' text: {time.perf_counter() - t:.1f} s")
-    agree = 0
-    for text in texts:
-        index.lexical = "fts5"
-        want = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
-        index.lexical = "numpy"
-        got = [(h.file_id, h.chunk_index) for h in await index.search(text, max_results=10, mode="bm25")]
-        agree += want == got
+    agree = await _bm25_agreement(index, texts)
     print(
         f"  after the adds and the removal: BM25 top 10 identical to FTS5's on {agree}/{len(texts)} queries"
     )
