@@ -13,8 +13,9 @@ Why this shape:
 * ``where`` runs in SQL (``json_type`` / ``json_extract`` on the body), so a filtered
   page still reads only as far as it needs.
 * Opening, WAL, busy waits and the one database thread come from
-  :class:`~agentdown.sessions.sqlitedb.SqliteDatabase`; every SQLite error, "busy"
-  after its retries included, reaches callers as :class:`AgentsStoreError`.
+  :class:`~agentdown.sessions.sqlitedb.SqliteDatabase`; every SQLite error reaches
+  callers as :class:`AgentsStoreError`, "busy" or "locked" after its retries as
+  :class:`StoreUnavailableError` (contention: nothing was written, try again later).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import builtins
 import json
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from agentdown.runtime.agents_api._records import (
     Scalar,
@@ -42,11 +43,14 @@ from agentdown.runtime.agents_api.store import (
     Page,
     Record,
     RecordExistsError,
+    StoreUnavailableError,
     Write,
 )
-from agentdown.sessions.sqlitedb import SqliteDatabase, immediate
+from agentdown.sessions.sqlitedb import SqliteDatabase, immediate, is_busy
 
 __all__ = ["SqliteAgentsStore"]
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentdown_agents_records (
@@ -126,15 +130,23 @@ class SqliteAgentsStore:
     def describe(self) -> str:
         return f"SQLite ({self.path})"
 
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await self._db.call(fn, *args)
+        except AgentsStoreError as exc:
+            if type(exc) is AgentsStoreError and exc.__cause__ is not None and is_busy(exc.__cause__):
+                raise StoreUnavailableError(str(exc)) from exc.__cause__
+            raise
+
     async def create(self, kind: str, parent: str, id: str, body: dict[str, Any]) -> Record:
         check_key(kind, parent, id)
         text = encode_body(kind, id, body)
-        seq = await self._db.call(self._create, kind, parent, id, text)
+        seq = await self._call(self._create, kind, parent, id, text)
         return Record(kind, parent, id, json.loads(text), _etag(seq, 1))
 
     async def get(self, kind: str, parent: str, id: str) -> Record | None:
         check_key(kind, parent, id)
-        return await self._db.call(self._get, kind, parent, id)
+        return await self._call(self._get, kind, parent, id)
 
     async def replace(self, record: Record, body: dict[str, Any]) -> Record:
         check_key(record.kind, record.parent, record.id)
@@ -145,7 +157,7 @@ class SqliteAgentsStore:
                 f"{record.kind} {record.id}: {record.etag!r} is not an ETag of this store"
             )
         seq, version = parsed
-        await self._db.call(self._replace, record, seq, version, text)
+        await self._call(self._replace, record, seq, version, text)
         return Record(record.kind, record.parent, record.id, json.loads(text), _etag(seq, version + 1))
 
     async def write(self, ops: Sequence[Write]) -> builtins.list[Record]:
@@ -163,15 +175,15 @@ class SqliteAgentsStore:
                         f"{record.kind} {record.id}: {record.etag!r} is not an ETag of this store"
                     )
                 prepared.append((op, encode_body(record.kind, record.id, op.body), parsed))
-        return await self._db.call(self._write, prepared)
+        return await self._call(self._write, prepared)
 
     async def delete(self, kind: str, parent: str, id: str) -> bool:
         check_key(kind, parent, id)
-        return await self._db.call(self._delete, kind, parent, id)
+        return await self._call(self._delete, kind, parent, id)
 
     async def delete_children(self, kind: str, parent: str) -> int:
         check_key(kind, parent, "-")
-        return await self._db.call(self._delete_children, kind, parent)
+        return await self._call(self._delete_children, kind, parent)
 
     async def list(
         self,
@@ -187,7 +199,7 @@ class SqliteAgentsStore:
         check_key(kind, parent, "-")
         check_list_args(limit, order)
         filters = check_where(where)
-        return await self._db.call(self._list, kind, parent, limit, order, after, before, filters)
+        return await self._call(self._list, kind, parent, limit, order, after, before, filters)
 
     async def aclose(self) -> None:
         await self._db.aclose()

@@ -35,6 +35,7 @@ __all__ = [
     "Record",
     "RecordExistsError",
     "Replace",
+    "StoreUnavailableError",
     "Write",
     "mutate",
     "public",
@@ -57,6 +58,14 @@ class ETagMismatchError(AgentsStoreError):
 
 class RecordExistsError(AgentsStoreError):
     """A record with this kind, parent and id already exists."""
+
+
+class StoreUnavailableError(AgentsStoreError):
+    """The storage stayed unreachable or busy through the store's own retries: try again later.
+
+    Nothing is known to be wrong with the operation; a run that meets it is left for
+    redelivery, never ended ``failed`` (its record may not have reached storage).
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,11 @@ Layout (keys: :mod:`.table_layout`; ``docs/agents-api-storage.md``):
   :class:`ETagMismatchError`), a create that meets 409 is :class:`RecordExistsError`.
 * ``where`` is applied here while paging: a page still holds ``limit`` matches when
   there are that many, and ``has_more`` is exact.
+* A transient failure (the connection dropped or reset, a timeout, HTTP 408/429/5xx)
+  is retried here, with jittered backoff, a bounded number of times (the SDK's own
+  retries are off: one policy, in one place); then :class:`StoreUnavailableError`. A
+  write whose answer was lost may have landed: its retry then meets 409 or 412, and
+  the record is read again: if it holds the body written, the write succeeded.
 
 Only this module (and the SDK it loads) imports ``azure.*``: the SQLite store works
 without the azure extra.
@@ -27,6 +32,8 @@ import builtins
 import collections
 import contextlib
 import json
+import random
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +45,8 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
@@ -59,6 +68,7 @@ from agentdown.runtime.agents_api.store import (
     Page,
     Record,
     RecordExistsError,
+    StoreUnavailableError,
     Write,
     write_each,
 )
@@ -78,6 +88,26 @@ _BATCH = 100
 """Operations per entity-group transaction (the service's maximum)."""
 _ATTEMPTS = 8
 _REMEMBERED = 4096
+RETRIES = 8
+"""Attempts of one operation that keeps failing transiently, before :class:`StoreUnavailableError`."""
+BACKOFF_SECONDS = 0.05
+"""The first pause between attempts; it doubles (with jitter) up to :data:`_MAX_PAUSE`: ~5 s in all."""
+_MAX_PAUSE = 2.0
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _transient(exc: BaseException | None) -> bool:
+    """A failure the same request may not meet again: transport, timeout, or a busy service.
+
+    Follows ``__cause__``, so a blob error the blob helper wrapped counts too.
+    """
+    while exc is not None:
+        if isinstance(exc, ServiceRequestError | ServiceResponseError | OSError | TimeoutError):
+            return True
+        if isinstance(exc, HttpResponseError) and exc.status_code in _TRANSIENT_STATUS:
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _precondition_failed(exc: BaseException) -> bool:
@@ -99,8 +129,12 @@ class TableAgentsStore:
         container: str = DEFAULT_CONTAINER,
         table_url: str | None = None,
         spill_chars: int = SPILL_CHARS,
+        retries: int = RETRIES,
+        backoff_seconds: float = BACKOFF_SECONDS,
     ) -> None:
         self.account = account
+        self.retries = max(1, retries)
+        self.backoff_seconds = backoff_seconds
         self.table_name = table
         self.container_name = container
         self.spill_chars = spill_chars
@@ -123,7 +157,10 @@ class TableAgentsStore:
                     managed_identity_client_id=account.client_id
                 )
                 blobs = BlobServiceClient(account.require_blob_url(), credential=credential)
-            self._tables = TableServiceClient(endpoint, credential=credential)
+            # retry_total=0: every operation is retried by :meth:`_retrying`, which knows
+            # what a lost answer to a conditional write means (the SDK would retry a PUT
+            # that landed, and answer its 412 as a conflict).
+            self._tables = TableServiceClient(endpoint, credential=credential, retry_total=0)
         except ValueError as exc:
             raise ConfigurationError(f"{account.source}: not a usable storage connection: {exc}") from exc
         self._table: TableClient = self._tables.get_table_client(table)
@@ -145,11 +182,51 @@ class TableAgentsStore:
     def _failed(self, what: str, exc: BaseException) -> AgentsStoreError:
         return AgentsStoreError(f"agents table {self.table_name}: {what} failed: {short(exc)}")
 
-    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await fn()
-        except AzureError as exc:
-            raise self._failed(what, exc) from exc
+    async def _retrying(self, what: str, attempt: Callable[[int], Awaitable[T]]) -> T:
+        """``attempt(n)`` for n = 0, 1, ... while it fails transiently, pausing in between.
+
+        Each attempt must be safe to repeat after one whose outcome is unknown (the
+        conditional writes below check what landed). A non-transient SDK error becomes
+        :class:`AgentsStoreError`; the store's own errors pass through.
+        """
+        last: BaseException | None = None
+        for n in range(self.retries):
+            if n:
+                pause = min(self.backoff_seconds * 2 ** (n - 1), _MAX_PAUSE)
+                await asyncio.sleep(random.uniform(pause / 2, pause))
+            try:
+                return await attempt(n)
+            except (AzureError, AgentsStoreError) as exc:
+                if not _transient(exc):
+                    if isinstance(exc, AgentsStoreError):
+                        raise
+                    raise self._failed(what, exc) from exc
+                last = exc
+        assert last is not None
+        raise StoreUnavailableError(
+            f"agents table {self.table_name}: {what} failed {self.retries} times: {short(last)}"
+        ) from last
+
+    async def _landed(self, kind: str, parent: str, id: str, token: str) -> Record | None:
+        """The record, if the version stored is the write marked ``token``: its answer was lost.
+
+        A token, not the body: two writers that read one version and write equal bodies
+        (two increments of one counter) must not both count as the one that landed.
+        """
+        entity = await self._get_entity(partition_key(kind, parent), row_key(id))
+        if entity is None or entity.get("Write") != token:
+            return None
+        return await self._record(entity)
+
+    async def _drop_except(self, blobs: builtins.list[str], record: Record | None) -> None:
+        """Drop the blobs this operation uploaded but the stored version does not name."""
+        kept = None
+        if record is not None:
+            key = (partition_key(record.kind, record.parent), row_key(record.id), record.etag)
+            kept = self._blob_of.get(key)
+        for blob in blobs:
+            if blob != kept:
+                await self._blobs.drop(blob)
 
     def _remember(self, pk: str, rk: str, etag: str, blob: str | None) -> None:
         # A replace of a version read here then needs no read of its own to find the
@@ -165,18 +242,25 @@ class TableAgentsStore:
         async with self._lock:
             if not self._table_ready:
 
-                async def create() -> None:
+                async def create(_: int) -> None:
                     with contextlib.suppress(ResourceExistsError):
                         await self._table.create_table()
 
-                await self._call("create table", create)
+                await self._retrying("create table", create)
                 self._table_ready = True
 
     async def _entity_for(
-        self, kind: str, parent: str, id: str, text: str
+        self, kind: str, parent: str, id: str, text: str, token: str
     ) -> tuple[dict[str, Any], str | None]:
         pk, rk = partition_key(kind, parent), row_key(id)
-        entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": rk, "Kind": kind, "Parent": parent, "Id": id}
+        entity: dict[str, Any] = {
+            "PartitionKey": pk,
+            "RowKey": rk,
+            "Kind": kind,
+            "Parent": parent,
+            "Id": id,
+            "Write": token,
+        }
         if len(text.encode("utf-16-le")) // 2 > self.spill_chars:
             blob = await self._blobs.upload(pk, rk, text)
             entity["BodyBlob"] = blob
@@ -197,37 +281,12 @@ class TableAgentsStore:
     async def _get_entity(
         self, pk: str, rk: str, select: builtins.list[str] | None = None
     ) -> TableEntity | None:
-        async def get() -> TableEntity | None:
-            try:
-                return await self._table.get_entity(pk, rk, select=select)
-            except ResourceNotFoundError:
-                return None
-
-        return await self._call("read", get)
-
-    # The protocol.
-
-    async def create(self, kind: str, parent: str, id: str, body: dict[str, Any]) -> Record:
-        check_key(kind, parent, id)
-        text = encode_body(kind, id, body)
-        await self._ready()
-        entity, blob = await self._entity_for(kind, parent, id, text)
         try:
-            metadata = await self._table.create_entity(entity)
-        except ResourceExistsError as exc:
-            await self._blobs.drop(blob)
-            raise RecordExistsError(
-                f"{kind} {id} already exists" + (f" under {parent}" if parent else "")
-            ) from exc
-        except AzureError as exc:  # the entity may exist now: keep the blob it may point to
-            raise self._failed("create", exc) from exc
-        etag = str(metadata["etag"])
-        self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob)
-        return Record(kind, parent, id, json.loads(text), etag)
+            return await self._table.get_entity(pk, rk, select=select)
+        except ResourceNotFoundError:
+            return None
 
-    async def get(self, kind: str, parent: str, id: str) -> Record | None:
-        check_key(kind, parent, id)
-        await self._ready()
+    async def _get_once(self, kind: str, parent: str, id: str) -> Record | None:
         pk, rk = partition_key(kind, parent), row_key(id)
         for _ in range(_ATTEMPTS):
             entity = await self._get_entity(pk, rk)
@@ -238,44 +297,99 @@ class TableAgentsStore:
                 return record
         raise AgentsStoreError(f"{kind} {id}: its body blob keeps disappearing while it is read")
 
+    # The protocol.
+
+    async def create(self, kind: str, parent: str, id: str, body: dict[str, Any]) -> Record:
+        check_key(kind, parent, id)
+        text = encode_body(kind, id, body)
+        await self._ready()
+        wanted = json.loads(text)
+        token = uuid.uuid4().hex  # one per operation: every attempt of it carries the same
+        uploaded: builtins.list[str] = []
+
+        async def attempt(_: int) -> Record:
+            entity, blob = await self._entity_for(kind, parent, id, text, token)
+            if blob is not None:
+                uploaded.append(blob)
+            try:
+                metadata = await self._table.create_entity(entity)
+            except ResourceExistsError as exc:
+                # Ids are fresh, so "exists" is usually this create's own earlier attempt.
+                stored = await self._landed(kind, parent, id, token)
+                await self._drop_except(uploaded, stored)
+                if stored is not None:
+                    return stored
+                raise RecordExistsError(
+                    f"{kind} {id} already exists" + (f" under {parent}" if parent else "")
+                ) from exc
+            # A failed attempt keeps its blob: the entity may exist now and point to it.
+            etag = str(metadata["etag"])
+            self._remember(entity["PartitionKey"], entity["RowKey"], etag, blob)
+            await self._drop_except([b for b in uploaded if b != blob], None)
+            return Record(kind, parent, id, wanted, etag)
+
+        return await self._retrying("create", attempt)
+
+    async def get(self, kind: str, parent: str, id: str) -> Record | None:
+        check_key(kind, parent, id)
+        await self._ready()
+        return await self._retrying("read", lambda _: self._get_once(kind, parent, id))
+
     async def replace(self, record: Record, body: dict[str, Any]) -> Record:
         check_key(record.kind, record.parent, record.id)
         text = encode_body(record.kind, record.id, body)
         await self._ready()
         pk, rk = partition_key(record.kind, record.parent), row_key(record.id)
-        mismatch = ETagMismatchError(
-            f"{record.kind} {record.id} changed or was deleted since it was read (ETag {record.etag})"
-        )
-        # Which blob the version being replaced points to: known if it was read here, else read.
-        if (pk, rk, record.etag) in self._blob_of:
-            old = self._blob_of[(pk, rk, record.etag)]
-        else:
-            current = await self._get_entity(pk, rk, select=["BodyBlob"])
-            if current is None or current.metadata["etag"] != record.etag:
-                raise mismatch
-            old = current.get("BodyBlob") or None
-        entity, blob = await self._entity_for(record.kind, record.parent, record.id, text)
-        try:
-            metadata = await self._table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=record.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except HttpResponseError as exc:
-            if not _precondition_failed(exc):
-                raise self._failed("replace", exc) from exc
+        wanted = json.loads(text)
+        token = uuid.uuid4().hex  # one per operation: every attempt of it carries the same
+        uploaded: builtins.list[str] = []
+
+        async def conflict(cause: BaseException | None) -> Record:
+            """The ETag did not match: an earlier attempt of ours landed, or another writer did."""
+            known = (pk, rk, record.etag) in self._blob_of
+            old = self._blob_of.pop((pk, rk, record.etag), None)
+            stored = await self._landed(record.kind, record.parent, record.id, token)
+            await self._drop_except(uploaded, stored)
+            if stored is None:
+                raise ETagMismatchError(
+                    f"{record.kind} {record.id} changed or was deleted since it was read (ETag {record.etag})"
+                ) from cause
+            if known and old != self._blob_of.get((pk, rk, stored.etag)):
+                await self._blobs.drop(old)  # the version our landed write replaced
+            return stored
+
+        async def attempt(_: int) -> Record:
+            # Which blob the version being replaced points to: known if it was read here, else read.
+            if (pk, rk, record.etag) in self._blob_of:
+                old = self._blob_of[(pk, rk, record.etag)]
+            else:
+                current = await self._get_entity(pk, rk, select=["BodyBlob"])
+                if current is None or current.metadata["etag"] != record.etag:
+                    return await conflict(None)
+                old = current.get("BodyBlob") or None
+            entity, blob = await self._entity_for(record.kind, record.parent, record.id, text, token)
+            if blob is not None:
+                uploaded.append(blob)
+            try:
+                metadata = await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=record.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as exc:
+                if not _precondition_failed(exc):
+                    raise  # transient ones are retried; the new blob is kept: it may have been written
+                return await conflict(exc)
             self._blob_of.pop((pk, rk, record.etag), None)
-            await self._blobs.drop(blob)
-            raise mismatch from exc
-        except AzureError as exc:  # it may have been written: keep the new blob
-            raise self._failed("replace", exc) from exc
-        self._blob_of.pop((pk, rk, record.etag), None)
-        if old != blob:
-            await self._blobs.drop(old)
-        etag = str(metadata["etag"])
-        self._remember(pk, rk, etag, blob)
-        return Record(record.kind, record.parent, record.id, json.loads(text), etag)
+            await self._drop_except([b for b in uploaded if b != blob], None)
+            if old != blob:
+                await self._blobs.drop(old)
+            etag = str(metadata["etag"])
+            self._remember(pk, rk, etag, blob)
+            return Record(record.kind, record.parent, record.id, wanted, etag)
+
+        return await self._retrying("replace", attempt)
 
     async def write(self, ops: Sequence[Write]) -> list[Record]:
         # Tables has transactions within one partition only; the records of one batch rarely share one.
@@ -285,31 +399,37 @@ class TableAgentsStore:
         check_key(kind, parent, id)
         await self._ready()
         pk, rk = partition_key(kind, parent), row_key(id)
-        for _ in range(_ATTEMPTS):
-            current = await self._get_entity(pk, rk, select=["BodyBlob"])
-            if current is None:
-                return False
-            try:
-                # If-Match: the blob read above is the one of the version deleted.
-                await self._table.delete_entity(
-                    pk, rk, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
-                )
-            except HttpResponseError as exc:
-                if _precondition_failed(exc):
-                    continue
-                raise self._failed("delete", exc) from exc
-            except AzureError as exc:
-                raise self._failed("delete", exc) from exc
-            await self._blobs.drop(current.get("BodyBlob"))
-            return True
-        raise AgentsStoreError(f"{kind} {id}: it keeps changing while it is deleted")
+        sent = False
+        """A delete went out whose answer was lost: the record gone now is its doing."""
+
+        async def attempt(_: int) -> bool:
+            nonlocal sent
+            for _ in range(_ATTEMPTS):
+                current = await self._get_entity(pk, rk, select=["BodyBlob"])
+                if current is None:
+                    return sent
+                try:
+                    sent = True
+                    # If-Match: the blob read above is the one of the version deleted.
+                    await self._table.delete_entity(
+                        pk, rk, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                    )
+                except HttpResponseError as exc:
+                    if _precondition_failed(exc):
+                        continue
+                    raise
+                await self._blobs.drop(current.get("BodyBlob"))
+                return True
+            raise AgentsStoreError(f"{kind} {id}: it keeps changing while it is deleted")
+
+        return await self._retrying("delete", attempt)
 
     async def delete_children(self, kind: str, parent: str) -> int:
         check_key(kind, parent, "-")
         await self._ready()
         pk = partition_key(kind, parent)
 
-        async def delete_all() -> int:
+        async def delete_all(_: int) -> int:
             count = 0
             query = self._table.query_entities(
                 "PartitionKey eq @pk",
@@ -332,7 +452,7 @@ class TableAgentsStore:
                     await self._blobs.drop(entity.get("BodyBlob"))
             return count
 
-        return await self._call("delete children", delete_all)
+        return await self._retrying("delete children", delete_all)
 
     async def list(
         self,
@@ -361,8 +481,8 @@ class TableAgentsStore:
         backwards = before is not None and after is None
         first = (order == "desc") != backwards
         """Whether the page is at the start of the RowKey range (else at its end: a scan)."""
-        found = await self._call(
-            "list", lambda: self._scan(" and ".join(bounds), parameters, limit, filters, first)
+        found = await self._retrying(
+            "list", lambda _: self._scan(" and ".join(bounds), parameters, limit, filters, first)
         )
         has_more = len(found) > limit
         page = found[:limit] if first else found[-limit:]
@@ -404,7 +524,7 @@ class TableAgentsStore:
         record = await self._record(entity)
         if record is not None:
             return record
-        return await self.get(entity["Kind"], entity["Parent"], entity["Id"])
+        return await self._get_once(entity["Kind"], entity["Parent"], entity["Id"])
 
     async def aclose(self) -> None:
         await self._table.close()

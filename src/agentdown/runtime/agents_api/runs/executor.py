@@ -7,6 +7,11 @@ this one died: the run's own messages so far (``_conversation``) and each tool
 call's output in its step. A tool call that had started but not finished when its
 worker died is **not run again** (it may have had effects: a payment, an email); it
 gets an error result saying so, and the model decides what to do next.
+
+Storage that stays unavailable through the store's retries
+(:class:`~..store.StoreUnavailableError`) does not end the run: it is raised to the
+caller, whose job stays on the queue, and the run goes on from its last checkpoint
+when the job comes back (ending it ``failed`` would need a write that cannot land).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from agentdown.knowledge.base import SearchHit
@@ -46,7 +51,7 @@ from agentdown.runtime.agents_api.runs.records import (
     usage_object,
 )
 from agentdown.runtime.agents_api.search_tools import FILE_SEARCH_CONTENT
-from agentdown.runtime.agents_api.store import Create, Record, Replace, public
+from agentdown.runtime.agents_api.store import Create, Record, Replace, StoreUnavailableError, public
 from agentdown.sessions import Session
 from agentdown.sessions.truncation import DEFAULT_MAX_INPUT_TOKENS, estimate_tokens
 
@@ -439,7 +444,7 @@ async def execute_run(
             await events.aclose()
     except _Stop as stop:
         return await _end(ex, stop.status, reason=stop.reason)
-    except LeaseLost:
+    except (LeaseLost, StoreUnavailableError):
         raise
     except Exception as exc:
         logger.warning("run %s failed: %s", ex.run_id, exc)
@@ -658,11 +663,11 @@ async def _end(
 ) -> dict[str, Any]:
     """Close what is open (steps, the streamed message) and give the run its terminal status."""
     store, stamp = ex.api.store, now()
-    with contextlib.suppress(Exception):
+    with _best_effort():
         await ex._settle_previous()
     # A completed run's deferred answer goes in the run's last write; otherwise it is written first.
     answer_ops = ex.take_unwritten() if status == "completed" else []
-    with contextlib.suppress(Exception):
+    with _best_effort():
         await ex._opened()
     if ex.message is not None:
         body = dict(ex.message.body)
@@ -672,7 +677,7 @@ async def _end(
             incomplete_at=stamp,
             incomplete_details={"reason": reason or status},
         )
-        with contextlib.suppress(Exception):
+        with _best_effort():
             await store.replace(ex.message, body)
         await ex.emit("thread.message.incomplete", public(body))
     step_status = {"cancelled": "cancelled", "failed": "failed", "expired": "expired"}.get(
@@ -684,7 +689,7 @@ async def _end(
         body = close_step(step.body, step_status, f"Not run: the run was {status}.", stamp)
         if error is not None:
             body["last_error"] = error
-        with contextlib.suppress(Exception):
+        with _best_effort():
             await store.replace(step, body)
         await ex.emit(f"thread.run.step.{step_status}", public(body))
     changes: dict[str, Any] = {
@@ -708,6 +713,20 @@ async def _end(
     body = await ex.lease.release(answer_ops, **changes)
     await ex.emit(f"thread.run.{status}", public(body))
     return body
+
+
+@contextlib.contextmanager
+def _best_effort() -> Iterator[None]:
+    """Closing writes whose failure does not change the run's end, unless storage is down.
+
+    Then the run must not end over records that never landed: it is left for redelivery.
+    """
+    try:
+        yield
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        logger.debug("a closing write failed: %s", exc)
 
 
 def _total(by_step: dict[str, dict[str, int]]) -> Usage:

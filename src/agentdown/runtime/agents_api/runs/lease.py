@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,9 +32,12 @@ from agentdown.runtime.agents_api.store import (
     Record,
     RecordExistsError,
     Replace,
+    StoreUnavailableError,
 )
 
 __all__ = ["Lease", "LeaseLost", "acquire"]
+
+logger = logging.getLogger("agentdown.agents_api")
 
 
 def _merge(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -96,10 +100,18 @@ class Lease:
         return self.record.body
 
     async def keep_alive(self) -> None:
-        """Renew the lease until cancelled (run it as a task beside the execution)."""
+        """Renew the lease until cancelled (run it as a task beside the execution).
+
+        A renewal that storage refused is tried again at the next beat: the lease lasts
+        three of them, and a keeper that stopped would hand a live run to another worker.
+        """
         while True:
             await asyncio.sleep(self.seconds / 3)
-            await self.update()
+            try:
+                await self.update()
+            except StoreUnavailableError as exc:
+                logger.warning("run %s: renewing its lease failed (%s); trying again", self.record.id, exc)
+                continue
             telemetry.count_lease_renewal("agents_api.run")
 
 

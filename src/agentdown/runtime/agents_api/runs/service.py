@@ -52,6 +52,7 @@ from agentdown.runtime.agents_api.store import (
     ETagMismatchError,
     Record,
     Replace,
+    StoreUnavailableError,
     Write,
     mutate,
     public,
@@ -523,6 +524,12 @@ class RunService:
             if emit is not None:
                 await emit("thread.run.in_progress", public(body))
             await self._execute(lease, emit)
+        except StoreUnavailableError:
+            # Left as it was, for a worker to continue once storage is back: its job, after a lease.
+            backup.cancel()
+            with contextlib.suppress(Exception):
+                await self._enqueue(lease.body, delay=self.settings.lease_seconds)
+            raise
         finally:
             backup.cancel()
 
