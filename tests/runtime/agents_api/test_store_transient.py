@@ -153,3 +153,15 @@ async def test_storage_that_stays_down_is_unavailable_not_failed(
     proxy.refuse = False
     record = await store.create("run", "t", "run_d", {"status": "queued"})  # type: ignore[attr-defined]
     assert record.body == {"status": "queued"}
+
+
+async def test_a_delete_whose_answer_was_lost_reports_the_delete(
+    proxied: tuple[DroppingProxy, object],
+) -> None:
+    proxy, store = proxied
+    await store.create("run", "t", "run_e", {"status": "queued"})  # type: ignore[attr-defined]
+    proxy.drop_answers = 2  # the read before it, or the delete itself, loses its answer
+    assert await store.delete("run", "t", "run_e") is True  # type: ignore[attr-defined]
+    assert proxy.dropped == 2
+    assert await store.get("run", "t", "run_e") is None  # type: ignore[attr-defined]
+    assert await store.delete("run", "t", "run_e") is False  # type: ignore[attr-defined]

@@ -399,17 +399,20 @@ class TableAgentsStore:
         check_key(kind, parent, id)
         await self._ready()
         pk, rk = partition_key(kind, parent), row_key(id)
-        sent = False
-        """A delete went out whose answer was lost: the record gone now is its doing."""
+        # The blob of a version whose delete went out but whose answer was lost: if the
+        # record is gone on the next attempt, that delete was ours (and so is its blob).
+        unanswered: builtins.list[str | None] = []
 
         async def attempt(_: int) -> bool:
-            nonlocal sent
             for _ in range(_ATTEMPTS):
                 current = await self._get_entity(pk, rk, select=["BodyBlob"])
                 if current is None:
-                    return sent
+                    if not unanswered:
+                        return False
+                    await self._blobs.drop(unanswered[-1])
+                    return True
+                unanswered.clear()
                 try:
-                    sent = True
                     # If-Match: the blob read above is the one of the version deleted.
                     await self._table.delete_entity(
                         pk, rk, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
@@ -417,6 +420,10 @@ class TableAgentsStore:
                 except HttpResponseError as exc:
                     if _precondition_failed(exc):
                         continue
+                    unanswered.append(current.get("BodyBlob"))
+                    raise
+                except AzureError:
+                    unanswered.append(current.get("BodyBlob"))
                     raise
                 await self._blobs.drop(current.get("BodyBlob"))
                 return True
