@@ -168,9 +168,7 @@ def bad_requests_scenario(url: str) -> None:
         client.create_agent(model="m", temperature=3.0)
     thread = client.threads.create()
     image_file = {"type": "image_file", "image_file": {"file_id": "assistant-abc"}}
-    with pytest.raises(
-        HttpResponseError, match=r"content\[0\]\.image_file\.file_id: no file 'assistant-abc'"
-    ):
+    with pytest.raises(ResourceNotFoundError, match=r"no file with id 'assistant-abc'"):
         client.messages.create(thread.id, body={"role": "user", "content": [image_file]})
     ftp = {"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}}
     with pytest.raises(

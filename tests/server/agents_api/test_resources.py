@@ -103,6 +103,14 @@ def assistants_scenario(url: str) -> None:
             body={"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}}
         )
 
+    # Resources of a tool there is not, even empty ones: a typo is not silently kept.
+    for resources in ({"bing_grounding": {}}, {"file_serach": {"vector_store_ids": []}}, {"x": None}):
+        with pytest.raises(HttpResponseError, match=r"tool_resources\.\w+: the '\w+' tool") as bad:
+            client.create_agent(body={"model": "m", "tool_resources": resources})
+        assert bad.value.status_code == 400
+    with pytest.raises(HttpResponseError, match=r"tools: input should be a valid list") as bad:
+        client.create_agent(body={"model": "m", "tools": 0})
+
     # Lists: app agents first, then stored ones by creation; desc is the reverse, at any page size.
     extra = [client.create_agent(model="m", name=f"n{i}").id for i in range(3)]
     expected = [*APP_IDS, created.id, delegating.id, *extra]

@@ -80,6 +80,17 @@ def _float_chunk_sizes(case: Any) -> bool:
     return isinstance(static, dict) and any(isinstance(v, float) for v in static.values())
 
 
+def _tool_definitions(case: Any) -> bool:
+    """Beyond its ``type``, what a tool definition or a tool's resources need depends on the type
+    (a function's name, an OpenAPI spec that parses, the store ids ``file_search`` takes): the
+    document gives their shape; tests/server/agents_api/test_resources.py checks each refusal."""
+    body = case.body if isinstance(case.body, dict) else {}
+    thread = body.get("thread") if isinstance(body.get("thread"), dict) else {}
+    resources = [body.get("tool_resources"), thread.get("tool_resources")]
+    given = [v for r in resources if isinstance(r, dict) for v in r.values() if v not in (None, {}, [])]
+    return bool(body.get("tools")) or bool(given)
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -135,7 +146,7 @@ def test_every_operation(case: Any, server: str, unexpected: _Unexpected) -> Non
     checks = None if ALL_CHECKS else CHECKS  # None: every check schemathesis has
     excluded = [ignored_auth]
     if case.operation.label == PER_GRAPH_INPUT or any(
-        f(case) for f in (_decisions_without_session, _blob_source, _float_chunk_sizes)
+        f(case) for f in (_decisions_without_session, _blob_source, _float_chunk_sizes, _tool_definitions)
     ):
         excluded.append(positive_data_acceptance)
     # ignored_auth is left out: it spoils one scheme's credential while the valid key of

@@ -37,6 +37,7 @@ from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 from agentdown.runtime.agents_api.objects import now
 from agentdown.runtime.agents_api.schemas import (
     MAX_METADATA_VALUE,
+    TOOL_RESOURCE_KEYS,
     AssistantCreate,
     AssistantObject,
     AssistantUpdate,
@@ -73,6 +74,17 @@ def owner_key(principal: str | None) -> str:
 def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_resources") -> None:
     """Refuse resources for tools that do not run here (accepting them would silently do nothing)."""
     for key, item in (value or {}).items():
+        if key not in TOOL_RESOURCE_KEYS:
+            # Even when empty: the document lists the keys there are, and an unknown one is a typo.
+            feature = LATER.get(key) or CLOUD_ONLY.get(key)
+            needs = (
+                f"needs {feature}, which this agentdown version does not have" if feature else "is unknown"
+            )
+            raise bad_request(
+                f"{field}.{key}: the {key!r} tool {needs} (expected {', '.join(TOOL_RESOURCE_KEYS)})",
+                f"{field}.{key}",
+                "unsupported_tool",
+            )
         if item in (None, {}, []):
             continue
         if key == "azure_ai_search":
@@ -86,10 +98,6 @@ def check_tool_resources(value: Mapping[str, Any] | None, field: str = "tool_res
             from agentdown.runtime.agents_api.search_tools import check_file_search_resources
 
             check_file_search_resources(item, f"{field}.{key}")
-            continue
-        feature = LATER.get(key) or CLOUD_ONLY.get(key)
-        needs = f"needs {feature}, which this agentdown version does not have" if feature else "is unknown"
-        raise bad_request(f"{field}.{key}: the {key!r} tool {needs}", f"{field}.{key}", "unsupported_tool")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,11 @@ from typing import Any
 
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import bad_request
+from agentdown.runtime.agents_api.images import check_image_files
 from agentdown.runtime.agents_api.schemas import Attachment
 from agentdown.runtime.agents_api.store import mutate
 
-__all__ = ["THREAD_STORE_DAYS", "attachment_bodies", "check_attachment_files", "index_attachments"]
+__all__ = ["THREAD_STORE_DAYS", "attachment_bodies", "check_message_files", "index_attachments"]
 
 THREAD_STORE_DAYS = 7
 MAX_ATTACHMENTS = 20
@@ -47,15 +48,20 @@ def attachment_bodies(attachments: Sequence[Attachment] | None, field: str) -> l
     return bodies
 
 
-async def check_attachment_files(
+async def check_message_files(
     api: AgentsApi, messages: Sequence[tuple[str, dict[str, Any]]], owner: str
 ) -> None:
-    """Every attached file is the caller's (a 404 naming ``<field>.attachments[i].file_id`` otherwise)."""
+    """Every file the messages name is the caller's: attachments, and images (:mod:`.images`).
+
+    A 404 (or a 400 for a file that is not an image) naming ``<field>.attachments[i].file_id``
+    or ``<field>.content[i].image_file.file_id``.
+    """
     files = api.files()
     for field, body in messages:
         prefix = f"{field}." if field else ""
         for index, attachment in enumerate(body.get("attachments") or []):
             await files.require(attachment["file_id"], owner, param=f"{prefix}attachments[{index}].file_id")
+    await check_image_files(files, messages, owner)
 
 
 async def index_attachments(

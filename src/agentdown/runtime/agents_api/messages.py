@@ -6,13 +6,14 @@ so a message is refused the same way wherever it is sent.
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from agentdown.runtime.agents_api.attachments import attachment_bodies
 from agentdown.runtime.agents_api.errors import bad_request
 from agentdown.runtime.agents_api.objects import message_object, text_block
 from agentdown.runtime.agents_api.schemas import (
+    IMAGE_URL_PATTERN,
     ImageFileBlockIn,
     ImageUrlBlockIn,
     MessageCreate,
@@ -26,8 +27,9 @@ __all__ = ["message_content", "new_message"]
 def message_content(content: str | list[Any], field: str = "content") -> list[dict[str, Any]]:
     """Validated ``content`` in stored block form; a 400 for what cannot be kept.
 
-    There is no files API yet, so an ``image_file`` block cannot name an existing file:
-    every one is refused, with the way to send the image instead.
+    An ``image_file`` block is kept as sent: whether it names an image of the caller's
+    is checked by :func:`~agentdown.runtime.agents_api.attachments.check_message_files`,
+    before anything is written.
     """
     if isinstance(content, str):
         if not content:
@@ -50,20 +52,14 @@ def message_content(content: str | list[Any], field: str = "content") -> list[di
             blocks.append({"type": "image_url", "image_url": dump(block.image_url)})
         else:
             assert isinstance(block, ImageFileBlockIn)
-            raise bad_request(
-                f"{where}.image_file.file_id: no file {block.image_file.file_id!r}: this agentdown "
-                "version has no files API, so no file can be named yet; send the image as an "
-                "image_url block (an http(s) or data: URL)",
-                f"{where}.image_file.file_id",
-            )
+            blocks.append({"type": "image_file", "image_file": dump(block.image_file)})
     return blocks
 
 
 def _is_image_url(url: str) -> bool:
-    if url.startswith("data:"):
-        return "," in url
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    # The very pattern the document publishes (searched as JSON Schema does), so what it calls
+    # valid is accepted and nothing else.
+    return re.search(IMAGE_URL_PATTERN, url) is not None
 
 
 def new_message(

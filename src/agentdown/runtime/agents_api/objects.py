@@ -13,7 +13,10 @@ from typing import Any, Literal
 from agentdown.messages import Content, Message
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
 
-__all__ = ["message_object", "now", "text_block", "thread_object", "to_model_message"]
+__all__ = ["FILE_URI", "message_object", "now", "text_block", "thread_object", "to_model_message"]
+
+FILE_URI = "agentdown-file:"
+"""How an ``image_file`` block reaches the run, which reads the file (``images.resolve_images``)."""
 
 
 def now() -> int:
@@ -72,16 +75,21 @@ def message_object(
 def to_model_message(body: Mapping[str, Any]) -> Message:
     """What the model reads of a stored thread message."""
     contents: list[Content] = []
+    assistant = body.get("role") == "assistant"
     for block in body.get("content") or []:
         kind = block.get("type")
         if kind == "text":
             contents.append(Content.from_text(str(block["text"]["value"])))
         elif kind == "image_url":
             contents.append(Content.from_uri(str(block["image_url"]["url"])))
+        elif kind == "image_file" and assistant:
+            # An image a run made (a code interpreter chart): chat models take no images in
+            # assistant turns, and the code that made it is in the conversation already.
+            contents.append(Content.from_text(f"\n[image file {block['image_file']['file_id']}]"))
         elif kind == "image_file":
-            # Stored only after the file was found; its bytes are resolved by the files API.
-            contents.append(Content.from_uri(f"agentdown-file:{block['image_file']['file_id']}"))
-    role: Literal["assistant", "user"] = "assistant" if body.get("role") == "assistant" else "user"
+            # Stored only after the file was found to be the caller's image; the run reads its bytes.
+            contents.append(Content.from_uri(FILE_URI + str(block["image_file"]["file_id"])))
+    role: Literal["assistant", "user"] = "assistant" if assistant else "user"
     created = body.get("created_at")
     message = Message(role=role, contents=contents, message_id=str(body.get("id") or new_record_id("msg")))
     if isinstance(created, int | float):

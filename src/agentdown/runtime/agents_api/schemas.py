@@ -31,12 +31,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request
+from agentdown.runtime.agents_api.tooldefs import RUNS_HERE
 
 __all__ = [
+    "IMAGE_URL_PATTERN",
     "MAX_METADATA_KEY",
     "MAX_METADATA_PAIRS",
     "MAX_METADATA_VALUE",
     "METADATA_SCHEMA",
+    "TOOL_RESOURCE_KEYS",
     "AssistantCreate",
     "AssistantObject",
     "AssistantUpdate",
@@ -55,6 +58,8 @@ __all__ = [
     "ThreadCreate",
     "ThreadObject",
     "ThreadUpdate",
+    "ToolDefinitions",
+    "ToolResources",
     "dump",
     "field_path",
     "parse",
@@ -113,8 +118,16 @@ class TextBlockIn(_Request):
     text: str
 
 
+# Literal character classes only: generators of the document (hypothesis-jsonschema) and
+# Python's re disagree on what \s matches.
+IMAGE_URL_PATTERN = r"^(https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][^ ]*)?|data:[^,]*,[^ ]*)$"
+"""The ``image_url`` URLs a message may carry: an http(s) URL with a host name, or a ``data:`` URL.
+
+Checked by ``messages.message_content`` with its own error, and published in the document."""
+
+
 class ImageUrlParam(_Request):
-    url: str
+    url: Annotated[str, WithJsonSchema({"type": "string", "pattern": IMAGE_URL_PATTERN})]
     detail: Detail | None = None
 
 
@@ -247,13 +260,45 @@ ResponseFormat = Annotated[
 ]
 
 
+ToolDefinitions = Annotated[
+    list[dict[str, Any]],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": list(RUNS_HERE)}},
+            },
+        }
+    ),
+]
+"""A list of tool definitions: the rest of each is checked by
+:func:`~agentdown.runtime.agents_api.tooldefs.check_tool_definitions`, whose errors say why
+(a cloud-only type, a missing name, an OpenAPI spec that does not parse)."""
+
+
+TOOL_RESOURCE_KEYS = ("code_interpreter", "file_search", "azure_ai_search")
+ToolResources = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {key: {} for key in TOOL_RESOURCE_KEYS},
+            "additionalProperties": False,
+        }
+    ),
+]
+"""Resources of the tools that take them: each value is checked by
+:func:`~agentdown.runtime.agents_api.assistants.check_tool_resources` (its own errors)."""
+
+
 class _AssistantFields(_Request):
     name: Annotated[str, Field(max_length=256)] | None = None
     description: Annotated[str, Field(max_length=512)] | None = None
     instructions: Annotated[str, Field(max_length=256_000)] | None = None
-    tools: Any = None
-    """Checked by :func:`agentdown.runtime.agents_api.tooldefs.check_tool_definitions` (its own errors)."""
-    tool_resources: dict[str, Any] | None = None
+    tools: ToolDefinitions | None = None
+    tool_resources: ToolResources | None = None
     # Strict: a JSON true is not 1.0 (an integer still is a number).
     temperature: Annotated[float, Field(ge=0, le=2, strict=True)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1, strict=True)] | None = None
@@ -273,12 +318,12 @@ class AssistantUpdate(_AssistantFields):
 
 class ThreadCreate(_Request):
     messages: list[MessageCreate] | None = None
-    tool_resources: dict[str, Any] | None = None
+    tool_resources: ToolResources | None = None
     metadata: Metadata | None = None
 
 
 class ThreadUpdate(_Request):
-    tool_resources: dict[str, Any] | None = None
+    tool_resources: ToolResources | None = None
     metadata: Metadata | None = None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentdown.runtime.agents_api.errors import bad_request
 
-__all__ = ["CLOUD_ONLY", "LATER", "check_tool_definitions", "tool_name"]
+__all__ = ["CLOUD_ONLY", "LATER", "RUNS_HERE", "check_tool_definitions", "tool_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

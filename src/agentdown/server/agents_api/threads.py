@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentdown.runtime.agents_api.assistants import check_tool_resources
-from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
+from agentdown.runtime.agents_api.attachments import check_message_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import conflict, not_found
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -84,7 +84,7 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         )
         # Every message is checked before anything is written.
         messages = [new_message(thread.id, m, f"messages[{i}]") for i, m in enumerate(body.messages or [])]
-        await check_attachment_files(
+        await check_message_files(
             api, [(f"messages[{i}]", m) for i, m in enumerate(messages)], caller.owner
         )
         store = api.store
@@ -150,7 +150,7 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         store = api.store
         thread = await require_thread(store, thread_id, caller.owner)
         message = new_message(thread_id, await read_model(request, MessageCreate, limit))
-        await check_attachment_files(api, [("", message)], caller.owner)
+        await check_message_files(api, [("", message)], caller.owner)
         active = await busy_run(store, thread)
         if active is not None:
             raise conflict(

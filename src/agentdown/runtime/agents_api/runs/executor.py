@@ -38,7 +38,14 @@ from agentdown.loop.events import (
 from agentdown.messages import Content, Message, Usage
 from agentdown.runtime.agents_api.code_interpreter import RunCodeInterpreter
 from agentdown.runtime.agents_api.context import AgentsApi
-from agentdown.runtime.agents_api.objects import message_object, now, text_block, to_model_message
+from agentdown.runtime.agents_api.images import resolve_images
+from agentdown.runtime.agents_api.objects import (
+    FILE_URI,
+    message_object,
+    now,
+    text_block,
+    to_model_message,
+)
 from agentdown.runtime.agents_api.runs.lease import Lease, LeaseLost
 from agentdown.runtime.agents_api.runs.plan import RunPlan, plan_run, resolve_assistant
 from agentdown.runtime.agents_api.runs.records import (
@@ -510,6 +517,8 @@ async def _history(ex: _Execution, plan: RunPlan) -> list[Message]:
             break
         if plan.history_limit is None and budget <= 0:
             break
+    if any(c.type == "uri" and (c.uri or "").startswith(FILE_URI) for m in collected for c in m.contents):
+        await resolve_images(ex.api.files(), collected, str(ex.run.get("_owner", "")))
     return collected[::-1]
 
 

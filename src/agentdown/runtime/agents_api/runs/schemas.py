@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from agentdown.runtime.agents_api.schemas import METADATA_SCHEMA, MessageCreate, ThreadCreate
+from agentdown.runtime.agents_api.schemas import (
+    METADATA_SCHEMA,
+    MessageCreate,
+    ThreadCreate,
+    ToolDefinitions,
+    ToolResources,
+)
 
 __all__ = [
     "RUN_STATUSES",
@@ -115,9 +121,9 @@ class _RunFields(_Tolerant):
     """Replaces the assistant's instructions for this run."""
     additional_instructions: str | None = None
     """Appended to the instructions for this run."""
-    tools: list[dict[str, Any]] | None = None
+    tools: ToolDefinitions | None = None
     """Replaces the assistant's tools for this run."""
-    tool_resources: dict[str, Any] | None = None
+    tool_resources: ToolResources | None = None
     temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
     top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
     max_prompt_tokens: int | None = Field(default=None, ge=256)

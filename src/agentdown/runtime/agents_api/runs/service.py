@@ -29,7 +29,7 @@ from typing import Any
 from agentdown import telemetry
 from agentdown.models.env import positive_int, positive_seconds
 from agentdown.runtime.agents_api.assistants import check_tool_resources
-from agentdown.runtime.agents_api.attachments import check_attachment_files, index_attachments
+from agentdown.runtime.agents_api.attachments import check_message_files, index_attachments
 from agentdown.runtime.agents_api.context import AgentsApi
 from agentdown.runtime.agents_api.errors import ApiProblem, bad_request, conflict, not_found
 from agentdown.runtime.agents_api.ids import PREFIXES, new_record_id
@@ -214,7 +214,7 @@ class RunService:
         messages = [
             new_message(thread["id"], m, f"thread.messages[{i}]") for i, m in enumerate(spec.messages or [])
         ]
-        await check_attachment_files(
+        await check_message_files(
             self.api, [(f"thread.messages[{i}]", m) for i, m in enumerate(messages)], thread["_owner"]
         )
         run_request = RunCreate.model_validate(request.model_dump(exclude={"thread"}))
@@ -282,7 +282,7 @@ class RunService:
             for i, m in enumerate(request.additional_messages or [])
         ]
         owner = str(thread.body.get("_owner", ""))
-        await check_attachment_files(
+        await check_message_files(
             self.api, [(f"additional_messages[{i}]", m) for i, m in enumerate(messages)], owner
         )
         record = await self._claim_and_create(thread, body, messages)
