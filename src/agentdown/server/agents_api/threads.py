@@ -84,9 +84,7 @@ def thread_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
         )
         # Every message is checked before anything is written.
         messages = [new_message(thread.id, m, f"messages[{i}]") for i, m in enumerate(body.messages or [])]
-        await check_message_files(
-            api, [(f"messages[{i}]", m) for i, m in enumerate(messages)], caller.owner
-        )
+        await check_message_files(api, [(f"messages[{i}]", m) for i, m in enumerate(messages)], caller.owner)
         store = api.store
         served = dump(thread)
         await store.create("thread", "", thread.id, {**served, "_owner": caller.owner})
