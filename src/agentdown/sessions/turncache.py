@@ -25,11 +25,16 @@ Why it stays correct:
   newer than any cached one. A session deleted and recreated (whose sequence numbers
   start again) changed the generation, so its entries are checked by record again,
   and the turns now under the old keys hold other records: they are re-parsed.
-* **Callers that mutate what they loaded.** Entries are never handed out: every
-  load gets fresh copies (:func:`~agentdown.sessions.copies.copy_messages`), so a
-  caller editing a loaded message changes neither the cache nor another request's
-  messages. Token counts are not cached here: the per-request
-  :class:`~agentdown.sessions.truncation.TokenCache` counts the copies.
+* **Callers that mutate what they loaded.** A store's ``load`` never hands out
+  entries: it gets fresh copies (:func:`~agentdown.sessions.copies.copy_messages`),
+  so a caller editing a loaded message changes neither the cache nor another
+  request's messages. Only ``load_shared`` (``copy=False`` here), which the runner
+  uses because its loop only reads history, hands out the cached objects
+  themselves, in new lists: copying a long ``auto`` window on every request was most
+  of what a turn at turn 500 cost beyond the request itself. Whoever takes such a
+  load must not edit those messages; :meth:`StoredSession.unshare
+  <agentdown.sessions.stored.StoredSession.unshare>` swaps in private copies before
+  the session reaches user code (tools and function middleware).
 * **Memory.** Bounded by an estimate of the bytes held (:data:`DEFAULT_TURN_CACHE_BYTES`
   by default), least recently used turns evicted first. A turn is charged twice its
   record's length (the record, kept for the comparison, and the decoded text) plus
@@ -73,8 +78,9 @@ StoredTurn = tuple[int, Record, float]
 """``(seq, record, created_at)`` as a store read it."""
 
 LoadedTurn = tuple[int, float, list[Message], int]
-"""``(seq, created_at, messages, tokens)``: fresh copies of the messages, the caller's to keep
-and edit, and their :func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
+"""``(seq, created_at, messages, tokens)``: the messages (fresh copies, the caller's to keep and
+edit; with ``copy=False`` the cached objects, read-only) and their
+:func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
 
 
 class _Entry:
@@ -85,7 +91,7 @@ class _Entry:
     ) -> None:
         self.record = record
         self.messages = messages
-        """Parsed once, never handed out."""
+        """Parsed once; handed out only to shared loads (``copy=False``), which never edit them."""
         self.tokens = sum(map(estimate_tokens, messages))
         """Their estimated tokens: counted once per turn, not once per load."""
         self.size = size
@@ -148,6 +154,7 @@ class TurnCache:
         parse: Callable[[Record], list[Message]],
         *,
         generation: int | None = None,
+        copy: bool = True,
     ) -> list[tuple[list[Message], int]]:
         """Fresh copies of the messages of each ``(seq, record, created_at)`` of one session, in order,
         each with the estimated tokens of those messages.
@@ -155,6 +162,8 @@ class TurnCache:
         Only records not cached (or changed since) are parsed; ``parse`` errors propagate
         and that record is not kept. ``generation`` is the store's as of this read (see
         :meth:`walk`). One lock round for the whole load: a load asks for dozens of turns.
+        ``copy=False`` gives the cached messages themselves (in new lists), which the
+        caller must not edit.
         """
         entries = self._entries
         found: list[_Entry | None] = []
@@ -181,7 +190,7 @@ class TurnCache:
                 self._keep((agent, session_id, seq), cached)
             else:
                 hits += 1
-            out.append((copy_messages(cached.messages), cached.tokens))
+            out.append((copy_messages(cached.messages) if copy else list(cached.messages), cached.tokens))
         with self._lock:
             self.hits += hits
         return out
@@ -198,9 +207,17 @@ class TurnCache:
             return newest.seq
 
     def walk(
-        self, agent: str, session_id: str, seq: int, generation: int, want: int | None
+        self,
+        agent: str,
+        session_id: str,
+        seq: int,
+        generation: int,
+        want: int | None,
+        *,
+        copy: bool = True,
     ) -> list[LoadedTurn]:
-        """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first.
+        """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first
+        (``copy=False``: the cached messages themselves, in new lists, not to be edited).
 
         Stops at the first turn not cached under that generation (or at seq 0), or once
         the turns hold ``want`` messages (``None``: no limit). The store's generation
@@ -222,7 +239,8 @@ class TurnCache:
                 count += len(entry.messages)
                 seq -= 1
             self.hits += len(run)
-        return [(s, entry.created_at, copy_messages(entry.messages), entry.tokens) for s, entry in run]
+        hand_out = copy_messages if copy else list
+        return [(s, entry.created_at, hand_out(entry.messages), entry.tokens) for s, entry in run]
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
