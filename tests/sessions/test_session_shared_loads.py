@@ -49,9 +49,11 @@ async def test_a_shared_load_hands_out_the_cached_objects_and_a_load_still_copie
     assert len(second.messages) == 8
     # Not copied per load: the same objects, request after request.
     assert all(a is b for a, b in zip(first.messages, second.messages, strict=True))
-    # ... in lists of the caller's own: growing one does not reach the cache.
-    second.turns[0].messages.append(Message.user("mine"))
+    # ... in a list of the caller's own: growing it does not reach the cache.
+    mine = second.messages
+    mine.append(Message.user("mine"))
     expected = dicts(first.messages)
+    assert len((await store.load_shared("agent", "s")).messages) == 8
     # A plain load still gets private copies: editing them reaches no shared load.
     copied = await store.load("agent", "s")
     assert not any(a is b for a, b in zip(copied.messages, first.messages, strict=True))

@@ -47,7 +47,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
-from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, LoadedTurn, TurnCache
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 __all__ = ["SqliteSessionStore"]
 
@@ -179,10 +179,10 @@ class SqliteSessionStore:
             ).fetchone()
             if row is None:
                 return History(turns=[], version=None)
-            newest_first = (
+            turns = (
                 [] if max_messages == 0 else self._tail(conn, agent, session_id, row[0], max_messages, copy)
             )
-            turns = [Turn(seq, m, at, tokens) for seq, at, m, tokens in reversed(newest_first)]
+            turns.reverse()  # the tail comes newest first
             return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
@@ -195,7 +195,7 @@ class SqliteSessionStore:
         last: int,
         want: int | None,
         copy: bool,
-    ) -> builtins.list[LoadedTurn]:
+    ) -> builtins.list[Turn]:
         """The newest turns holding ``want`` messages (all: ``None``), newest first, inside a read.
 
         The turns after the newest one cached are read from the database; then the cached
@@ -206,11 +206,11 @@ class SqliteSessionStore:
         generation = int(conn.execute(_GENERATION).fetchone()[0])
         cached = min(self.turn_cache.top(agent, session_id, generation), last)
         out = self._read(conn, _NEWER, agent, session_id, cached, generation, want, copy)
-        count = sum(len(turn[2]) for turn in out)
+        count = sum(len(turn.messages) for turn in out)
         if cached and (want is None or count < want):
             run = self.turn_cache.walk(agent, session_id, cached, generation, _less(want, count), copy=copy)
             out += run
-            count += sum(len(turn[2]) for turn in run)
+            count += sum(len(turn.messages) for turn in run)
             below = cached - len(run)
             if below and (want is None or count < want):
                 more = _less(want, count)
@@ -227,7 +227,7 @@ class SqliteSessionStore:
         generation: int,
         want: int | None,
         copy: bool,
-    ) -> builtins.list[LoadedTurn]:
+    ) -> builtins.list[Turn]:
         """Turns of ``query`` (newest first) until they hold ``want`` messages, through the cache."""
         rows: builtins.list[tuple[int, str, float]] = []
         count = 0
@@ -239,7 +239,7 @@ class SqliteSessionStore:
             count += message_count
         cursor.close()
         loaded = self.turn_cache.load(agent, session_id, rows, _decode, generation=generation, copy=copy)
-        return [(s, at, m, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
+        return [Turn(s, m, at, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
 
     def _append(
         self,

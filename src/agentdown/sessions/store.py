@@ -229,7 +229,8 @@ class SharedLoads(Protocol):
     """A store that can load without copying the turns it keeps decoded (optional; see the module doc)."""
 
     async def load_shared(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
-        """:meth:`SessionStore.load`, but the turns' messages may be objects the store keeps and hands
-        to every such load: the caller must never edit them (nor their contents or metadata).
-        Appending to the returned lists is fine; they are the caller's."""
+        """:meth:`SessionStore.load`, but the turns (their message lists, the messages, their
+        contents and metadata) may be objects the store keeps and hands to every such load:
+        the caller must never edit them. The :class:`History` itself and its
+        :attr:`~History.messages` list are the caller's."""
         ...

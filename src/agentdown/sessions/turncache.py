@@ -30,9 +30,10 @@ Why it stays correct:
   so a caller editing a loaded message changes neither the cache nor another
   request's messages. Only ``load_shared`` (``copy=False`` here), which the runner
   uses because its loop only reads history, hands out the cached objects
-  themselves, in new lists: copying a long ``auto`` window on every request was most
+  themselves (messages, and from :meth:`TurnCache.walk` whole :class:`Turn` objects),
+  never to be edited: copying a long ``auto`` window on every request was most
   of what a turn at turn 500 cost beyond the request itself. Whoever takes such a
-  load must not edit those messages; :meth:`StoredSession.unshare
+  load must not edit any of it; :meth:`StoredSession.unshare
   <agentdown.sessions.stored.StoredSession.unshare>` swaps in private copies before
   the session reaches user code (tools and function middleware).
 * **Memory.** Bounded by an estimate of the bytes held (:data:`DEFAULT_TURN_CACHE_BYTES`
@@ -57,6 +58,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from agentdown.messages import Message
 from agentdown.sessions.copies import copy_messages
+from agentdown.sessions.store import Turn
 from agentdown.sessions.truncation import estimate_tokens
 
 __all__ = ["DEFAULT_TURN_CACHE_BYTES", "MESSAGE_BYTES", "TurnCache", "copy_messages"]
@@ -77,27 +79,41 @@ Record = str | bytes
 StoredTurn = tuple[int, Record, float]
 """``(seq, record, created_at)`` as a store read it."""
 
-LoadedTurn = tuple[int, float, list[Message], int]
-"""``(seq, created_at, messages, tokens)``: the messages (fresh copies, the caller's to keep and
-edit; with ``copy=False`` the cached objects, read-only) and their
-:func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
-
 
 class _Entry:
-    __slots__ = ("created_at", "generation", "messages", "record", "size", "tokens")
+    __slots__ = ("count", "created_at", "generation", "messages", "record", "seq", "size", "tokens", "turn")
 
     def __init__(
-        self, record: Record, messages: list[Message], size: int, generation: int | None, created_at: float
+        self,
+        seq: int,
+        record: Record,
+        messages: list[Message],
+        size: int,
+        generation: int | None,
+        created_at: float,
     ) -> None:
+        self.seq = seq
         self.record = record
         self.messages = messages
         """Parsed once; handed out only to shared loads (``copy=False``), which never edit them."""
+        self.count = len(messages)
         self.tokens = sum(map(estimate_tokens, messages))
         """Their estimated tokens: counted once per turn, not once per load."""
         self.size = size
         self.generation = generation
         """The store's generation when the record was last read equal (``None``: no generations)."""
         self.created_at = created_at
+        self.turn: Turn | None = None
+        """The :class:`Turn` shared loads get, built on the first (a walk hands out dozens per load)."""
+
+    def shared(self) -> Turn:
+        turn = self.turn
+        if turn is None:
+            turn = self.turn = Turn(self.seq, self.messages, self.created_at, self.tokens)
+        return turn
+
+    def copied(self) -> Turn:
+        return Turn(self.seq, copy_messages(self.messages), self.created_at, self.tokens)
 
 
 class _Newest:
@@ -163,7 +179,7 @@ class TurnCache:
         and that record is not kept. ``generation`` is the store's as of this read (see
         :meth:`walk`). One lock round for the whole load: a load asks for dozens of turns.
         ``copy=False`` gives the cached messages themselves (in new lists), which the
-        caller must not edit.
+        caller must never edit.
         """
         entries = self._entries
         found: list[_Entry | None] = []
@@ -186,7 +202,7 @@ class TurnCache:
         for (seq, record, created_at), cached in zip(records, found, strict=True):
             if cached is None:
                 # The cache owns the parsed messages from now on: the caller gets copies like on a hit.
-                cached = _Entry(record, parse(record), 0, generation, created_at)
+                cached = _Entry(seq, record, parse(record), 0, generation, created_at)
                 self._keep((agent, session_id, seq), cached)
             else:
                 hits += 1
@@ -215,9 +231,9 @@ class TurnCache:
         want: int | None,
         *,
         copy: bool = True,
-    ) -> list[LoadedTurn]:
+    ) -> list[Turn]:
         """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first
-        (``copy=False``: the cached messages themselves, in new lists, not to be edited).
+        (``copy=False``: the cached turns themselves, messages and lists, never to be edited).
 
         Stops at the first turn not cached under that generation (or at seq 0), or once
         the turns hold ``want`` messages (``None``: no limit). The store's generation
@@ -225,22 +241,23 @@ class TurnCache:
         reads): then no stored turn was deleted or rewritten since these were read, so
         no record needs reading.
         """
-        entries = self._entries
-        run: list[tuple[int, _Entry]] = []
+        # Per turn as little as possible: an ``auto`` load walks some 70 turns on every request.
+        get, touch = self._entries.get, self._entries.move_to_end
+        run: list[_Entry] = []
+        add = run.append
         count = 0
         with self._lock:
             while seq > 0 and (want is None or count < want):
                 key = (agent, session_id, seq)
-                entry = entries.get(key)
+                entry = get(key)
                 if entry is None or entry.generation != generation:
                     break
-                entries.move_to_end(key)
-                run.append((seq, entry))
-                count += len(entry.messages)
+                touch(key)
+                add(entry)
+                count += entry.count
                 seq -= 1
             self.hits += len(run)
-        hand_out = copy_messages if copy else list
-        return [(s, entry.created_at, hand_out(entry.messages), entry.tokens) for s, entry in run]
+        return [entry.copied() for entry in run] if copy else [entry.shared() for entry in run]
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
