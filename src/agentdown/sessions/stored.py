@@ -26,7 +26,8 @@ add after it was loaded.
 
 ``shared=True`` (what the runner passes) skips copying the turns the store keeps
 decoded (:class:`~agentdown.sessions.store.SharedLoads`): on a long ``auto`` session
-that copy was most of what a request cost beyond the model call itself. The loaded
+that copy (some 130 messages per request) was the largest part of what agentdown added
+to a request at turn 500 (``bench/session_growth.py``). The loaded
 messages are then the store's cache, shared with every other request on the session:
 they are listed in :attr:`StoredSession.shared`, must not be edited, and
 :meth:`StoredSession.unshare` swaps in private copies. The run loop calls it before a
