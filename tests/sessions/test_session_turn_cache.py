@@ -1,4 +1,4 @@
-"""The stores' cache of decoded turns: never stale, never shared with callers, always bounded."""
+"""The stores' cache of decoded turns: never stale, never shared with callers of load, always bounded."""
 
 from __future__ import annotations
 

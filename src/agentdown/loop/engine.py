@@ -45,6 +45,7 @@ from agentdown.models.base import (
     ToolDefinition,
 )
 from agentdown.sessions import Session
+from agentdown.sessions.stored import StoredSession
 from agentdown.sessions.truncation import TruncationStrategy, truncate
 from agentdown.tools import Tool, ToolCallOutcome, invoke_tool_call
 from agentdown.tools.results import serialize_result
@@ -459,9 +460,25 @@ async def _run_tools(run: _Run, step: _RunTools) -> AsyncIterator[RunEvent]:
     yield StepCompletedEvent(step.step)
 
 
+def _unshare_history(run: _Run) -> None:
+    """Give the session private copies of the messages it shares with its store's cache.
+
+    Tools and function middleware get the session (``context.session``): user code that
+    may edit its messages, which must reach neither the cache nor other requests. The
+    run's own history switches to the copies too, so the next model call sends what
+    the tools left, as with a copying load.
+    """
+    session = run.setup.session
+    if isinstance(session, StoredSession) and session.shared:
+        copies = session.unshare()
+        run.history = [copies.get(id(m), m) for m in run.history]
+
+
 async def _execute(run: _Run, calls: list[Content]) -> AsyncIterator[ToolCallOutcome]:
     """Run calls concurrently, yielding each outcome as it finishes."""
     setup = run.setup
+    if calls:
+        _unshare_history(run)
 
     def invoke(call: Content) -> Any:
         return invoke_tool_call(

@@ -12,6 +12,14 @@ A run that pauses for approvals or tool outputs is kept as a pending turn
 caller's decisions, :meth:`Runner.discard` closes it, and a new prompt meanwhile is
 refused with :class:`TurnPendingError`. With ``principal`` given, sessions belong to
 that caller and are invisible to everyone else.
+
+A new turn loads its history without copying what the store keeps decoded
+(``open_session(..., shared=True)``): the loop only reads the history and appends the
+turn's messages. The run loop gives the session private copies before the first tool
+call (tools and function middleware see it as ``context.session``), so editing
+``context.session.messages`` affects that request only, as always; a custom
+:class:`~agentdown.models.base.ChatModel` must not edit the messages it is sent (the
+built-in ones never do). Resumes, discards and :meth:`Runner.history` load copies.
 """
 
 from __future__ import annotations
@@ -125,9 +133,13 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _session(
-        self, agent: Agent, session_id: str | None, principal: str | None
+        self, agent: Agent, session_id: str | None, principal: str | None, *, shared: bool = False
     ) -> AsyncIterator[tuple[StoredSession, str | None]]:
-        """The leased, loaded session, checked to belong to ``principal``; saved on exit."""
+        """The leased, loaded session, checked to belong to ``principal``; saved on exit.
+
+        ``shared``: loaded without copying the store's cached messages (read-only, see
+        :attr:`StoredSession.shared`), for a turn whose only other reader is the run loop.
+        """
         sid = validate_session_id(session_id) if session_id is not None else new_id("sess")
         owner = owner_digest(principal)
         # The lease is taken before the load and released after the save, so turns of one
@@ -140,6 +152,7 @@ class Runner:
                 sid,
                 truncation=agent.truncation,
                 max_input_tokens=agent.max_input_tokens,
+                shared=shared,
             ) as stored,
         ):
             if stored.version is not None and session_owner(stored.messages) != owner:
@@ -150,7 +163,9 @@ class Runner:
     async def _new_turn(
         self, agent: Agent, session_id: str | None, principal: str | None
     ) -> AsyncIterator[_Plan]:
-        async with self._session(agent, session_id, principal) as (stored, owner):
+        # Shared: this code and the loop only read the loaded messages (the closing message
+        # and the owner stamp go on new ones); the loop unshares before user code runs.
+        async with self._session(agent, session_id, principal, shared=True) as (stored, owner):
             pending = pending_turn(stored.messages)
             if pending is not None:
                 if not pending.expired:

@@ -133,13 +133,20 @@ class AzureBlobSessionStore:
         return f"{self._agent_prefix(agent)}{session_id}{_SUFFIX}"
 
     async def load(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
+        return await self._load(agent, session_id, max_messages, copy=True)
+
+    async def load_shared(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
+        """:meth:`load` without copying cached turns: their messages are the cache's, not to be edited."""
+        return await self._load(agent, session_id, max_messages, copy=False)
+
+    async def _load(self, agent: str, session_id: str, max_messages: int | None, *, copy: bool) -> History:
         check_max_messages(max_messages)
         name = self.blob_name(agent, session_id)
         blob = self._container.get_blob_client(name)
         where = f"blob {self.container}/{name}"
         for _ in range(5):
             try:
-                history = await self._read_tail(blob, name, (agent, session_id), max_messages, where)
+                history = await self._read_tail(blob, name, (agent, session_id), max_messages, where, copy)
             except ResourceNotFoundError:
                 self._known.pop(name, None)
                 return History(turns=[], version=None)
@@ -150,12 +157,20 @@ class AzureBlobSessionStore:
         raise SessionStoreError(f"{where}: the blob was recreated while being read, five times in a row")
 
     async def _read_tail(
-        self, blob: BlobClient, name: str, session: tuple[str, str], max_messages: int | None, where: str
+        self,
+        blob: BlobClient,
+        name: str,
+        session: tuple[str, str],
+        max_messages: int | None,
+        where: str,
+        copy: bool,
     ) -> History | None:
         """One consistent tail read, or ``None`` when the blob was recreated meanwhile."""
         props, first = await self._probe(blob, name)
         _check_append_blob(props, where)
-        scanner = TailScanner(_total_size(props), max_messages, where, cache=self.turn_cache, session=session)
+        scanner = TailScanner(
+            _total_size(props), max_messages, where, cache=self.turn_cache, session=session, copy=copy
+        )
         if first is not None:
             scanner.feed(first)
         while (span := scanner.next_range()) is not None:

@@ -1,4 +1,8 @@
-"""Deep copies of decoded messages: what a store's turn cache hands out instead of its own objects."""
+"""Deep copies of decoded messages: what a store's turn cache hands out instead of its own objects.
+
+Also what :meth:`~agentdown.sessions.stored.StoredSession.unshare` swaps into a session
+loaded without copies (the runner's), before user code can edit its messages.
+"""
 
 from __future__ import annotations
 

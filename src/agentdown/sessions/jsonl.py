@@ -83,7 +83,13 @@ class JsonlSessionStore:
     async def load(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
         check_max_messages(max_messages)
         path = self.path(agent, session_id)
-        return await asyncio.to_thread(self._load, path, (agent, session_id), max_messages)
+        return await asyncio.to_thread(self._load, path, (agent, session_id), max_messages, True)
+
+    async def load_shared(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
+        """:meth:`load` without copying cached turns: their messages are the cache's, not to be edited."""
+        check_max_messages(max_messages)
+        path = self.path(agent, session_id)
+        return await asyncio.to_thread(self._load, path, (agent, session_id), max_messages, False)
 
     async def append(
         self, agent: str, session_id: str, messages: Sequence[Message], *, expected_version: str | None
@@ -130,14 +136,14 @@ class JsonlSessionStore:
         """Drops the turn cache; nothing else to release: files are opened per operation."""
         self.turn_cache.clear()
 
-    def _load(self, path: Path, session: tuple[str, str], max_messages: int | None) -> History:
+    def _load(self, path: Path, session: tuple[str, str], max_messages: int | None, copy: bool) -> History:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return History(turns=[], version=None)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            scanner = _scan(fd, max_messages, str(path), self.turn_cache, session)
+            scanner = _scan(fd, max_messages, str(path), self.turn_cache, session, copy)
         finally:
             os.close(fd)
         last = scanner.last
@@ -246,8 +252,9 @@ def _scan(
     where: str,
     turns: TurnCache | None = None,
     session: tuple[str, str] = ("", ""),
+    copy: bool = True,
 ) -> TailScanner:
-    scanner = TailScanner(os.fstat(fd).st_size, max_messages, where, cache=turns, session=session)
+    scanner = TailScanner(os.fstat(fd).st_size, max_messages, where, cache=turns, session=session, copy=copy)
     while (span := scanner.next_range()) is not None:
         offset, length = span
         data = os.pread(fd, length, offset)

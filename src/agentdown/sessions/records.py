@@ -71,6 +71,7 @@ class TailScanner:
         *,
         cache: TurnCache | None = None,
         session: tuple[str, str] = ("", ""),
+        copy: bool = True,
     ) -> None:
         self.size = size
         self.want = want_messages
@@ -78,6 +79,8 @@ class TailScanner:
         self.cache = cache
         """Decoded turns to reuse, keyed by ``session`` (``(agent, session_id)``) and seq."""
         self.session = session
+        self.copy = copy
+        """``False``: cached turns are handed out uncopied (read-only), see ``load_shared``."""
         self.end = size
         """Offset just past the last complete line."""
         self.last: LastRecord | None = None
@@ -143,7 +146,7 @@ class TailScanner:
                 # The line was decoded above for its seq; what a hit saves is building the messages.
                 agent, session_id = self.session
                 ((messages, tokens),) = self.cache.load(
-                    agent, session_id, [(seq, line, at)], lambda _: _messages(raw)
+                    agent, session_id, [(seq, line, at)], lambda _: _messages(raw), copy=self.copy
                 )
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionStoreError(f"{self.where}: turn {seq} holds a malformed message: {exc}") from exc

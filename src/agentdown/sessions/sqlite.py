@@ -15,6 +15,7 @@ Why this shape:
   deleted or rewritten, so a recreated session's turn numbers cannot be mistaken for
   the old ones) is what it was when they were read. After such a change, a turn whose
   row still holds the same JSON is copied from the cache instead of decoded again.
+  :meth:`~SqliteSessionStore.load_shared` (the runner's load) skips the copies.
 * Opening the file is safe while other processes create or write it, and lock
   contention is waited out, never reported (see :mod:`agentdown.sessions.sqlitedb`).
 
@@ -46,7 +47,7 @@ from agentdown.sessions.store import (
     cutoff_time,
     validate_agent_name,
 )
-from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, LoadedTurn, TurnCache
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES, TurnCache
 
 __all__ = ["SqliteSessionStore"]
 
@@ -125,7 +126,13 @@ class SqliteSessionStore:
     async def load(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
         check_keys(agent, session_id)
         check_max_messages(max_messages)
-        return await self._db.call(self._load, agent, session_id, max_messages)
+        return await self._db.call(self._load, agent, session_id, max_messages, True)
+
+    async def load_shared(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
+        """:meth:`load` without copying cached turns: their messages are the cache's, not to be edited."""
+        check_keys(agent, session_id)
+        check_max_messages(max_messages)
+        return await self._db.call(self._load, agent, session_id, max_messages, False)
 
     async def append(
         self, agent: str, session_id: str, messages: Sequence[Message], *, expected_version: str | None
@@ -161,7 +168,7 @@ class SqliteSessionStore:
         self.turn_cache.clear()
 
     def _load(
-        self, conn: sqlite3.Connection, agent: str, session_id: str, max_messages: int | None
+        self, conn: sqlite3.Connection, agent: str, session_id: str, max_messages: int | None, copy: bool
     ) -> History:
         # One read transaction: the counts, the generation and the turns come from one snapshot.
         conn.execute("BEGIN")
@@ -172,17 +179,23 @@ class SqliteSessionStore:
             ).fetchone()
             if row is None:
                 return History(turns=[], version=None)
-            newest_first = (
-                [] if max_messages == 0 else self._tail(conn, agent, session_id, row[0], max_messages)
+            turns = (
+                [] if max_messages == 0 else self._tail(conn, agent, session_id, row[0], max_messages, copy)
             )
-            turns = [Turn(seq, m, at, tokens) for seq, at, m, tokens in reversed(newest_first)]
+            turns.reverse()  # the tail comes newest first
             return History(turns=turns, version=str(row[0]), total_turns=row[0], total_messages=row[1])
         finally:
             conn.execute("COMMIT")
 
     def _tail(
-        self, conn: sqlite3.Connection, agent: str, session_id: str, last: int, want: int | None
-    ) -> builtins.list[LoadedTurn]:
+        self,
+        conn: sqlite3.Connection,
+        agent: str,
+        session_id: str,
+        last: int,
+        want: int | None,
+        copy: bool,
+    ) -> builtins.list[Turn]:
         """The newest turns holding ``want`` messages (all: ``None``), newest first, inside a read.
 
         The turns after the newest one cached are read from the database; then the cached
@@ -192,15 +205,16 @@ class SqliteSessionStore:
         """
         generation = int(conn.execute(_GENERATION).fetchone()[0])
         cached = min(self.turn_cache.top(agent, session_id, generation), last)
-        out = self._read(conn, _NEWER, agent, session_id, cached, generation, want)
-        count = sum(len(turn[2]) for turn in out)
+        out = self._read(conn, _NEWER, agent, session_id, cached, generation, want, copy)
+        count = sum(len(turn.messages) for turn in out)
         if cached and (want is None or count < want):
-            run = self.turn_cache.walk(agent, session_id, cached, generation, _less(want, count))
+            run = self.turn_cache.walk(agent, session_id, cached, generation, _less(want, count), copy=copy)
             out += run
-            count += sum(len(turn[2]) for turn in run)
+            count += sum(len(turn.messages) for turn in run)
             below = cached - len(run)
             if below and (want is None or count < want):
-                out += self._read(conn, _UP_TO, agent, session_id, below, generation, _less(want, count))
+                more = _less(want, count)
+                out += self._read(conn, _UP_TO, agent, session_id, below, generation, more, copy)
         return out
 
     def _read(
@@ -212,7 +226,8 @@ class SqliteSessionStore:
         seq: int,
         generation: int,
         want: int | None,
-    ) -> builtins.list[LoadedTurn]:
+        copy: bool,
+    ) -> builtins.list[Turn]:
         """Turns of ``query`` (newest first) until they hold ``want`` messages, through the cache."""
         rows: builtins.list[tuple[int, str, float]] = []
         count = 0
@@ -223,8 +238,8 @@ class SqliteSessionStore:
             rows.append((row_seq, body, created_at))
             count += message_count
         cursor.close()
-        loaded = self.turn_cache.load(agent, session_id, rows, _decode, generation=generation)
-        return [(s, at, m, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
+        loaded = self.turn_cache.load(agent, session_id, rows, _decode, generation=generation, copy=copy)
+        return [Turn(s, m, at, tokens) for (s, _, at), (m, tokens) in zip(rows, loaded, strict=True)]
 
     def _append(
         self,

@@ -8,6 +8,11 @@ Concurrency is optimistic. :meth:`SessionStore.load` returns a ``version`` (an
 opaque token: a turn count, an ETag...); :meth:`SessionStore.append` takes it back
 and raises :class:`SessionConflictError` when another writer appended in between.
 :func:`agentdown.sessions.append_with_retry` does the retry a runner needs.
+
+A store may also offer :meth:`SharedLoads.load_shared`: a load whose messages are the
+store's own cached objects rather than copies (the built-in stores with a turn cache
+do). Only code that never edits what it loaded may use it: the runner does, through
+``load_session(..., shared=True)``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "SessionInfo",
     "SessionStore",
     "SessionStoreError",
+    "SharedLoads",
     "Turn",
     "check_keys",
     "check_max_messages",
@@ -215,4 +221,16 @@ class SessionStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and threads; the store is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class SharedLoads(Protocol):
+    """A store that can load without copying the turns it keeps decoded (optional; see the module doc)."""
+
+    async def load_shared(self, agent: str, session_id: str, *, max_messages: int | None = None) -> History:
+        """:meth:`SessionStore.load`, but the turns (their message lists, the messages, their
+        contents and metadata) may be objects the store keeps and hands to every such load:
+        the caller must never edit them. The :class:`History` itself and its
+        :attr:`~History.messages` list are the caller's."""
         ...

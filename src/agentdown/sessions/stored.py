@@ -23,6 +23,17 @@ turn to the session), so nothing the run committed is lost.
 
 A :class:`StoredSession` is for one request: it does not see turns other writers
 add after it was loaded.
+
+``shared=True`` (what the runner passes) skips copying the turns the store keeps
+decoded (:class:`~agentdown.sessions.store.SharedLoads`): on a long ``auto`` session
+that copy (some 130 messages per request) was the largest part of what agentdown added
+to a request at turn 500 (``bench/session_growth.py``). The loaded
+messages are then the store's cache, shared with every other request on the session:
+they are listed in :attr:`StoredSession.shared`, must not be edited, and
+:meth:`StoredSession.unshare` swaps in private copies. The run loop calls it before a
+tool or function middleware (user code, which gets the session as
+``context.session``) can see the history, so there an edit stays in the request, as
+with a copying load; a turn without tool calls never copies.
 """
 
 from __future__ import annotations
@@ -33,11 +44,12 @@ import math
 import random
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentdown.messages import Message, new_id
+from agentdown.sessions.copies import copy_messages
 from agentdown.sessions.session import Session
 from agentdown.sessions.store import (
     History,
@@ -98,10 +110,29 @@ class StoredSession(Session):
     count_tokens: TokenCounter = field(default_factory=TokenCache, repr=False, compare=False)
     """Counts the tokens of this session's messages: the load's counter, cached per message,
     so the run's truncation counts again only the messages the run added."""
+    shared: list[Message] = field(default_factory=list, repr=False, compare=False)
+    """Loaded messages that are the store's cached objects (``load_session(..., shared=True)``),
+    also handed to other requests: read them, never edit them; :meth:`unshare` first."""
 
     def __post_init__(self) -> None:
         Session.__post_init__(self)
         validate_agent_name(self.agent)
+
+    def unshare(self) -> dict[int, Message]:
+        """Replace the :attr:`shared` messages in ``messages`` with private copies, once.
+
+        Returns the copies by the ``id`` of the message each replaces (empty when nothing
+        was shared), for code holding other lists of the same messages. Matched by
+        identity, so it holds whatever was appended or removed since the load.
+        """
+        shared = self.shared
+        if not shared:
+            return {}
+        copies = dict(zip(map(id, shared), copy_messages(shared), strict=True))
+        self.shared = []
+        # In place: whoever holds ``messages`` (the list itself) sees the copies too.
+        self.messages[:] = [copies.get(id(m), m) for m in self.messages]
+        return copies
 
     @property
     def unsaved(self) -> list[Message]:
@@ -150,6 +181,7 @@ async def load_session(
     truncation: TruncationStrategy | Any = None,
     max_input_tokens: int | None = None,
     count_tokens: TokenCounter = estimate_tokens,
+    shared: bool = False,
 ) -> StoredSession:
     """Load the tail of a session as a :class:`StoredSession` (a new id when ``session_id`` is None).
 
@@ -161,17 +193,23 @@ async def load_session(
     suffices). Truncation itself still happens at the model call (:func:`truncate`),
     with the session's :attr:`~StoredSession.count_tokens`: ``count_tokens`` wrapped
     in a :class:`TokenCache`, so a message is counted once per request.
+
+    ``shared=True``: the store's cached messages are not copied (when the store offers
+    ``load_shared``); they are listed in :attr:`StoredSession.shared` and must not be
+    edited before :meth:`StoredSession.unshare` (see the module doc).
     """
     session_id = session_id or new_id("sess")
     counter = count_tokens if isinstance(count_tokens, TokenCache) else TokenCache(count_tokens)
+    load_shared = getattr(store, "load_shared", None) if shared else None
+    load = load_shared or store.load
     if max_messages is None:
         strategy = TruncationStrategy.parse(truncation) if truncation is not None else TruncationStrategy()
         max_messages = strategy.max_messages
     if max_messages is not None:
-        history = await store.load(agent, session_id, max_messages=max_messages)
+        history = await load(agent, session_id, max_messages=max_messages)
     else:
         history = await _load_budget(
-            store, agent, session_id, max_input_tokens or DEFAULT_MAX_INPUT_TOKENS, counter
+            store, load, agent, session_id, max_input_tokens or DEFAULT_MAX_INPUT_TOKENS, counter
         )
     messages = history.messages
     return StoredSession(
@@ -183,21 +221,29 @@ async def load_session(
         total_messages=history.total_messages,
         warnings=list(history.warnings),
         count_tokens=counter,
+        # A store without load_shared copied: nothing is shared then.
+        shared=list(messages) if load_shared is not None else [],
     )
 
 
 async def _load_budget(
-    store: SessionStore, agent: str, session_id: str, budget: int, counter: TokenCounter
+    store: SessionStore,
+    load: Callable[..., Awaitable[History]],
+    agent: str,
+    session_id: str,
+    budget: int,
+    counter: TokenCounter,
 ) -> History:
     """The newest whole turns whose estimated tokens reach ``budget`` (or the whole session)."""
     hints = _hints_of(store)
     key = (agent, session_id)
     want = hints.get(key, AUTO_FIRST_LOAD) if hints is not None else AUTO_FIRST_LOAD
     # A turn the store counted with the default estimate need not be counted again: the
-    # messages were just copied from what it counted, nobody can have edited them yet.
+    # messages were just copied from what it counted (or are what it counted, never
+    # edited: a shared load), nobody can have edited them yet.
     known = isinstance(counter, TokenCache) and counter.count_tokens is estimate_tokens
     while True:
-        history = await store.load(agent, session_id, max_messages=want)
+        history = await load(agent, session_id, max_messages=want)
         loaded = sum(len(turn.messages) for turn in history.turns)
         covering, tokens = _covering(history.turns, budget, counter, known)
         # Fewer than asked for means the store has nothing older (even if it skipped a bad record).
@@ -271,6 +317,7 @@ async def open_session(
     truncation: TruncationStrategy | Any = None,
     max_input_tokens: int | None = None,
     count_tokens: TokenCounter = estimate_tokens,
+    shared: bool = False,
 ) -> AsyncIterator[StoredSession]:
     """``load_session`` on entry, ``save_turn`` on exit (also when the block raises or is cancelled)."""
     session = await load_session(
@@ -281,6 +328,7 @@ async def open_session(
         truncation=truncation,
         max_input_tokens=max_input_tokens,
         count_tokens=count_tokens,
+        shared=shared,
     )
     try:
         yield session

@@ -25,11 +25,17 @@ Why it stays correct:
   newer than any cached one. A session deleted and recreated (whose sequence numbers
   start again) changed the generation, so its entries are checked by record again,
   and the turns now under the old keys hold other records: they are re-parsed.
-* **Callers that mutate what they loaded.** Entries are never handed out: every
-  load gets fresh copies (:func:`~agentdown.sessions.copies.copy_messages`), so a
-  caller editing a loaded message changes neither the cache nor another request's
-  messages. Token counts are not cached here: the per-request
-  :class:`~agentdown.sessions.truncation.TokenCache` counts the copies.
+* **Callers that mutate what they loaded.** A store's ``load`` never hands out
+  entries: it gets fresh copies (:func:`~agentdown.sessions.copies.copy_messages`),
+  so a caller editing a loaded message changes neither the cache nor another
+  request's messages. Only ``load_shared`` (``copy=False`` here), which the runner
+  uses because its loop only reads history, hands out the cached objects
+  themselves (messages, and from :meth:`TurnCache.walk` whole :class:`Turn` objects),
+  never to be edited: copying a long ``auto`` window on every request was most
+  of what a turn at turn 500 cost beyond the request itself. Whoever takes such a
+  load must not edit any of it; :meth:`StoredSession.unshare
+  <agentdown.sessions.stored.StoredSession.unshare>` swaps in private copies before
+  the session reaches user code (tools and function middleware).
 * **Memory.** Bounded by an estimate of the bytes held (:data:`DEFAULT_TURN_CACHE_BYTES`
   by default), least recently used turns evicted first. A turn is charged twice its
   record's length (the record, kept for the comparison, and the decoded text) plus
@@ -52,6 +58,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from agentdown.messages import Message
 from agentdown.sessions.copies import copy_messages
+from agentdown.sessions.store import Turn
 from agentdown.sessions.truncation import estimate_tokens
 
 __all__ = ["DEFAULT_TURN_CACHE_BYTES", "MESSAGE_BYTES", "TurnCache", "copy_messages"]
@@ -72,26 +79,41 @@ Record = str | bytes
 StoredTurn = tuple[int, Record, float]
 """``(seq, record, created_at)`` as a store read it."""
 
-LoadedTurn = tuple[int, float, list[Message], int]
-"""``(seq, created_at, messages, tokens)``: fresh copies of the messages, the caller's to keep
-and edit, and their :func:`~agentdown.sessions.truncation.estimate_tokens` as loaded."""
-
 
 class _Entry:
-    __slots__ = ("created_at", "generation", "messages", "record", "size", "tokens")
+    __slots__ = ("count", "created_at", "generation", "messages", "record", "seq", "size", "tokens", "turn")
 
     def __init__(
-        self, record: Record, messages: list[Message], size: int, generation: int | None, created_at: float
+        self,
+        seq: int,
+        record: Record,
+        messages: list[Message],
+        size: int,
+        generation: int | None,
+        created_at: float,
     ) -> None:
+        self.seq = seq
         self.record = record
         self.messages = messages
-        """Parsed once, never handed out."""
+        """Parsed once; handed out only to shared loads (``copy=False``), which never edit them."""
+        self.count = len(messages)
         self.tokens = sum(map(estimate_tokens, messages))
         """Their estimated tokens: counted once per turn, not once per load."""
         self.size = size
         self.generation = generation
         """The store's generation when the record was last read equal (``None``: no generations)."""
         self.created_at = created_at
+        self.turn: Turn | None = None
+        """The :class:`Turn` shared loads get, built on the first (a walk hands out dozens per load)."""
+
+    def shared(self) -> Turn:
+        turn = self.turn
+        if turn is None:
+            turn = self.turn = Turn(self.seq, self.messages, self.created_at, self.tokens)
+        return turn
+
+    def copied(self) -> Turn:
+        return Turn(self.seq, copy_messages(self.messages), self.created_at, self.tokens)
 
 
 class _Newest:
@@ -148,6 +170,7 @@ class TurnCache:
         parse: Callable[[Record], list[Message]],
         *,
         generation: int | None = None,
+        copy: bool = True,
     ) -> list[tuple[list[Message], int]]:
         """Fresh copies of the messages of each ``(seq, record, created_at)`` of one session, in order,
         each with the estimated tokens of those messages.
@@ -155,6 +178,8 @@ class TurnCache:
         Only records not cached (or changed since) are parsed; ``parse`` errors propagate
         and that record is not kept. ``generation`` is the store's as of this read (see
         :meth:`walk`). One lock round for the whole load: a load asks for dozens of turns.
+        ``copy=False`` gives the cached messages themselves (in new lists), which the
+        caller must never edit.
         """
         entries = self._entries
         found: list[_Entry | None] = []
@@ -177,11 +202,11 @@ class TurnCache:
         for (seq, record, created_at), cached in zip(records, found, strict=True):
             if cached is None:
                 # The cache owns the parsed messages from now on: the caller gets copies like on a hit.
-                cached = _Entry(record, parse(record), 0, generation, created_at)
+                cached = _Entry(seq, record, parse(record), 0, generation, created_at)
                 self._keep((agent, session_id, seq), cached)
             else:
                 hits += 1
-            out.append((copy_messages(cached.messages), cached.tokens))
+            out.append((copy_messages(cached.messages) if copy else list(cached.messages), cached.tokens))
         with self._lock:
             self.hits += hits
         return out
@@ -198,9 +223,17 @@ class TurnCache:
             return newest.seq
 
     def walk(
-        self, agent: str, session_id: str, seq: int, generation: int, want: int | None
-    ) -> list[LoadedTurn]:
-        """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first.
+        self,
+        agent: str,
+        session_id: str,
+        seq: int,
+        generation: int,
+        want: int | None,
+        *,
+        copy: bool = True,
+    ) -> list[Turn]:
+        """Copies of the cached turns ``seq``, ``seq - 1``, ... taken under ``generation``, newest first
+        (``copy=False``: the cached turns themselves, messages and lists, never to be edited).
 
         Stops at the first turn not cached under that generation (or at seq 0), or once
         the turns hold ``want`` messages (``None``: no limit). The store's generation
@@ -208,21 +241,23 @@ class TurnCache:
         reads): then no stored turn was deleted or rewritten since these were read, so
         no record needs reading.
         """
-        entries = self._entries
-        run: list[tuple[int, _Entry]] = []
+        # Per turn as little as possible: an ``auto`` load walks some 70 turns on every request.
+        get, touch = self._entries.get, self._entries.move_to_end
+        run: list[_Entry] = []
+        add = run.append
         count = 0
         with self._lock:
             while seq > 0 and (want is None or count < want):
                 key = (agent, session_id, seq)
-                entry = entries.get(key)
+                entry = get(key)
                 if entry is None or entry.generation != generation:
                     break
-                entries.move_to_end(key)
-                run.append((seq, entry))
-                count += len(entry.messages)
+                touch(key)
+                add(entry)
+                count += entry.count
                 seq -= 1
             self.hits += len(run)
-        return [(s, entry.created_at, copy_messages(entry.messages), entry.tokens) for s, entry in run]
+        return [entry.copied() for entry in run] if copy else [entry.shared() for entry in run]
 
     def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
         """Drop the turns of these ``(agent, session_id)`` (deleted sessions): memory, not correctness."""
