@@ -28,7 +28,7 @@ time of this process (all its threads; the fake model runs in another process) a
 reported as medians over ``--samples``. The CPU column is the steadier one on a busy
 machine.
 
-Usage: python bench/session_growth.py [--turns 500] [--samples 40] [--chars 1000]
+Usage: python bench/session_growth.py [--turns 500] [--samples 100] [--chars 1000]
 """
 
 from __future__ import annotations
@@ -212,7 +212,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--turns", type=int, default=500, help="the long session's length when timed")
-    parser.add_argument("--samples", type=int, default=40, help="timed turns per session length and client")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=100,
+        help="timed turns per session length and client (fewer: noisier wall medians)",
+    )
     parser.add_argument("--last-messages", type=int, default=20)
     parser.add_argument("--chars", type=int, default=1000, help="characters per prompt (the reply echoes it)")
     args = parser.parse_args()
