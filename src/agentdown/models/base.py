@@ -87,7 +87,12 @@ ModelStreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | ChatResponse
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """A chat-completions model. Implementations must be safe to share across tasks."""
+    """A chat-completions model. Implementations must be safe to share across tasks.
+
+    ``messages`` are read-only: a served turn's history is the session store's cached
+    objects, shared by every request on the session, so a model that edited them in place
+    would change what later turns read (copy a message before changing it).
+    """
 
     @property
     def model_name(self) -> str: ...

@@ -321,6 +321,8 @@ class FunctionModel(_RecordingModel):
 
     ``info`` carries the tools, options and whether the call streams. Usage is
     estimated at about four characters per token so usage totals are non-zero.
+    ``fn`` gets the very messages the run sends (so a test can check identity): read
+    them, do not edit them (see :class:`~agentdown.models.base.ChatModel`).
     """
 
     def __init__(
