@@ -53,6 +53,36 @@ def test_agentdown_setting_wins(tmp_path: Path) -> None:
     assert store_settings(env).path == tmp_path / "x.db"
 
 
+async def test_turn_cache_size_from_the_environment(tmp_path: Path) -> None:
+    """``AGENTDOWN_TURN_CACHE_BYTES`` bounds each store's decoded turns; 0 turns the cache off."""
+    for kind in ("sqlite", "jsonl"):
+        env = {"AGENTDOWN_DATA_DIR": str(tmp_path / kind), "AGENTDOWN_SESSION_STORE": kind}
+        default = store_from_env(env)
+        assert isinstance(default, SqliteSessionStore | JsonlSessionStore)
+        assert default.turn_cache.max_bytes == 32 * 1024 * 1024
+        await default.aclose()
+        store = store_from_env({**env, "AGENTDOWN_TURN_CACHE_BYTES": "0"})
+        assert isinstance(store, SqliteSessionStore | JsonlSessionStore)
+        try:
+            await store.append("agent", "s", [Message.user("hi")], expected_version=None)
+            for _ in range(2):
+                assert [m.text for m in (await store.load("agent", "s")).messages] == ["hi"]
+            assert len(store.turn_cache) == 0, "nothing kept with the cache off"
+        finally:
+            await store.aclose()
+    blob = store_from_env(
+        {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AGENTDOWN_TURN_CACHE_BYTES": "1024"}
+    )
+    assert isinstance(blob, AzureBlobSessionStore) and blob.turn_cache.max_bytes == 1024
+    await blob.aclose()
+    for bad in ("-1", "lots", "1.5"):
+        with pytest.raises(
+            ConfigurationError,
+            match=f"AGENTDOWN_TURN_CACHE_BYTES must be a whole number of bytes .* got '{bad}'",
+        ):
+            store_settings({"AGENTDOWN_TURN_CACHE_BYTES": bad})
+
+
 def test_azure_web_jobs_storage_selects_blob() -> None:
     settings = store_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     assert settings.kind == "azure_blob" and settings.source == "AzureWebJobsStorage"

@@ -20,6 +20,10 @@ Locations: ``AGENTDOWN_SESSION_PATH`` (the SQLite file, or the JSONL directory),
 ``$XDG_DATA_HOME/agentdown``, else ``~/.local/share/agentdown``. Blob layout:
 ``AGENTDOWN_SESSION_CONTAINER`` (default ``agentdown-sessions``) and
 ``AGENTDOWN_SESSION_PREFIX`` (default ``sessions``).
+
+Memory: each store keeps the turns it decoded (its turn cache) up to
+``AGENTDOWN_TURN_CACHE_BYTES`` (default 32 MiB, estimated; ``0`` turns it off, and every
+load decodes what it reads again).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Literal
 
 from agentdown.exceptions import ConfigurationError
 from agentdown.sessions.store import SessionStore
+from agentdown.sessions.turncache import DEFAULT_TURN_CACHE_BYTES
 
 __all__ = [
     "AZURITE_ACCOUNT_KEY",
@@ -84,6 +89,8 @@ class StoreSettings:
     """Blob container of the sessions."""
     prefix: str = "sessions"
     """Blob name prefix inside the container."""
+    turn_cache_bytes: int = DEFAULT_TURN_CACHE_BYTES
+    """What the store's cache of decoded turns may hold (``AGENTDOWN_TURN_CACHE_BYTES``; 0: no cache)."""
 
     def describe(self) -> str:
         where = self.path or self.account_url or _redact(self.connection_string or "")
@@ -116,6 +123,7 @@ def store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
     prefix = _get(env, "AGENTDOWN_SESSION_PREFIX") or "sessions"
     path = _get(env, "AGENTDOWN_SESSION_PATH")
     chosen = _get(env, "AGENTDOWN_SESSION_STORE")
+    cache = _turn_cache_bytes(env)
     if chosen is not None and chosen not in _KINDS:
         raise ConfigurationError(
             f"AGENTDOWN_SESSION_STORE: expected one of {', '.join(_KINDS)}, got {chosen!r}"
@@ -124,10 +132,12 @@ def store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
     if chosen == "sqlite" or (chosen is None and blob is None):
         source = "AGENTDOWN_SESSION_STORE" if chosen else "default"
         db = Path(path).expanduser() if path else data_dir(env) / "sessions.db"
-        return StoreSettings(kind="sqlite", source=source, path=db)
+        return StoreSettings(kind="sqlite", source=source, path=db, turn_cache_bytes=cache)
     if chosen == "jsonl":
         directory = Path(path).expanduser() if path else data_dir(env) / "sessions"
-        return StoreSettings(kind="jsonl", source="AGENTDOWN_SESSION_STORE", path=directory)
+        return StoreSettings(
+            kind="jsonl", source="AGENTDOWN_SESSION_STORE", path=directory, turn_cache_bytes=cache
+        )
     if blob is None:
         raise ConfigurationError(
             "AGENTDOWN_SESSION_STORE=azure_blob needs a storage account: set AGENTDOWN_SESSION_CONNECTION "
@@ -143,7 +153,23 @@ def store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         managed_identity_client_id=client_id,
         container=container,
         prefix=prefix,
+        turn_cache_bytes=cache,
     )
+
+
+def _turn_cache_bytes(env: Mapping[str, str]) -> int:
+    raw = _get(env, "AGENTDOWN_TURN_CACHE_BYTES")
+    if raw is None:
+        return DEFAULT_TURN_CACHE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigurationError(
+            f"AGENTDOWN_TURN_CACHE_BYTES must be a whole number of bytes (0 turns the cache off), got {raw!r}"
+        )
+    return value
 
 
 def _blob_account(env: Mapping[str, str]) -> tuple[str, str | None, str | None, str | None] | None:
@@ -187,11 +213,11 @@ def open_store(settings: StoreSettings) -> SessionStore:
     if settings.kind == "sqlite":
         from agentdown.sessions.sqlite import SqliteSessionStore
 
-        return SqliteSessionStore(settings.path or "sessions.db")
+        return SqliteSessionStore(settings.path or "sessions.db", turn_cache_bytes=settings.turn_cache_bytes)
     if settings.kind == "jsonl":
         from agentdown.sessions.jsonl import JsonlSessionStore
 
-        return JsonlSessionStore(settings.path or "sessions")
+        return JsonlSessionStore(settings.path or "sessions", turn_cache_bytes=settings.turn_cache_bytes)
     try:
         from agentdown.sessions.azure_blob import AzureBlobSessionStore
     except ImportError as exc:
@@ -205,6 +231,7 @@ def open_store(settings: StoreSettings) -> SessionStore:
         managed_identity_client_id=settings.managed_identity_client_id,
         container=settings.container,
         prefix=settings.prefix,
+        turn_cache_bytes=settings.turn_cache_bytes,
     )
 
 
