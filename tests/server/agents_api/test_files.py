@@ -128,6 +128,11 @@ async def test_bad_uploads_are_refused_precisely(tmp_path: Path) -> None:
             headers = {"content-type": "multipart/form-data; boundary=x", "content-length": str(10**9)}
             async with session.post(url, data=b"--x--", headers=headers) as response:
                 assert response.status == 413
+            # A list filter given but empty or unknown is refused, not taken as "every purpose".
+            for purpose_query in ("", "fine-tune"):
+                async with session.get(url, params={"purpose": purpose_query}) as response:
+                    assert response.status == 400, purpose_query
+                    assert (await response.json())["error"]["param"] == "purpose"
         assert len((await sync(client.files.list)).data) == 1, "nothing of a refused upload was kept"
         leftovers = [p.name for p in (tmp_path / "data" / "files" / "files").iterdir()]
         assert len(leftovers) == 1 and not any(n.startswith(".partial") for n in leftovers)

@@ -221,7 +221,9 @@ def file_routes(ctx: ServerContext, api: AgentsApi) -> list[Route]:
     @agents_endpoint
     async def list_files(request: Request) -> Response:
         caller = caller_of(request, ctx.authorizer)
-        data = await api.files().list(caller.owner, request.query_params.get("purpose") or None)
+        purpose = request.query_params.get("purpose")
+        # Given but empty is a mistake, not "every purpose" (leave the parameter out for that).
+        data = await api.files().list(caller.owner, check_purpose(purpose) if purpose is not None else None)
         return ok({"object": "list", "data": data})
 
     @agents_endpoint
